@@ -1,0 +1,113 @@
+"""Checkpoints: read any supported file into ``{variable name: ndarray}``, then fit it to a model.
+
+- a persistable directory (one file per variable, the seed's ``save_persistables`` layout);
+- a ``.pdparams`` pickle (``paddle.save`` / ``paddle.static.save``), read with a restricted
+  unpickler;
+- a PyTorch checkpoint (``.pth``, ``.pt``, ``.bin``, ``.ckpt``), read without torch and mapped by
+  the architecture's declared name map.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ppinfer.checkpoints.lod_tensor import read_tensor_file
+from ppinfer.checkpoints.matching import match_state
+from ppinfer.errors import CheckpointError
+
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
+
+__all__ = ["load_checkpoint", "match_state", "read_persistable_dir", "read_pdparams", "sha256"]
+
+
+def read_persistable_dir(path: Path) -> dict[str, np.ndarray]:
+    state: dict[str, np.ndarray] = {}
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        name = file.relative_to(path).as_posix()
+        if name.startswith(".") or file.suffix in (".pdmodel", ".json", ".yml", ".yaml", ".txt"):
+            continue
+        if name in ("model", "__model__", "params"):  # program / combined params: not variables
+            continue
+        state[name] = read_tensor_file(file)
+    if not state:
+        raise CheckpointError(f"{path} holds no variable files: it is not a persistable checkpoint.")
+    return state
+
+
+def read_pdparams(path: Path) -> dict[str, np.ndarray]:
+    from ppinfer.checkpoints.safe_pickle import safe_load
+
+    try:
+        with open(path, "rb") as fh:
+            obj = safe_load(fh)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # any unpickling failure of a damaged file
+        raise CheckpointError(
+            f"{path} cannot be read as a .pdparams file ({type(exc).__name__}: {exc}): "
+            "it may be truncated; save it again."
+        ) from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict.")
+    state = {}
+    for key, value in obj.items():
+        if key == "StructuredToParameterName@@":
+            continue
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], np.ndarray):
+            value = value[1]  # paddle.save of a Tensor pickles as (name, array)
+        if isinstance(value, np.ndarray):
+            state[str(key)] = value
+    if not state:
+        raise CheckpointError(f"{path} holds no arrays: it is not a parameter file.")
+    return state
+
+
+def read_torch(path: Path, spec=None) -> dict[str, np.ndarray]:
+    from ppinfer.checkpoints.torch_reader import read_torch_checkpoint
+
+    state = read_torch_checkpoint(path)
+    mapper = (spec.foreign_maps.get("torch") if spec is not None else None)
+    if mapper is None:
+        name = spec.name if spec is not None else "this architecture"
+        raise CheckpointError(
+            f"{path} is a PyTorch checkpoint, and {name} declares no PyTorch name map: "
+            "convert it to .pdparams first."
+        )
+    return mapper(state)
+
+
+def load_checkpoint(path: str | Path, spec=None) -> dict[str, np.ndarray]:
+    """Read the checkpoint at ``path`` (see module doc) into arrays keyed by Paddle names."""
+    path = Path(path)
+    if path.is_dir():
+        return read_persistable_dir(path)
+    if not path.exists():
+        prefixed = path.with_name(path.name + ".pdparams")
+        if prefixed.is_file():  # paddle.static.save's path prefix
+            return read_pdparams(prefixed)
+        raise CheckpointError(f"Checkpoint {path} does not exist: check the -p/--params path.")
+    if path.suffix == ".pdparams":
+        return read_pdparams(path)
+    if path.suffix in TORCH_SUFFIXES:
+        return read_torch(path, spec)
+    raise CheckpointError(
+        f"{path} is not a checkpoint ppinfer reads: pass a persistable directory, a .pdparams "
+        f"file or a PyTorch file ({', '.join(TORCH_SUFFIXES)})."
+    )
+
+
+def sha256(path: str | Path) -> str:
+    """Digest of a checkpoint file, or of a directory's files (names and contents, sorted)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()

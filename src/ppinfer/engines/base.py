@@ -1,0 +1,145 @@
+"""The Engine interface (the seed's four steps) and the engine registry.
+
+build -> organize data -> execute -> analyze. Engines register by name with
+``@register_engine("name")``; third-party engines plug in through the ``ppinfer.engines``
+entry-point group (an entry point names an Engine subclass; importing it registers it).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from ppinfer.config import RunConfig
+from ppinfer.errors import ModelFormatError, UnknownNameError
+from ppinfer.pipeline.postprocess import Result, ensure_probabilities, top_k
+from ppinfer.pipeline.preprocess import make_batch, preprocess_image
+from ppinfer.source import ModelSource
+
+ENTRY_POINT_GROUP = "ppinfer.engines"
+
+
+class Engine(ABC):
+    """One way to run a model. Subclasses implement :meth:`build` and :meth:`execute`."""
+
+    name: ClassVar[str] = ""
+    #: ModelLayout kinds this engine can run (see ppinfer.formats)
+    layouts: ClassVar[frozenset[str]] = frozenset()
+    #: True when the engine builds the architecture itself (needs --model-name + checkpoint)
+    needs_architecture: ClassVar[bool] = False
+
+    def __init__(self, source: ModelSource, config: RunConfig) -> None:
+        self.source = source
+        self.config = config.resolve()
+        self._built = False
+
+    # -- the four steps ---------------------------------------------------------------------
+    @abstractmethod
+    def build(self) -> None:
+        """Load the model and make it ready to execute. Called once."""
+
+    def organize(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """RGB uint8 images -> one NCHW float32 batch, with the model's preprocessing."""
+        cfg = self.source.preprocess
+        return make_batch([preprocess_image(image, cfg) for image in images])
+
+    @abstractmethod
+    def execute(self, batch: np.ndarray) -> np.ndarray:
+        """Run one batch; return the model's output scores [N, classes]."""
+
+    def analyze(self, outputs: np.ndarray, file_names: Sequence[str]) -> list[Result]:
+        """Scores -> top-k results with label names."""
+        probs = ensure_probabilities(np.asarray(outputs).reshape(len(file_names), -1))
+        labels = self.source.labels_for(probs.shape[1])
+        results = []
+        for name, (ids, scores) in zip(file_names, top_k(probs, self.config.top_k)):
+            results.append(Result(name, ids, scores, [labels[i] for i in ids]))
+        return results
+
+    def predict(self, images: Sequence[np.ndarray], file_names: Sequence[str]) -> list[Result]:
+        """All four steps on decoded images."""
+        self.ensure_built()
+        return self.analyze(self.execute(self.organize(images)), file_names)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def ensure_built(self) -> None:
+        if not self._built:
+            self.check_layout()
+            self.build()
+            self._built = True
+
+    def check_layout(self) -> None:
+        layout = self.source.layout
+        if self.needs_architecture or layout is None:
+            return
+        if layout.kind not in self.layouts:
+            raise ModelFormatError(
+                f"The {self.name} engine cannot run the {layout.describe()}: "
+                + _suggest(layout.kind)
+            )
+
+    @classmethod
+    def can_run(cls, source: ModelSource) -> bool:
+        if cls.needs_architecture:
+            return source.model_name is not None and source.checkpoint is not None
+        return source.layout is not None and source.layout.kind in cls.layouts
+
+
+def _suggest(kind: str) -> str:
+    if kind in ("persistable", "pdparams"):
+        return "it is a checkpoint without a program; export it first or use --engine executor-persistable."
+    return "use another --engine."
+
+
+ENGINES: dict[str, type[Engine]] = {}
+_plugins_loaded = False
+
+
+def register_engine(name: str):
+    """Class decorator: make ``cls`` available as ``--engine name``."""
+
+    def decorator(cls: type[Engine]) -> type[Engine]:
+        if name in ENGINES and ENGINES[name] is not cls:
+            raise ValueError(f"engine {name!r} is registered twice")
+        cls.name = name
+        ENGINES[name] = cls
+        return cls
+
+    return decorator
+
+
+def load_plugins() -> None:
+    """Import third-party engines declared in the ``ppinfer.engines`` entry-point group."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        cls = ep.load()
+        if isinstance(cls, type) and issubclass(cls, Engine) and ep.name not in ENGINES:
+            register_engine(ep.name)(cls)
+
+
+def list_engines(pattern: str = "*") -> list[str]:
+    load_plugins()
+    return sorted(n for n in ENGINES if fnmatch.fnmatchcase(n, pattern))
+
+
+def get_engine(name: str) -> type[Engine]:
+    load_plugins()
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"Unknown engine {name!r}: use one of {', '.join(sorted(ENGINES))}."
+        ) from None
+
+
+def create_engine(name: str, source: ModelSource, config: RunConfig) -> Engine:
+    return get_engine(name)(source, config)

@@ -1,0 +1,179 @@
+"""``ppinfer export``: architecture + checkpoint -> inference model directory, checked and atomic.
+
+The model is written into a temporary sibling directory, validated against the training
+program (same random input through both, largest absolute score difference reported), and only
+then renamed into place, so an interrupted export leaves the old model or the new one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ppinfer import __version__
+from ppinfer.checkpoints import load_checkpoint, sha256
+from ppinfer.errors import ConfigError, ExportError
+from ppinfer.formats import detect_directory
+from ppinfer.modelcard import ModelCard, write_card
+from ppinfer.models import get_model
+from ppinfer.paddle_env import import_paddle, paddle_env
+from ppinfer.pipeline.labels import imagenet_labels, load_labels
+from ppinfer.pipeline.preprocess_config import PreprocessConfig
+from ppinfer.program import INPUT_NAME, build_static_model
+
+FORMATS = ("pir", "legacy", "seed")
+VALIDATION_ATOL = 1e-4
+
+
+@dataclass
+class ExportResult:
+    output: Path
+    model_name: str
+    format: str
+    files: list[str]
+    class_num: int
+    input_shape: tuple[int, int, int]
+    max_abs_diff: float | None
+    seconds: float
+
+
+def preprocess_for_shape(base: PreprocessConfig, input_shape: tuple[int, int, int]) -> PreprocessConfig:
+    """The architecture's preprocessing, with the crop (and resize) following ``input_shape``."""
+    _, height, width = input_shape
+    if (width, height) == tuple(base.crop_size):
+        return base
+    ratio = base.resize_short / min(base.crop_size)
+    return replace(base, crop_size=(width, height), resize_short=round(min(width, height) * ratio))
+
+
+def _check_output(output: Path, force: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise ExportError(f"{output} is a file: choose a directory for -o/--output.")
+    if output.exists() and any(output.iterdir()) and not force:
+        raise ExportError(f"Output directory {output} is not empty: pass --force to replace it.")
+
+
+def _save(static_model, directory: Path, fmt: str) -> list[str]:
+    paddle = import_paddle()
+    with static_model.guard():
+        paddle.static.save_inference_model(
+            str(directory / "inference"),
+            [static_model.feed],
+            [static_model.fetch],
+            static_model.executor,
+            program=static_model.program,
+        )
+    if fmt == "seed":
+        os.replace(directory / "inference.pdmodel", directory / "model")
+        os.replace(directory / "inference.pdiparams", directory / "params")
+    return sorted(p.name for p in directory.iterdir())
+
+
+def _validate(static_model, directory: Path, preprocess: PreprocessConfig) -> float:
+    """Largest |score difference| between the training program and the saved model."""
+    from ppinfer.config import RunConfig
+    from ppinfer.engines import create_engine
+    from ppinfer.source import ModelSource
+
+    batch = np.random.default_rng(0).standard_normal((2, *static_model.input_shape))
+    batch = batch.astype(np.float32)
+    expected = static_model.run(batch)
+    layout = detect_directory(directory, prefer=paddle_env().native_format)
+    source = ModelSource(layout=layout, model_name=static_model.spec.name,
+                         input_shape=static_model.input_shape, preprocess=preprocess)
+    engine = create_engine("analysis", source, RunConfig(device="cpu").resolve())
+    engine.build()
+    got = engine.execute(batch)
+    return float(np.max(np.abs(got - expected)))
+
+
+def export_model(
+    model_name: str,
+    checkpoint: str | Path,
+    output: str | Path,
+    *,
+    class_num: int = 1000,
+    input_shape: tuple[int, int, int] | None = None,
+    fmt: str | None = None,
+    labels_file: str | None = None,
+    force: bool = False,
+    validate: bool = True,
+) -> ExportResult:
+    started = time.perf_counter()
+    spec = get_model(model_name)
+    env = paddle_env()
+    fmt = fmt or env.native_format
+    if fmt not in FORMATS:
+        raise ConfigError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
+    if fmt == "pir" and not env.can_run_pir:
+        raise ConfigError(
+            f"--format pir needs Paddle 3, and Paddle {env.version} is installed: "
+            "use --format legacy or seed, or upgrade paddlepaddle."
+        )
+    if class_num < 1:
+        raise ConfigError("--class-num must be at least 1.")
+    output = Path(output)
+    _check_output(output, force)
+    labels = load_labels(labels_file, class_num) if labels_file else (
+        imagenet_labels() if class_num == 1000 else None
+    )
+    state = load_checkpoint(checkpoint, spec)
+    static_model = build_static_model(
+        spec, class_num, input_shape, ir="pir" if fmt == "pir" else "legacy"
+    )
+    static_model.load_state(state, source=str(checkpoint))
+    preprocess = preprocess_for_shape(spec.preprocess, static_model.input_shape)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        files = _save(static_model, tmp, fmt)
+        write_card(tmp, ModelCard(
+            model_name=spec.name,
+            preprocess=preprocess,
+            labels=labels,
+            topk=5,
+            provenance={
+                "class_num": class_num,
+                "input_shape": list(static_model.input_shape),
+                "input_name": INPUT_NAME,
+                "format": fmt,
+                "checkpoint": os.path.abspath(checkpoint),
+                "checkpoint_sha256": sha256(checkpoint),
+                "ppinfer_version": __version__,
+                "paddle_version": env.version,
+                "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            },
+        ))
+        diff = _validate(static_model, tmp, preprocess) if validate else None
+        if diff is not None and diff > VALIDATION_ATOL:
+            raise ExportError(
+                f"The exported model differs from the training program by {diff:.2e} "
+                f"(more than {VALIDATION_ATOL:g}): report this with the model name and format."
+            )
+        _swap_into_place(tmp, output)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ExportResult(
+        output=output, model_name=spec.name, format=fmt, files=files + ["inference.yml"],
+        class_num=class_num, input_shape=static_model.input_shape, max_abs_diff=diff,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _swap_into_place(tmp: Path, output: Path) -> None:
+    """Rename ``tmp`` to ``output``; an old ``output`` is moved aside first, then removed."""
+    old = None
+    if output.exists():
+        old = output.with_name(f".{output.name}.old-{os.getpid()}")
+        os.replace(output, old)
+    os.replace(tmp, output)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

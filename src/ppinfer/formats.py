@@ -1,0 +1,180 @@
+"""What a path on disk holds: every model layout ppinfer knows, detected in one place.
+
+Layouts (``ModelLayout.kind``):
+- ``pir``: ``NAME.json`` + ``NAME.pdiparams`` (Paddle 3 ``save_inference_model``)
+- ``legacy``: ``NAME.pdmodel`` + ``NAME.pdiparams`` (Paddle 2 ``save_inference_model``)
+- ``seed``: ``model`` + ``params`` (the seed's combined ``save_inference_model``)
+- ``uncombined``: ``model`` or ``__model__`` + one file per variable
+- ``persistable``: one file per variable, no program (needs the architecture to run)
+- ``pdparams``: a ``.pdparams`` state dict (needs the architecture to run)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ppinfer.errors import ModelFormatError
+
+CARD_NAMES = ("inference.yml", "inference.yaml")
+PROGRAM_NAMES = ("model", "__model__")
+INFERENCE_KINDS = ("pir", "legacy", "seed", "uncombined")
+CHECKPOINT_KINDS = ("persistable", "pdparams")
+_NOT_VARIABLES = {".json", ".pdmodel", ".pdiparams", ".yml", ".yaml", ".txt", ".md", ".pdopt",
+                  ".info", ".log", ".pdparams", ".onnx"}
+
+
+@dataclass(frozen=True)
+class ModelLayout:
+    kind: str
+    root: Path
+    program: Path | None = None
+    params: Path | None = None  # combined parameters file; None for per-variable layouts
+
+    @property
+    def ir(self) -> str:
+        """'pir' for a ``.json`` program, else 'legacy' (ProgramDesc protobuf)."""
+        return "pir" if self.kind == "pir" else "legacy"
+
+    @property
+    def is_inference_model(self) -> bool:
+        return self.kind in INFERENCE_KINDS
+
+    @property
+    def card(self) -> Path | None:
+        for name in CARD_NAMES:
+            if (self.root / name).is_file():
+                return self.root / name
+        return None
+
+    def describe(self) -> str:
+        parts = [p.name for p in (self.program, self.params) if p is not None]
+        return f"{self.kind} model ({' + '.join(parts) or self.root.name}) in {self.root}"
+
+
+def _variable_files(directory: Path) -> list[Path]:
+    return [
+        p for p in sorted(directory.iterdir())
+        if p.is_file() and p.name not in PROGRAM_NAMES and p.name != "params"
+        and p.suffix not in _NOT_VARIABLES and not p.name.startswith(".")
+    ]
+
+
+def _pairs(directory: Path, suffix: str) -> list[tuple[Path, Path]]:
+    pairs = []
+    for program in sorted(directory.glob(f"*{suffix}")):
+        params = program.with_suffix(".pdiparams")
+        if params.is_file():
+            pairs.append((program, params))
+    return pairs
+
+
+def _found(directory: Path) -> str:
+    names = sorted(p.name for p in directory.iterdir())
+    if not names:
+        return "nothing"
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return shown
+
+
+def detect_directory(directory: Path, prefer: str = "pir") -> ModelLayout:
+    """The layout of ``directory``; ``prefer`` picks between a .json and a .pdmodel program."""
+    if not directory.exists():
+        raise ModelFormatError(f"Model directory {directory} does not exist: check --model.")
+    if not directory.is_dir():
+        raise ModelFormatError(f"{directory} is a file, not a model directory: pass its folder.")
+    candidates = {
+        "pir": _pairs(directory, ".json"),
+        "legacy": _pairs(directory, ".pdmodel"),
+    }
+    order = ("pir", "legacy") if prefer == "pir" else ("legacy", "pir")
+    for kind in order:
+        if candidates[kind]:
+            # Prefer the conventional inference.* name when several models share a folder.
+            program, params = sorted(candidates[kind], key=lambda p: p[0].stem != "inference")[0]
+            return ModelLayout(kind, directory, program, params)
+    programs = [directory / n for n in PROGRAM_NAMES if (directory / n).is_file()]
+    variables = _variable_files(directory)
+    if programs and (directory / "params").is_file():
+        return ModelLayout("seed", directory, programs[0], directory / "params")
+    if programs and variables:
+        return ModelLayout("uncombined", directory, programs[0], None)
+    loose_params = sorted(directory.glob("*.pdiparams")) + (
+        [directory / "params"] if (directory / "params").is_file() else []
+    )
+    if loose_params:
+        raise ModelFormatError(
+            f"Model directory {directory} holds parameters ({loose_params[0].name}) but no "
+            "program file (expected model, *.pdmodel or *.json beside them): copy the program in."
+        )
+    program_files = programs + sorted(directory.glob("*.pdmodel")) + sorted(directory.glob("*.json"))
+    if program_files:
+        raise ModelFormatError(
+            f"Model directory {directory} holds a program ({program_files[0].name}) but no "
+            "parameters (expected params, *.pdiparams or one file per variable): copy them in."
+        )
+    pdparams = sorted(directory.glob("*.pdparams"))
+    if pdparams:
+        return ModelLayout("pdparams", directory, None, pdparams[0])
+    if variables:
+        return ModelLayout("persistable", directory, None, None)
+    raise ModelFormatError(
+        f"{directory} holds no model: found {_found(directory)}; expected inference.json or "
+        "*.pdmodel with *.pdiparams, model + params, or a persistable checkpoint."
+    )
+
+
+def detect_files(program: Path, params: Path | None) -> ModelLayout:
+    """The layout named by explicit program / params files (the seed's ``-m`` / ``-p``)."""
+    if not program.is_file():
+        raise ModelFormatError(f"Program file {program} does not exist: check -m/--model-file.")
+    if params is None:
+        if program.suffix in (".json", ".pdmodel"):
+            params = program.with_suffix(".pdiparams")
+        elif program.name in PROGRAM_NAMES and (program.parent / "params").is_file():
+            params = program.parent / "params"
+        elif program.name in PROGRAM_NAMES and _variable_files(program.parent):
+            return ModelLayout("uncombined", program.parent, program, None)
+    if params is None or not params.exists():
+        raise ModelFormatError(
+            f"Parameters for {program.name} not found{f' at {params}' if params else ''}: "
+            "pass them with -p/--params-file."
+        )
+    if params.is_dir():
+        return ModelLayout("uncombined", params, program, None)
+    if program.suffix == ".json":
+        kind = "pir"
+    elif program.suffix == ".pdmodel":
+        kind = "legacy"
+    else:
+        kind = "seed"
+    return ModelLayout(kind, program.parent, program, params)
+
+
+def detect_model(
+    model_dir: str | Path | None = None,
+    model_file: str | Path | None = None,
+    params_file: str | Path | None = None,
+    prefer: str = "pir",
+) -> ModelLayout:
+    """Resolve ``--model`` / ``-d`` with ``-m`` / ``-p`` (file names relative to the dir)."""
+    root = Path(model_dir) if model_dir is not None else None
+    if model_file is not None:
+        program = Path(model_file)
+        if root is not None and not program.is_absolute():
+            program = root / program
+        params = None
+        if params_file is not None:
+            params = Path(params_file)
+            if root is not None and not params.is_absolute():
+                params = root / params
+        return detect_files(program, params)
+    if root is None:
+        raise ModelFormatError("No model given: pass --model DIR (or -m FILE -p FILE).")
+    if params_file is not None:
+        params = Path(params_file)
+        if not params.is_absolute():
+            params = root / params
+        if not params.exists():
+            raise ModelFormatError(f"Parameters file {params} does not exist: check -p.")
+    return detect_directory(root, prefer)

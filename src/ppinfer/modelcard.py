@@ -1,0 +1,97 @@
+"""``inference.yml``: the model's own preprocessing, labels and provenance, beside the program.
+
+The schema is the one PaddleClas 2.x (``export_for_fd``) and PaddleX write, so models move both
+ways: ``Global.model_name``, ``PreProcess.transform_ops`` (ResizeImage, CropImage,
+NormalizeImage, ToCHWImage) and ``PostProcess.Topk`` (``topk``, ``label_list``). ppinfer adds a
+``ppinfer:`` section (class count, input shape, checkpoint digest, versions) others ignore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ppinfer.errors import ModelFormatError
+from ppinfer.pipeline.preprocess_config import PreprocessConfig
+
+CARD_NAME = "inference.yml"
+
+
+@dataclass
+class ModelCard:
+    model_name: str | None = None
+    preprocess: PreprocessConfig | None = None
+    labels: list[str] | None = None
+    topk: int = 5
+    provenance: dict[str, Any] = field(default_factory=dict)  # the ppinfer: section
+
+    @property
+    def class_num(self) -> int | None:
+        value = self.provenance.get("class_num")
+        return int(value) if value is not None else (len(self.labels) if self.labels else None)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int] | None:
+        value = self.provenance.get("input_shape")
+        return tuple(int(v) for v in value) if value else None
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"Global": {"model_name": self.model_name}}
+        if self.preprocess is not None:
+            doc["PreProcess"] = {"transform_ops": self.preprocess.to_paddleclas_ops()}
+        post: dict[str, Any] = {"topk": self.topk}
+        if self.labels:
+            post["label_list"] = list(self.labels)
+        doc["PostProcess"] = {"Topk": post}
+        if self.provenance:
+            doc["ppinfer"] = dict(self.provenance)
+        return doc
+
+
+def write_card(directory: str | Path, card: ModelCard) -> Path:
+    path = Path(directory) / CARD_NAME
+    with open(path, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(card.to_dict(), fh, sort_keys=False, allow_unicode=True)
+    return path
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """Parse an ``inference.yml``; a file that is not the expected YAML is a ModelFormatError."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = getattr(exc, "problem", None) or type(exc).__name__
+        raise ModelFormatError(
+            f"{path} is not valid YAML ({reason}): fix or delete it to use ppinfer's defaults."
+        ) from None
+    if not isinstance(doc, dict):
+        raise ModelFormatError(
+            f"{path} does not hold a mapping: fix or delete it to use ppinfer's defaults."
+        )
+    try:
+        return _card_from_dict(doc)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ModelFormatError(
+            f"{path} has an unexpected shape ({exc}): fix or delete it to use ppinfer's defaults."
+        ) from None
+
+
+def _card_from_dict(doc: dict[str, Any]) -> ModelCard:
+    global_section = doc.get("Global") or {}
+    ops = (doc.get("PreProcess") or {}).get("transform_ops")
+    topk_section = (doc.get("PostProcess") or {}).get("Topk") or {}
+    labels = topk_section.get("label_list")
+    if labels is not None and not isinstance(labels, list):
+        raise ValueError("PostProcess.Topk.label_list is not a list")
+    return ModelCard(
+        model_name=global_section.get("model_name"),
+        preprocess=PreprocessConfig.from_paddleclas_ops(ops) if ops else None,
+        labels=[str(label) for label in labels] if labels else None,
+        topk=int(topk_section.get("topk", 5)),
+        provenance=dict(doc.get("ppinfer") or {}),
+    )

@@ -1,0 +1,327 @@
+"""MobileNetV3 (small and large), with PaddleClas's parameter names and math.
+
+Names, structure and numerics follow PaddleClas ``ppcls/modeling/architectures/mobilenet_v3.py``
+(release/2.0), whose dygraph layers keep the ``ParamAttr`` names of the release/1.x static-graph
+model, so a PaddleClas checkpoint of either era loads by variable name:
+
+* a conv + batch-norm unit ``P`` owns ``P_weights`` and ``P_bn_{scale,offset,mean,variance}``;
+  ``P`` is ``conv1`` (stem), ``conv{i}_{expand,depthwise,linear}`` for block ``i`` = 2, 3, ...
+  and ``conv_last`` (the 1x1 conv before pooling);
+* the squeeze-excite of block ``i`` owns ``conv{i}_se_{1,2}_{weights,offset}``;
+* the head is ``last_1x1_conv_weights`` (no bias, no batch norm) and ``fc_weights``/``fc_offset``.
+
+The sublayer attributes (``conv1``, ``conv2`` ... ``last_second_conv``, ``last_conv``, ``out``)
+are release/2.0's too, so its dygraph ``state_dict`` keys match as well.
+
+Math worth knowing, all as PaddleClas has it: the squeeze-excite gate is
+``hardsigmoid(x, slope=0.2, offset=0.5)`` (fluid's default, not the 1/6 of ``paddle.nn``); the
+squeeze width is ``channels // 4`` without rounding; batch norm uses epsilon 1e-5; the head
+dropout is ``downscale_in_infer``, so at inference it multiplies the features by 0.8 rather than
+doing nothing; the 1280-channel head conv is never scaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import paddle
+import paddle.nn.functional as F
+from paddle import ParamAttr, nn
+from paddle.utils import unique_name
+
+from ppinfer.models.registry import register_model
+
+STEM_CHANNELS = 16
+SE_REDUCTION = 4
+# PaddleClas trained with fluid's hard_sigmoid defaults; paddle.nn's default slope is 1/6.
+SE_GATE_SLOPE = 0.2
+SE_GATE_OFFSET = 0.5
+HEAD_CHANNELS = 1280
+DROPOUT = 0.2
+
+
+@dataclass(frozen=True)
+class Block:
+    """One inverted-residual block of the config table."""
+
+    kernel: int
+    expand: int
+    out: int
+    se: bool
+    act: str
+    stride: int
+
+
+def _blocks(*rows: tuple) -> tuple[Block, ...]:
+    return tuple(Block(*row) for row in rows)
+
+
+@dataclass(frozen=True)
+class Arch:
+    blocks: tuple[Block, ...]
+    last_channels: int  # output of ``conv_last``, before scaling
+
+
+#        kernel, expand, out, se, act, stride  (the paper's tables 1 and 2)
+ARCHS: dict[str, Arch] = {
+    "large": Arch(
+        _blocks(
+            (3, 16, 16, False, "relu", 1),
+            (3, 64, 24, False, "relu", 2),
+            (3, 72, 24, False, "relu", 1),
+            (5, 72, 40, True, "relu", 2),
+            (5, 120, 40, True, "relu", 1),
+            (5, 120, 40, True, "relu", 1),
+            (3, 240, 80, False, "hardswish", 2),
+            (3, 200, 80, False, "hardswish", 1),
+            (3, 184, 80, False, "hardswish", 1),
+            (3, 184, 80, False, "hardswish", 1),
+            (3, 480, 112, True, "hardswish", 1),
+            (3, 672, 112, True, "hardswish", 1),
+            (5, 672, 160, True, "hardswish", 2),
+            (5, 960, 160, True, "hardswish", 1),
+            (5, 960, 160, True, "hardswish", 1),
+        ),
+        last_channels=960,
+    ),
+    "small": Arch(
+        _blocks(
+            (3, 16, 16, True, "relu", 2),
+            (3, 72, 24, False, "relu", 2),
+            (3, 88, 24, False, "relu", 1),
+            (5, 96, 40, True, "hardswish", 2),
+            (5, 240, 40, True, "hardswish", 1),
+            (5, 240, 40, True, "hardswish", 1),
+            (5, 120, 48, True, "hardswish", 1),
+            (5, 144, 48, True, "hardswish", 1),
+            (5, 288, 96, True, "hardswish", 2),
+            (5, 576, 96, True, "hardswish", 1),
+            (5, 576, 96, True, "hardswish", 1),
+        ),
+        last_channels=576,
+    ),
+}
+
+_ACTIVATIONS: dict[str, Callable[[paddle.Tensor], paddle.Tensor]] = {
+    "relu": F.relu,
+    "hardswish": F.hardswish,
+}
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a scaled channel count to a multiple of ``divisor``, never losing more than 10%."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+class ConvBN(nn.Layer):
+    """Conv (no bias) + batch norm + optional activation; parameters named from ``name``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        stride: int,
+        name: str,
+        groups: int = 1,
+        act: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2D(
+            in_channels,
+            out_channels,
+            kernel,
+            stride=stride,
+            padding=(kernel - 1) // 2,
+            groups=groups,
+            weight_attr=ParamAttr(name=f"{name}_weights"),
+            bias_attr=False,
+        )
+        bn = f"{name}_bn"
+        # BatchNorm2D's ``name`` names the running statistics <bn>_mean / <bn>_variance, as
+        # static-graph checkpoints store them. (nn.BatchNorm can name them too, but in legacy-IR
+        # programs it ignores eval() and normalises with, and overwrites, batch statistics.)
+        self.bn = nn.BatchNorm2D(
+            out_channels,
+            weight_attr=ParamAttr(name=f"{bn}_scale"),
+            bias_attr=ParamAttr(name=f"{bn}_offset"),
+            name=bn,
+        )
+        self._act = _ACTIVATIONS[act] if act else None
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self.bn(self.conv(x))
+        return self._act(x) if self._act else x
+
+
+class SqueezeExcite(nn.Layer):
+    """Channel gate: pool, 1x1 conv down by 4 + relu, 1x1 conv up + hard sigmoid, multiply."""
+
+    def __init__(self, channels: int, name: str) -> None:
+        super().__init__()
+        mid = channels // SE_REDUCTION
+        self.avg_pool = nn.AdaptiveAvgPool2D(1)
+        self.conv1 = nn.Conv2D(
+            channels,
+            mid,
+            1,
+            weight_attr=ParamAttr(name=f"{name}_1_weights"),
+            bias_attr=ParamAttr(name=f"{name}_1_offset"),
+        )
+        self.conv2 = nn.Conv2D(
+            mid,
+            channels,
+            1,
+            weight_attr=ParamAttr(name=f"{name}_2_weights"),
+            bias_attr=ParamAttr(name=f"{name}_2_offset"),
+        )
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        gate = F.relu(self.conv1(self.avg_pool(x)))
+        gate = F.hardsigmoid(self.conv2(gate), slope=SE_GATE_SLOPE, offset=SE_GATE_OFFSET)
+        return x * gate
+
+
+class ResidualUnit(nn.Layer):
+    """Inverted residual: 1x1 expand, depthwise, optional SE, 1x1 linear, + input if same shape."""
+
+    def __init__(self, in_channels: int, mid: int, out: int, block: Block, name: str) -> None:
+        super().__init__()
+        self.shortcut = block.stride == 1 and in_channels == out
+        self.expand_conv = ConvBN(in_channels, mid, 1, 1, f"{name}_expand", act=block.act)
+        self.bottleneck_conv = ConvBN(
+            mid, mid, block.kernel, block.stride, f"{name}_depthwise", groups=mid, act=block.act
+        )
+        self.mid_se = SqueezeExcite(mid, f"{name}_se") if block.se else None
+        self.linear_conv = ConvBN(mid, out, 1, 1, f"{name}_linear")
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        y = self.bottleneck_conv(self.expand_conv(x))
+        if self.mid_se is not None:
+            y = self.mid_se(y)
+        y = self.linear_conv(y)
+        return x + y if self.shortcut else y
+
+
+@contextmanager
+def _fresh_parameter_names() -> Iterator[None]:
+    """Let a second live model take the same fixed parameter names.
+
+    Dygraph keeps one process-wide set of parameter names and refuses ``conv1_weights`` twice,
+    so exporting and then validating (two instances) would fail. Construction gets a fresh name
+    checker; the layer-name generator is kept so other numbering stays unique. Static mode never
+    consults the checker.
+    """
+    generator, checker = unique_name.switch()
+    unique_name.switch(generator)
+    try:
+        yield
+    finally:
+        unique_name.switch(generator, checker)
+
+
+class MobileNetV3(nn.Layer):
+    """MobileNetV3 ``arch`` ("large" or "small") at width ``scale``; returns logits."""
+
+    def __init__(self, arch: str, scale: float = 1.0, class_num: int = 1000) -> None:
+        super().__init__()
+        if arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
+        with _fresh_parameter_names():
+            self._build(ARCHS[arch], scale, class_num)
+
+    def _build(self, cfg: Arch, scale: float, class_num: int) -> None:
+        channels = make_divisible(STEM_CHANNELS * scale)
+        self.conv1 = ConvBN(3, channels, 3, 2, "conv1", act="hardswish")
+
+        self._block_names: list[str] = []
+        for i, block in enumerate(cfg.blocks, start=2):
+            name = f"conv{i}"
+            out = make_divisible(scale * block.out)
+            unit = ResidualUnit(channels, make_divisible(scale * block.expand), out, block, name)
+            self.add_sublayer(name, unit)
+            self._block_names.append(name)
+            channels = out
+
+        last = make_divisible(scale * cfg.last_channels)
+        self.last_second_conv = ConvBN(channels, last, 1, 1, "conv_last", act="hardswish")
+        self.pool = nn.AdaptiveAvgPool2D(1)
+        self.last_conv = nn.Conv2D(
+            last,
+            HEAD_CHANNELS,
+            1,
+            weight_attr=ParamAttr(name="last_1x1_conv_weights"),
+            bias_attr=False,
+        )
+        self.dropout = nn.Dropout(p=DROPOUT, mode="downscale_in_infer")
+        self.out = nn.Linear(
+            HEAD_CHANNELS,
+            class_num,
+            weight_attr=ParamAttr(name="fc_weights"),
+            bias_attr=ParamAttr(name="fc_offset"),
+        )
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self.conv1(x)
+        for name in self._block_names:
+            x = getattr(self, name)(x)
+        x = self.pool(self.last_second_conv(x))
+        x = self.dropout(F.hardswish(self.last_conv(x)))
+        return self.out(paddle.flatten(x, start_axis=1))
+
+
+# PaddleClas's variants; one factory per registered name.
+@register_model()
+def MobileNetV3_large_x0_35(class_num: int = 1000) -> nn.Layer:
+    return MobileNetV3("large", 0.35, class_num)
+
+
+@register_model()
+def MobileNetV3_large_x0_5(class_num: int = 1000) -> nn.Layer:
+    return MobileNetV3("large", 0.5, class_num)
+
+
+@register_model()
+def MobileNetV3_large_x0_75(class_num: int = 1000) -> nn.Layer:
+    return MobileNetV3("large", 0.75, class_num)
+
+
+@register_model()
+def MobileNetV3_large_x1_0(class_num: int = 1000) -> nn.Layer:
+    return MobileNetV3("large", 1.0, class_num)
+
+
+@register_model()
+def MobileNetV3_large_x1_25(class_num: int = 1000) -> nn.Layer:
+    return MobileNetV3("large", 1.25, class_num)
+
+
+@register_model()
+def MobileNetV3_small_x0_35(class_num: int = 1000) -> nn.Layer:
+    return MobileNetV3("small", 0.35, class_num)
+
+
+@register_model()
+def MobileNetV3_small_x0_5(class_num: int = 1000) -> nn.Layer:
+    return MobileNetV3("small", 0.5, class_num)
+
+
+@register_model()
+def MobileNetV3_small_x0_75(class_num: int = 1000) -> nn.Layer:
+    return MobileNetV3("small", 0.75, class_num)
+
+
+@register_model()
+def MobileNetV3_small_x1_0(class_num: int = 1000) -> nn.Layer:
+    return MobileNetV3("small", 1.0, class_num)
+
+
+@register_model()
+def MobileNetV3_small_x1_25(class_num: int = 1000) -> nn.Layer:
+    return MobileNetV3("small", 1.25, class_num)

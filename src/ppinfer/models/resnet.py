@@ -1,0 +1,271 @@
+"""ResNet and ResNet_vd, named as in PaddleClas 1.x ppcls/modeling/architectures/resnet*.py."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import paddle
+from paddle import ParamAttr, nn
+from paddle.utils import unique_name
+
+from ppinfer.models.registry import register_model
+
+# Residual blocks per stage (res2 .. res5).
+_STAGE_DEPTHS: dict[int, tuple[int, int, int, int]] = {
+    18: (2, 2, 2, 2),
+    34: (3, 4, 6, 3),
+    50: (3, 4, 6, 3),
+    101: (3, 4, 23, 3),
+    152: (3, 8, 36, 3),
+}
+_STAGE_WIDTHS = (64, 128, 256, 512)
+_BOTTLENECK_EXPANSION = 4
+
+
+@contextmanager
+def _private_parameter_names() -> Iterator[None]:
+    """Let this network reuse parameter names another live network already took.
+
+    PaddleClas checkpoints are keyed by fixed names ("res2a_branch2a_weights", ...), so every
+    instance asks for the same names. Dygraph keeps one process-wide set of parameter names and
+    refuses a second ``conv1_1_weights``; building two models (export, then validate) would fail.
+    We give the construction a fresh name checker and keep the layer-name generator, so layer
+    and temporary-variable numbering stays globally unique. Static mode never consults the checker.
+    """
+    generator, checker = unique_name.switch()
+    unique_name.switch(generator)  # same generator, fresh parameter-name checker
+    try:
+        yield
+    finally:
+        unique_name.switch(generator, checker)
+
+
+def _bn_name(conv_name: str) -> str:
+    """PaddleClas's rule: "conv1" -> "bn_conv1", else "bn" + name[3:].
+
+    So "res2a_branch2a" -> "bn2a_branch2a", and the vd stem's "conv1_1" -> "bnv1_1" (sic).
+    """
+    return "bn_conv1" if conv_name == "conv1" else "bn" + conv_name[3:]
+
+
+def _block_name(depth: int, stage: int, index: int) -> str:
+    """PaddleClas block names: res2a, res3b, ...; ResNet101/152 count res4 as res4a, res4b1, ..."""
+    if depth in (101, 152) and stage == 2 and index > 0:
+        return f"res4b{index}"
+    return f"res{stage + 2}{chr(ord('a') + index)}"
+
+
+class ConvBN(nn.Layer):
+    """Bias-free conv + batch norm (+ activation), optionally after the vd 2x2 average pool."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        name: str,
+        stride: int = 1,
+        act: str | None = None,
+        avg_pool_first: bool = False,
+    ) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2D(2, 2, ceil_mode=True) if avg_pool_first else None
+        self.conv = nn.Conv2D(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=(kernel_size - 1) // 2,
+            weight_attr=ParamAttr(name=f"{name}_weights"),
+            bias_attr=False,
+        )
+        bn = _bn_name(name)
+        self.bn = nn.BatchNorm(
+            out_channels,
+            act=act,
+            param_attr=ParamAttr(name=f"{bn}_scale"),
+            bias_attr=ParamAttr(name=f"{bn}_offset"),
+            moving_mean_name=f"{bn}_mean",
+            moving_variance_name=f"{bn}_variance",
+        )
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if self.pool is not None:
+            x = self.pool(x)
+        return self.bn(self.conv(x))
+
+
+class ResidualBlock(nn.Layer):
+    """Basic (3x3, 3x3) or bottleneck (1x1, 3x3, 1x1 x4) block; the stride sits on the first 3x3.
+
+    ``project`` adds the 1x1 ``{name}_branch1`` shortcut (first block of every stage). With
+    ``vd_shortcut`` it is AvgPool(2, 2, ceil) then a stride-1 conv instead of a strided conv.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int,
+        name: str,
+        bottleneck: bool,
+        project: bool,
+        vd_shortcut: bool,
+    ) -> None:
+        super().__init__()
+        if bottleneck:
+            out_channels = width * _BOTTLENECK_EXPANSION
+            # (suffix, in, out, kernel, stride, act)
+            convs = [
+                ("branch2a", in_channels, width, 1, 1, "relu"),
+                ("branch2b", width, width, 3, stride, "relu"),
+                ("branch2c", width, out_channels, 1, 1, None),
+            ]
+        else:
+            out_channels = width
+            convs = [
+                ("branch2a", in_channels, width, 3, stride, "relu"),
+                ("branch2b", width, width, 3, 1, None),
+            ]
+        self.branch2 = nn.Sequential(
+            *[
+                (suffix, ConvBN(cin, cout, k, f"{name}_{suffix}", stride=s, act=act))
+                for suffix, cin, cout, k, s, act in convs
+            ]
+        )
+        self.branch1 = None
+        if project:
+            self.branch1 = ConvBN(
+                in_channels,
+                out_channels,
+                1,
+                f"{name}_branch1",
+                stride=1 if vd_shortcut else stride,
+                avg_pool_first=vd_shortcut,
+            )
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        shortcut = x if self.branch1 is None else self.branch1(x)
+        return nn.functional.relu(shortcut + self.branch2(x))
+
+
+class ResNet(nn.Layer):
+    """ResNet-{18,34,50,101,152}; ``vd`` swaps in the 3-conv stem and avg-pool shortcuts.
+
+    Returns logits ``[N, class_num]`` (no softmax: the exporter appends it).
+    """
+
+    def __init__(self, depth: int, vd: bool = False, class_num: int = 1000) -> None:
+        super().__init__()
+        if depth not in _STAGE_DEPTHS:
+            raise ValueError(f"ResNet depth must be one of {sorted(_STAGE_DEPTHS)}, got {depth}.")
+        with _private_parameter_names():
+            self.stem = self._make_stem(vd)
+            self.blocks, features = self._make_stages(depth, vd)
+            self.pool = nn.AdaptiveAvgPool2D(1)
+            stdv = 1.0 / math.sqrt(features)
+            self.fc = nn.Linear(
+                features,
+                class_num,
+                weight_attr=ParamAttr(
+                    name="fc_0.w_0", initializer=nn.initializer.Uniform(-stdv, stdv)
+                ),
+                bias_attr=ParamAttr(name="fc_0.b_0"),
+            )
+
+    @staticmethod
+    def _make_stem(vd: bool) -> nn.Sequential:
+        # (name, in, out, kernel, stride)
+        if vd:
+            convs = [
+                ("conv1_1", 3, 32, 3, 2),
+                ("conv1_2", 32, 32, 3, 1),
+                ("conv1_3", 32, 64, 3, 1),
+            ]
+        else:
+            convs = [("conv1", 3, 64, 7, 2)]
+        layers = [
+            (name, ConvBN(cin, cout, k, name, stride=s, act="relu"))
+            for name, cin, cout, k, s in convs
+        ]
+        return nn.Sequential(*layers, ("pool", nn.MaxPool2D(3, stride=2, padding=1)))
+
+    @staticmethod
+    def _make_stages(depth: int, vd: bool) -> tuple[nn.Sequential, int]:
+        bottleneck = depth >= 50
+        expansion = _BOTTLENECK_EXPANSION if bottleneck else 1
+        in_channels = 64
+        blocks = []
+        for stage, (count, width) in enumerate(zip(_STAGE_DEPTHS[depth], _STAGE_WIDTHS)):
+            for index in range(count):
+                name = _block_name(depth, stage, index)
+                first = index == 0
+                block = ResidualBlock(
+                    in_channels,
+                    width,
+                    stride=2 if first and stage > 0 else 1,
+                    name=name,
+                    bottleneck=bottleneck,
+                    project=first,
+                    # res2a has nothing to pool away (stride 1): a plain 1x1 conv even in vd.
+                    vd_shortcut=vd and stage > 0,
+                )
+                blocks.append((name, block))
+                in_channels = width * expansion
+        return nn.Sequential(*blocks), in_channels
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self.blocks(self.stem(x))
+        return self.fc(paddle.flatten(self.pool(x), start_axis=1))
+
+
+@register_model()
+def ResNet18(class_num: int = 1000) -> nn.Layer:
+    return ResNet(18, class_num=class_num)
+
+
+@register_model()
+def ResNet34(class_num: int = 1000) -> nn.Layer:
+    return ResNet(34, class_num=class_num)
+
+
+@register_model()
+def ResNet50(class_num: int = 1000) -> nn.Layer:
+    return ResNet(50, class_num=class_num)
+
+
+@register_model()
+def ResNet101(class_num: int = 1000) -> nn.Layer:
+    return ResNet(101, class_num=class_num)
+
+
+@register_model()
+def ResNet152(class_num: int = 1000) -> nn.Layer:
+    return ResNet(152, class_num=class_num)
+
+
+@register_model()
+def ResNet18_vd(class_num: int = 1000) -> nn.Layer:
+    return ResNet(18, vd=True, class_num=class_num)
+
+
+@register_model()
+def ResNet34_vd(class_num: int = 1000) -> nn.Layer:
+    return ResNet(34, vd=True, class_num=class_num)
+
+
+@register_model()
+def ResNet50_vd(class_num: int = 1000) -> nn.Layer:
+    return ResNet(50, vd=True, class_num=class_num)
+
+
+@register_model()
+def ResNet101_vd(class_num: int = 1000) -> nn.Layer:
+    return ResNet(101, vd=True, class_num=class_num)
+
+
+@register_model()
+def ResNet152_vd(class_num: int = 1000) -> nn.Layer:
+    return ResNet(152, vd=True, class_num=class_num)

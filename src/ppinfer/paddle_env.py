@@ -1,0 +1,146 @@
+"""What the installed Paddle and this machine can do, detected once.
+
+Importing this module is cheap; Paddle is imported on the first call of :func:`paddle_env`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import platform
+import warnings
+from dataclasses import dataclass, field
+
+from ppinfer.errors import PaddleMissingError
+
+PADDLE_INSTALL_HINT = (
+    "PaddlePaddle is not installed: run `pip install 'ppinfer[cpu]'` "
+    "(or `pip install 'ppinfer[gpu]'` on a CUDA machine)."
+)
+
+
+@dataclass(frozen=True)
+class PaddleEnv:
+    version: str
+    pir_default: bool  # the static IR is PIR (Paddle 3.x) rather than the legacy ProgramDesc
+    with_cuda: bool
+    with_tensorrt: bool
+    tensorrt_version: str | None
+    with_onednn: bool
+    gpu_count: int
+    cpu_model: str
+    cpu_count: int
+    cpu_flags: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    @property
+    def native_format(self) -> str:
+        """The inference-model format ``save_inference_model`` writes on this Paddle."""
+        return "pir" if self.pir_default else "legacy"
+
+    @property
+    def can_run_pir(self) -> bool:
+        return self.major >= 3
+
+    @property
+    def has_avx512_bf16(self) -> bool:
+        return "avx512_bf16" in self.cpu_flags or "amx_bf16" in self.cpu_flags
+
+
+def import_paddle():
+    """Import and return ``paddle``, or raise a one-sentence install hint."""
+    # Paddle's C++ side logs through glog at INFO by default: keep stderr for our own messages.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "No ccache found" on import
+            import paddle  # deliberately late: heavy, and optional
+    except ImportError as exc:
+        raise PaddleMissingError(PADDLE_INSTALL_HINT) from exc
+    return paddle
+
+
+def _cpu_info() -> tuple[str, frozenset[str]]:
+    model, flags = platform.processor() or platform.machine(), frozenset()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name":
+                model = value.strip()
+            elif key == "flags":
+                flags = frozenset(value.split())
+            if flags and model:
+                continue
+    return model, flags
+
+
+@functools.lru_cache(maxsize=1)
+def paddle_env() -> PaddleEnv:
+    paddle = import_paddle()
+    version = paddle.__version__
+    pir = False
+    with contextlib.suppress(Exception):
+        pir = bool(paddle.framework.use_pir_api())
+    with_cuda = bool(paddle.is_compiled_with_cuda())
+    trt_version = None
+    with contextlib.suppress(Exception):
+        trt = tuple(paddle.inference.get_trt_compile_version())
+        if any(trt):
+            trt_version = ".".join(str(v) for v in trt)
+    onednn = False
+    with contextlib.suppress(Exception):
+        core = paddle.base.core if hasattr(paddle, "base") else paddle.fluid.core
+        check = getattr(core, "is_compiled_with_onednn", None) or core.is_compiled_with_mkldnn
+        onednn = bool(check())
+    gpus = 0
+    if with_cuda:
+        with contextlib.suppress(Exception):
+            gpus = int(paddle.device.cuda.device_count())
+    model, flags = _cpu_info()
+    return PaddleEnv(
+        version=version,
+        pir_default=pir,
+        with_cuda=with_cuda,
+        with_tensorrt=trt_version is not None,
+        tensorrt_version=trt_version,
+        with_onednn=onednn,
+        gpu_count=gpus,
+        cpu_model=model,
+        cpu_count=os.cpu_count() or 1,
+        cpu_flags=flags,
+    )
+
+
+def legacy_ir_guard():
+    """Context in which static programs use the legacy IR (ProgramDesc): OldIrGuard on 3.x."""
+    paddle = import_paddle()
+    guard = getattr(getattr(paddle, "pir_utils", None), "OldIrGuard", None)
+    if guard is not None and paddle_env().pir_default:
+        return guard()
+    return contextlib.nullcontext()
+
+
+def ir_guard(fmt: str):
+    """Context for building / loading a program of ``fmt`` ('pir' or 'legacy')."""
+    if fmt == "legacy":
+        return legacy_ir_guard()
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def static_mode():
+    """Static-graph mode for the duration, restoring dygraph after if it was on."""
+    paddle = import_paddle()
+    was_dynamic = paddle.in_dynamic_mode()
+    if was_dynamic:
+        paddle.enable_static()
+    try:
+        yield
+    finally:
+        if was_dynamic:
+            paddle.disable_static()

@@ -1,0 +1,1 @@
+"""Pipeline stages: inputs (which files), preprocess (image -> tensor), postprocess (scores -> results)."""

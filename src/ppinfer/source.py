@@ -1,0 +1,117 @@
+"""What an engine runs: the model files or checkpoint, plus everything resolved about them.
+
+Resolution order for each setting (timm's rule): what the user passed, else the model's own
+``inference.yml``, else the architecture's defaults, else ppinfer's global default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ppinfer.errors import ConfigError
+from ppinfer.formats import ModelLayout, detect_model
+from ppinfer.modelcard import ModelCard, read_card
+from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
+
+
+@dataclass
+class ModelSource:
+    layout: ModelLayout | None = None  # an inference model or checkpoint on disk
+    checkpoint: Path | None = None  # for engines that build the architecture
+    model_name: str | None = None
+    class_num: int | None = None
+    input_shape: tuple[int, int, int] = (3, 224, 224)
+    input_name: str = "x"
+    preprocess: PreprocessConfig = IMAGENET_PREPROCESS
+    labels_file: str | None = None
+    card: ModelCard | None = None
+    _labels: dict[int, list[str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def display_name(self) -> str:
+        if self.model_name:
+            return self.model_name
+        if self.layout is not None:
+            return self.layout.root.name
+        return str(self.checkpoint)
+
+    def labels_for(self, class_num: int) -> list[str]:
+        """Label names for a classifier of width ``class_num`` (cached)."""
+        if class_num not in self._labels:
+            from ppinfer.pipeline.labels import load_labels
+
+            card_labels = self.card.labels if self.card else None
+            if self.labels_file is None and card_labels and len(card_labels) == class_num:
+                self._labels[class_num] = card_labels
+            else:
+                self._labels[class_num] = load_labels(self.labels_file, class_num)
+        return self._labels[class_num]
+
+
+def resolve_source(
+    *,
+    model: str | None = None,
+    model_file: str | None = None,
+    params_file: str | None = None,
+    model_dir: str | None = None,
+    model_name: str | None = None,
+    class_num: int | None = None,
+    image_shape: tuple[int, int, int] | None = None,
+    labels_file: str | None = None,
+    needs_architecture: bool = False,
+    prefer: str = "pir",
+) -> ModelSource:
+    """Turn the CLI's model options into a :class:`ModelSource`."""
+    if model and model_dir:
+        raise ConfigError("Pass either --model or -d/--model-dir, not both.")
+    root = model or model_dir
+    layout = card = None
+    checkpoint = None
+    if needs_architecture:
+        if not model_name:
+            raise ConfigError(
+                "This engine builds the architecture: pass --model-name (see `ppinfer models`)."
+            )
+        checkpoint_arg = params_file or root
+        if not checkpoint_arg:
+            raise ConfigError("This engine needs a checkpoint: pass it with -p/--params-file.")
+        checkpoint = Path(checkpoint_arg)
+        if root and Path(root).is_dir() and params_file is None:
+            layout = detect_model(root, prefer=prefer)
+    else:
+        layout = detect_model(root, model_file, params_file, prefer=prefer)
+    if layout is not None and layout.card is not None:
+        card = read_card(layout.card)
+
+    spec = None
+    if model_name:
+        from ppinfer.models import get_model
+
+        spec = get_model(model_name)
+    preprocess = (
+        (card.preprocess if card else None)
+        or (spec.preprocess if spec else None)
+        or IMAGENET_PREPROCESS
+    )
+    shape = (
+        image_shape
+        or (card.input_shape if card else None)
+        or (spec.input_shape if spec else None)
+        or (3, preprocess.crop_size[1], preprocess.crop_size[0])
+    )
+    if image_shape and tuple(preprocess.crop_size) != (image_shape[2], image_shape[1]):
+        from ppinfer.export import preprocess_for_shape
+
+        preprocess = preprocess_for_shape(preprocess, image_shape)
+    return ModelSource(
+        layout=layout,
+        checkpoint=checkpoint,
+        model_name=model_name or (card.model_name if card else None),
+        class_num=class_num or (card.class_num if card else None),
+        input_shape=tuple(shape),
+        input_name=str((card.provenance.get("input_name") if card else None) or "x"),
+        preprocess=preprocess,
+        labels_file=labels_file,
+        card=card,
+    )
