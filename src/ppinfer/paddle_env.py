@@ -144,3 +144,13 @@ def static_mode():
     finally:
         if was_dynamic:
             paddle.disable_static()
+
+
+def program_context(ir: str, scope) -> contextlib.ExitStack:
+    """Static mode + the program's IR + its scope: where a static program is run or saved."""
+    paddle = import_paddle()
+    stack = contextlib.ExitStack()
+    stack.enter_context(static_mode())
+    stack.enter_context(ir_guard(ir))
+    stack.enter_context(paddle.static.scope_guard(scope))
+    return stack

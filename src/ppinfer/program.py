@@ -6,7 +6,6 @@ The program is built in inference mode with softmax appended; input ``x`` is ``[
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import numpy as np
 
 from ppinfer.checkpoints import load_checkpoint, match_state
 from ppinfer.models import ModelSpec
-from ppinfer.paddle_env import import_paddle, ir_guard, paddle_env, static_mode
+from ppinfer.paddle_env import import_paddle, ir_guard, paddle_env, program_context, static_mode
 
 INPUT_NAME = "x"
 
@@ -35,12 +34,7 @@ class StaticModel:
 
     def guard(self):
         """Context for running or saving this program (its IR and its scope)."""
-        paddle = import_paddle()
-        stack = contextlib.ExitStack()
-        stack.enter_context(static_mode())
-        stack.enter_context(ir_guard(self.ir))
-        stack.enter_context(paddle.static.scope_guard(self.scope))
-        return stack
+        return program_context(self.ir, self.scope)
 
     def load_state(self, state: dict[str, np.ndarray], source: str) -> None:
         """Copy ``state`` into the scope, after checking it fits the program's variables."""

@@ -11,6 +11,7 @@ Anything else stops the load before it is called.
 from __future__ import annotations
 
 import _codecs
+import _compat_pickle
 import collections
 import pickle
 from collections.abc import Mapping
@@ -64,6 +65,12 @@ class RestrictedUnpickler(pickle.Unpickler):
             self.persistent_load = persistent_load
 
     def find_class(self, module: str, name: str) -> Any:
+        # Protocols 0-2 spell some globals the Python 2 way (__builtin__.tuple); the stock
+        # find_class translates them, so do the same before looking them up.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        else:
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         try:
             return self._allowed[(module, name)]
         except KeyError:

@@ -27,7 +27,7 @@ from typing import IO, Any, Callable
 import numpy as np
 
 from ppinfer.checkpoints.safe_pickle import safe_load
-from ppinfer.errors import CheckpointError
+from ppinfer.errors import CheckpointError, UnsafePickleError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 # Checkpoints that wrap the weights: {"state_dict": {...}, "epoch": ...}.
@@ -166,9 +166,8 @@ def _load_legacy(f: IO[bytes], path: Path) -> Any:
         raise CheckpointError(f"{path} uses the tar format of PyTorch < 0.4, which ppinfer "
                               "cannot read; re-save it with a newer torch.")
     magic = _safe_header(f, path)
-    if magic != LEGACY_MAGIC:
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint (no zip archive, no magic "
-                              "number).")
+    if not (isinstance(magic, int) and magic == LEGACY_MAGIC):
+        raise _not_torch(path)
     _safe_header(f, path)  # protocol version
     sys_info = _safe_header(f, path)
     if isinstance(sys_info, dict) and not sys_info.get("little_endian", True):
@@ -186,6 +185,8 @@ def _load_legacy(f: IO[bytes], path: Path) -> Any:
         if key not in roots:
             raise CheckpointError(f"{path} lists storage {key}, but no tensor uses it.")
         (count,) = struct.unpack("<q", head)
+        if count < 0:
+            raise CheckpointError(f"{path} is damaged: storage {key} has a negative size.")
         itemsize = _itemsize(roots[key].stype, path)
         blob = f.read(count * itemsize)
         if len(blob) < count * itemsize:
@@ -206,8 +207,16 @@ def _is_tar(f: IO[bytes]) -> bool:
 def _safe_header(f: IO[bytes], path: Path) -> Any:
     try:
         return safe_load(f)
+    except UnsafePickleError:
+        raise
     except CheckpointError as exc:
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({exc})") from exc
+        raise _not_torch(path) from exc
+
+
+def _not_torch(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is not a PyTorch checkpoint (neither a zip archive nor a torch.save stream)."
+    )
 
 
 def _walk(obj: Any):

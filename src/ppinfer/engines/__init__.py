@@ -1,6 +1,10 @@
 """Engines: the ways to run a model. Importing this package registers the built-in ones."""
 
-from ppinfer.engines import analysis  # noqa: F401  (registers "analysis")
+from ppinfer.engines import (  # noqa: F401  (importing registers them)
+    analysis,
+    executor_inference,
+    executor_persistable,
+)
 from ppinfer.engines.base import (
     ENGINES,
     Engine,
@@ -10,9 +14,4 @@ from ppinfer.engines.base import (
     register_engine,
 )
 
-BUILTIN_ENGINES = ("analysis", "executor-persistable", "executor-inference")
-
-__all__ = [
-    "BUILTIN_ENGINES", "ENGINES", "Engine", "create_engine", "get_engine", "list_engines",
-    "register_engine",
-]
+__all__ = ["ENGINES", "Engine", "create_engine", "get_engine", "list_engines", "register_engine"]

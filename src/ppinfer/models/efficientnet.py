@@ -20,6 +20,7 @@ import paddle
 from paddle import ParamAttr, nn
 
 from ppinfer.errors import CheckpointError
+from ppinfer.models.layers import fresh_parameter_names, named_batch_norm
 from ppinfer.models.registry import register_model
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
@@ -75,14 +76,7 @@ def _conv(cin: int, cout: int, kernel: int, name: str, stride: int = 1, groups: 
 
 
 def _bn(channels: int, name: str) -> nn.BatchNorm2D:
-    # BatchNorm2D names its moving statistics name + "_mean"/"_variance". The older nn.BatchNorm
-    # names them too, but in old-IR static programs it ignores eval() and keeps using (and
-    # updating) batch statistics.
-    return nn.BatchNorm2D(
-        channels, momentum=0.99, epsilon=BN_EPSILON,
-        weight_attr=ParamAttr(name=name + "_scale"), bias_attr=ParamAttr(name=name + "_offset"),
-        name=name,
-    )
+    return named_batch_norm(channels, name, epsilon=BN_EPSILON, momentum=0.99)
 
 
 class MBConvLite(nn.Layer):
@@ -184,7 +178,8 @@ def torch_state_to_paddle(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     foreign_maps={"torch": torch_state_to_paddle},
 )
 def EfficientNet_lite0(class_num: int = 1000) -> nn.Layer:
-    return EfficientNetLite(LITE0_STAGES, class_num=class_num)
+    with fresh_parameter_names():
+        return EfficientNetLite(LITE0_STAGES, class_num=class_num)
 
 
 def lite0_weights_path() -> Path:

@@ -22,15 +22,14 @@ doing nothing; the 1280-channel head conv is never scaled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import paddle
 import paddle.nn.functional as F
 from paddle import ParamAttr, nn
-from paddle.utils import unique_name
 
+from ppinfer.models.layers import fresh_parameter_names, named_batch_norm
 from ppinfer.models.registry import register_model
 
 STEM_CHANNELS = 16
@@ -144,15 +143,7 @@ class ConvBN(nn.Layer):
             bias_attr=False,
         )
         bn = f"{name}_bn"
-        # BatchNorm2D's ``name`` names the running statistics <bn>_mean / <bn>_variance, as
-        # static-graph checkpoints store them. (nn.BatchNorm can name them too, but in legacy-IR
-        # programs it ignores eval() and normalises with, and overwrites, batch statistics.)
-        self.bn = nn.BatchNorm2D(
-            out_channels,
-            weight_attr=ParamAttr(name=f"{bn}_scale"),
-            bias_attr=ParamAttr(name=f"{bn}_offset"),
-            name=bn,
-        )
+        self.bn = named_batch_norm(out_channels, bn)
         self._act = _ACTIVATIONS[act] if act else None
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
@@ -209,23 +200,6 @@ class ResidualUnit(nn.Layer):
         return x + y if self.shortcut else y
 
 
-@contextmanager
-def _fresh_parameter_names() -> Iterator[None]:
-    """Let a second live model take the same fixed parameter names.
-
-    Dygraph keeps one process-wide set of parameter names and refuses ``conv1_weights`` twice,
-    so exporting and then validating (two instances) would fail. Construction gets a fresh name
-    checker; the layer-name generator is kept so other numbering stays unique. Static mode never
-    consults the checker.
-    """
-    generator, checker = unique_name.switch()
-    unique_name.switch(generator)
-    try:
-        yield
-    finally:
-        unique_name.switch(generator, checker)
-
-
 class MobileNetV3(nn.Layer):
     """MobileNetV3 ``arch`` ("large" or "small") at width ``scale``; returns logits."""
 
@@ -233,7 +207,7 @@ class MobileNetV3(nn.Layer):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
-        with _fresh_parameter_names():
+        with fresh_parameter_names():
             self._build(ARCHS[arch], scale, class_num)
 
     def _build(self, cfg: Arch, scale: float, class_num: int) -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import paddle
 from paddle import ParamAttr, nn
-from paddle.utils import unique_name
 
+from ppinfer.models.layers import fresh_parameter_names, named_batch_norm
 from ppinfer.models.registry import register_model
 
 # Residual blocks per stage (res2 .. res5).
@@ -22,24 +20,6 @@ _STAGE_DEPTHS: dict[int, tuple[int, int, int, int]] = {
 }
 _STAGE_WIDTHS = (64, 128, 256, 512)
 _BOTTLENECK_EXPANSION = 4
-
-
-@contextmanager
-def _private_parameter_names() -> Iterator[None]:
-    """Let this network reuse parameter names another live network already took.
-
-    PaddleClas checkpoints are keyed by fixed names ("res2a_branch2a_weights", ...), so every
-    instance asks for the same names. Dygraph keeps one process-wide set of parameter names and
-    refuses a second ``conv1_1_weights``; building two models (export, then validate) would fail.
-    We give the construction a fresh name checker and keep the layer-name generator, so layer
-    and temporary-variable numbering stays globally unique. Static mode never consults the checker.
-    """
-    generator, checker = unique_name.switch()
-    unique_name.switch(generator)  # same generator, fresh parameter-name checker
-    try:
-        yield
-    finally:
-        unique_name.switch(generator, checker)
 
 
 def _bn_name(conv_name: str) -> str:
@@ -82,19 +62,14 @@ class ConvBN(nn.Layer):
             bias_attr=False,
         )
         bn = _bn_name(name)
-        self.bn = nn.BatchNorm(
-            out_channels,
-            act=act,
-            param_attr=ParamAttr(name=f"{bn}_scale"),
-            bias_attr=ParamAttr(name=f"{bn}_offset"),
-            moving_mean_name=f"{bn}_mean",
-            moving_variance_name=f"{bn}_variance",
-        )
+        self.bn = named_batch_norm(out_channels, bn)
+        self.act = nn.ReLU() if act == "relu" else None
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if self.pool is not None:
             x = self.pool(x)
-        return self.bn(self.conv(x))
+        x = self.bn(self.conv(x))
+        return self.act(x) if self.act is not None else x
 
 
 class ResidualBlock(nn.Layer):
@@ -161,7 +136,7 @@ class ResNet(nn.Layer):
         super().__init__()
         if depth not in _STAGE_DEPTHS:
             raise ValueError(f"ResNet depth must be one of {sorted(_STAGE_DEPTHS)}, got {depth}.")
-        with _private_parameter_names():
+        with fresh_parameter_names():
             self.stem = self._make_stem(vd)
             self.blocks, features = self._make_stages(depth, vd)
             self.pool = nn.AdaptiveAvgPool2D(1)

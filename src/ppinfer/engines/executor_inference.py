@@ -1,0 +1,61 @@
+"""``executor-inference``: the static-graph Executor loads a saved inference model and runs it
+(the seed's ``py_infer.py``): PIR ``.json``, ``.pdmodel``, ``model`` + ``params`` and the
+uncombined ``model`` + one file per variable."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ppinfer.engines._place import executor_place
+from ppinfer.engines.base import Engine, register_engine
+from ppinfer.errors import ModelFormatError
+from ppinfer.paddle_env import import_paddle, paddle_env, program_context
+
+
+@register_engine("executor-inference")
+class ExecutorInferenceEngine(Engine):
+    layouts = frozenset({"pir", "legacy", "seed", "uncombined"})
+
+    def build(self) -> None:
+        paddle = import_paddle()
+        layout = self.source.layout
+        if layout.ir == "pir" and not paddle_env().can_run_pir:
+            raise ModelFormatError(
+                f"{layout.program} is a PIR (.json) program, which needs Paddle 3; Paddle "
+                f"{paddle_env().version} is installed: upgrade paddlepaddle or export with "
+                "--format legacy."
+            )
+        self.scope = paddle.static.Scope()
+        self.executor = paddle.static.Executor(executor_place(self.config))
+        if layout.kind in ("pir", "legacy"):
+            args, kwargs = (str(layout.program.with_suffix("")),), {}
+        else:  # seed / uncombined: a directory with file names
+            kwargs = {"model_filename": layout.program.name}
+            if layout.params is not None:
+                kwargs["params_filename"] = layout.params.name
+            args = (str(layout.root),)
+        with self._guard():
+            try:
+                program, feeds, fetches = paddle.static.load_inference_model(
+                    *args, self.executor, **kwargs
+                )
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise ModelFormatError(
+                    f"The Executor cannot load the {layout.describe()} ({str(exc)[:200]}): "
+                    "check that the program and parameters belong together."
+                ) from None
+            self.program = program
+            if layout.ir == "legacy":  # CompiledProgram only takes legacy programs
+                self.program = paddle.static.CompiledProgram(program)
+        self.feed_name = feeds[0]
+        self.fetch = fetches
+
+    def _guard(self):
+        return program_context(self.source.layout.ir, self.scope)
+
+    def execute(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        with self._guard():
+            (out,) = self.executor.run(self.program, feed={self.feed_name: batch},
+                                       fetch_list=self.fetch)
+        return np.asarray(out)

@@ -1,0 +1,29 @@
+"""``executor-persistable``: build the architecture's program, load a checkpoint, run it with
+the static-graph Executor (the seed's ``infer.py``). No export step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ppinfer.engines._place import executor_place
+from ppinfer.engines.base import Engine, register_engine
+from ppinfer.models import get_model
+from ppinfer.paddle_env import import_paddle
+from ppinfer.program import build_static_model
+
+
+@register_engine("executor-persistable")
+class ExecutorPersistableEngine(Engine):
+    layouts = frozenset({"persistable", "pdparams"})
+    needs_architecture = True
+
+    def build(self) -> None:
+        paddle = import_paddle()
+        source = self.source
+        spec = get_model(source.model_name)
+        self.model = build_static_model(spec, source.class_num or 1000, source.input_shape)
+        self.model.executor = paddle.static.Executor(executor_place(self.config))
+        self.model.load_checkpoint(source.checkpoint)
+
+    def execute(self, batch: np.ndarray) -> np.ndarray:
+        return self.model.run(np.ascontiguousarray(batch, dtype=np.float32))

@@ -1,0 +1,126 @@
+"""Model output -> per-image results: probabilities, top-k, and the JSON line CLI.md fixes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ppinfer.errors import ConfigError
+
+PROBABILITY_TOLERANCE = 1e-3
+"""How far a row may be from summing to 1 and still count as probabilities (fp16 outputs)."""
+
+SCORE_DECIMALS = 6
+
+
+def _as_rows(out: np.ndarray) -> np.ndarray:
+    """[C] -> [1, C]; [N, C, 1, 1] -> [N, C]; [N, C] unchanged."""
+    out = np.asarray(out)
+    if out.ndim == 1:
+        return out.reshape(1, -1)
+    if out.ndim > 2 and all(dim == 1 for dim in out.shape[2:]):
+        return out.reshape(out.shape[0], out.shape[1])
+    if out.ndim != 2:
+        raise ValueError(f"expected class scores shaped [N, C], got {out.shape}")
+    return out
+
+
+def is_probabilities(out: np.ndarray, tolerance: float = PROBABILITY_TOLERANCE) -> bool:
+    """True when every row is non-negative and sums to 1 (within ``tolerance``)."""
+    rows = _as_rows(out).astype(np.float64, copy=False)
+    if rows.size == 0 or not np.all(np.isfinite(rows)):
+        return False
+    return bool(
+        np.all(rows >= -tolerance) and np.allclose(rows.sum(axis=1), 1.0, rtol=0, atol=tolerance)
+    )
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float32, shifted by the row maximum so large logits do not overflow."""
+    rows = np.array(_as_rows(logits), dtype=np.float32)  # a copy: the ops below are in place
+    rows -= rows.max(axis=1, keepdims=True)
+    np.exp(rows, out=rows)
+    rows /= rows.sum(axis=1, keepdims=True)
+    return rows
+
+
+def ensure_probabilities(out: np.ndarray) -> np.ndarray:
+    """[N, C] float32 probabilities: ``out`` itself if it already is (a model ending in softmax),
+    else its softmax (a model ending in logits). The check is on the whole batch, so one model
+    gets one treatment."""
+    if is_probabilities(out):
+        return _as_rows(out).astype(np.float32, copy=False)
+    return softmax(out)
+
+
+def top_k(probs: np.ndarray, k: int) -> list[tuple[list[int], list[float]]]:
+    """For each row, the ``k`` best (class ids, scores), best first; ``k`` is clipped to C.
+
+    Ties are broken by the lower class id.
+    """
+    if k < 1:
+        raise ConfigError(f"top-k must be at least 1, not {k}.")
+    rows = _as_rows(probs)
+    classes = rows.shape[1]
+    k = min(k, classes)
+    if k < classes:  # O(C) selection, then sort only the k picked
+        picked = np.argpartition(-rows, k - 1, axis=1)[:, :k]
+    else:
+        picked = np.broadcast_to(np.arange(classes), rows.shape)
+    picked_scores = np.take_along_axis(rows, picked, axis=1)
+    order = np.lexsort((picked, -picked_scores), axis=1)
+    ids = np.take_along_axis(picked, order, axis=1)
+    scores = np.take_along_axis(picked_scores, order, axis=1)
+    return [
+        ([int(c) for c in row_ids], [float(s) for s in row_scores])
+        for row_ids, row_scores in zip(ids, scores)
+    ]
+
+
+@dataclass
+class Result:
+    """One image's outcome: the top-k classes, or an error sentence in their place."""
+
+    file_name: str
+    class_ids: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    label_names: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, file_name: str, error: str) -> Result:
+        return cls(file_name=file_name, error=error)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON line of ../shared/CLI.md: ``{file_name, class_ids, scores, label_names}``,
+        or ``{file_name, error}``."""
+        if self.error is not None:
+            return {"file_name": self.file_name, "error": self.error}
+        return {
+            "file_name": self.file_name,
+            "class_ids": [int(c) for c in self.class_ids],
+            "scores": [round(float(s), SCORE_DECIMALS) for s in self.scores],
+            "label_names": [str(name) for name in self.label_names],
+        }
+
+    def to_json_line(self) -> str:
+        """One line of JSON (non-ASCII file names and labels kept readable)."""
+        return json.dumps(self.to_json_dict(), ensure_ascii=False)
+
+
+def build_results(
+    file_names: Sequence[str], outputs: np.ndarray, k: int, labels: Sequence[str]
+) -> list[Result]:
+    """Results for a batch: probabilities (softmax if needed), top-k, label names."""
+    probs = ensure_probabilities(outputs)
+    if probs.shape[0] != len(file_names):
+        raise ValueError(f"{len(file_names)} file names for {probs.shape[0]} output rows")
+    results = []
+    for name, (ids, scores) in zip(file_names, top_k(probs, k)):
+        names = [labels[c] if 0 <= c < len(labels) else f"class_{c}" for c in ids]
+        results.append(Result(name, ids, scores, names))
+    return results

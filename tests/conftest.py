@@ -1,0 +1,70 @@
+"""Shared fixtures: real photos (scikit-image's samples) and small real Paddle checkpoints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+# Keep the built-in model's export cache out of the user's home during tests.
+os.environ.setdefault("PPINFER_HOME", str(Path(__file__).parent / ".ppinfer-home"))
+
+CLASS_NUM = 10  # small classifier: fast, and top-5 still means something
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory) -> dict[str, Path]:
+    """chelsea (a cat) and coffee as JPEGs, astronaut as PNG."""
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("photos")
+    out = {}
+    for name, ext in (("chelsea", ".jpg"), ("coffee", ".jpg"), ("astronaut", ".png")):
+        path = root / f"{name}{ext}"
+        cv2.imwrite(str(path), cv2.cvtColor(getattr(data, name)(), cv2.COLOR_RGB2BGR))
+        out[name] = path
+    return out
+
+
+def randomize_batch_norm_stats(static_model, seed: int = 0) -> None:
+    """Give BN running statistics non-trivial values so a wrong load shows in the scores."""
+    rng = np.random.default_rng(seed)
+    for name, shape in static_model.expected.items():
+        tensor = static_model.scope.find_var(name).get_tensor()
+        if name.endswith("_mean"):
+            tensor.set(rng.normal(0, 0.1, shape).astype(np.float32), _place())
+        elif name.endswith("_variance"):
+            tensor.set(rng.uniform(0.5, 1.5, shape).astype(np.float32), _place())
+
+
+def _place():
+    import paddle
+
+    return paddle.CPUPlace()
+
+
+def save_persistable(static_model, directory: Path) -> Path:
+    """One file per variable, with Paddle's own legacy saving API (the seed's layout)."""
+    import paddle
+
+    names = set(static_model.expected)
+    with static_model.guard():
+        paddle.static.io.save_vars(
+            static_model.executor, str(directory), static_model.program,
+            predicate=lambda var: var.name in names,
+        )
+    return directory
+
+
+@pytest.fixture(scope="session")
+def resnet50_vd_checkpoint(tmp_path_factory) -> Path:
+    """A ResNet50_vd persistable checkpoint (10 classes, random weights, real BN stats)."""
+    from ppinfer.models import get_model
+    from ppinfer.program import build_static_model
+
+    model = build_static_model(get_model("ResNet50_vd"), CLASS_NUM, ir="legacy")
+    randomize_batch_norm_stats(model)
+    return save_persistable(model, tmp_path_factory.mktemp("ckpt") / "ResNet50_vd_persistable")

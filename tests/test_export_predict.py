@@ -1,0 +1,119 @@
+"""Export a persistable checkpoint, predict with the exported model: the scores equal the
+training program's own on the same preprocessed input (issue 3's "done when")."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ppinfer.cli import cli
+from ppinfer.models import get_model
+from ppinfer.paddle_env import paddle_env
+from ppinfer.pipeline.preprocess import load_image, preprocess_image
+from ppinfer.program import build_static_model
+
+from .conftest import CLASS_NUM
+
+FORMATS = ["pir", "legacy", "seed"] if paddle_env().can_run_pir else ["legacy", "seed"]
+EXPECTED_FILES = {
+    "pir": {"inference.json", "inference.pdiparams", "inference.yml"},
+    "legacy": {"inference.pdmodel", "inference.pdiparams", "inference.yml"},
+    "seed": {"model", "params", "inference.yml"},
+}
+
+
+@pytest.fixture(scope="module")
+def reference_scores(resnet50_vd_checkpoint, photos) -> np.ndarray:
+    """The training program's softmax on chelsea, preprocessed the architecture's way."""
+    spec = get_model("ResNet50_vd")
+    model = build_static_model(spec, CLASS_NUM)
+    model.load_checkpoint(resnet50_vd_checkpoint)
+    batch = preprocess_image(load_image(photos["chelsea"]), spec.preprocess)[None]
+    return model.run(batch)[0]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_exported_model_predicts_the_training_programs_scores(
+    fmt, resnet50_vd_checkpoint, photos, reference_scores, tmp_path
+):
+    out = tmp_path / f"out-{fmt}"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["export", "-m", "ResNet50_vd", "-p", str(resnet50_vd_checkpoint),
+                                 "-o", str(out), "--class-num", str(CLASS_NUM), "--format", fmt])
+    assert result.exit_code == 0, result.output
+    assert "max |score diff|" in result.output
+    assert {p.name for p in out.iterdir()} == EXPECTED_FILES[fmt]
+
+    result = runner.invoke(cli, ["predict", "-i", str(photos["chelsea"]), "--model", str(out),
+                                 "--engine", "analysis", "--json"])
+    assert result.exit_code == 0, result.output
+    (line,) = [json.loads(x) for x in result.output.splitlines() if x.startswith("{")]
+    order = np.argsort(-reference_scores, kind="stable")[:5]
+    assert line["file_name"] == str(photos["chelsea"])
+    assert line["class_ids"] == order.tolist()
+    np.testing.assert_allclose(line["scores"], reference_scores[order], atol=1e-5)
+    assert line["label_names"] == [f"class_{i}" for i in order]
+
+
+def test_export_card_carries_preprocessing_labels_and_provenance(resnet50_vd_checkpoint, tmp_path):
+    from ppinfer.checkpoints import sha256
+    from ppinfer.modelcard import read_card
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"thing {i}" for i in range(CLASS_NUM)) + "\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, [
+        "export", "-m", "ResNet50_vd", "-p", str(resnet50_vd_checkpoint), "-o", str(out),
+        "--class-num", str(CLASS_NUM), "--labels", str(labels), "--no-validate"])
+    assert result.exit_code == 0, result.output
+    card = read_card(out / "inference.yml")
+    assert card.model_name == "ResNet50_vd"
+    assert card.preprocess == get_model("ResNet50_vd").preprocess
+    assert card.labels == [f"thing {i}" for i in range(CLASS_NUM)]
+    assert card.provenance["class_num"] == CLASS_NUM
+    assert card.provenance["input_shape"] == [3, 224, 224]
+    assert card.provenance["checkpoint_sha256"] == sha256(resnet50_vd_checkpoint)
+    assert card.provenance["paddle_version"] == paddle_env().version
+
+
+def test_export_refuses_to_overwrite_without_force(resnet50_vd_checkpoint, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    args = ["export", "-m", "ResNet50_vd", "-p", str(resnet50_vd_checkpoint), "-o", str(out),
+            "--class-num", str(CLASS_NUM), "--no-validate"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: Output directory {out} is not empty: pass --force to replace it.")
+    assert (out / "keep.txt").read_text() == "mine"
+    result = CliRunner().invoke(cli, [*args, "--force"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "keep.txt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left
+
+
+def test_wrong_class_num_names_the_variable_both_shapes_and_the_fix(resnet50_vd_checkpoint,
+                                                                    tmp_path):
+    result = CliRunner().invoke(cli, ["export", "-m", "ResNet50_vd", "-p",
+                                      str(resnet50_vd_checkpoint), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: fc_0.w_0 is [2048, {CLASS_NUM}] in {resnet50_vd_checkpoint}, ResNet50_vd makes "
+        f"[2048, 1000]: pass --class-num {CLASS_NUM}.")
+    assert not (tmp_path / "o").exists()
+
+
+def test_checkpoint_of_another_architecture_lists_what_is_missing(resnet50_vd_checkpoint,
+                                                                  tmp_path):
+    result = CliRunner().invoke(cli, ["export", "-m", "MobileNetV3_small_x1_0", "-p",
+                                      str(resnet50_vd_checkpoint), "-o", str(tmp_path / "o"),
+                                      "--class-num", str(CLASS_NUM)])
+    assert result.exit_code == 2
+    text = result.output.strip()
+    assert text.startswith(f"Error: {resnet50_vd_checkpoint} lacks ")
+    assert "check -m/--model-name matches the checkpoint." in text
+    assert text.count("\n") == 0
