@@ -44,7 +44,9 @@ def match_state(
             fix = f"pass --class-num {got[-1]}"
         elif len(got) == 1 and len(wrong) <= 2 and name.endswith(("b_0", "bias", "offset")):
             fix = f"pass --class-num {got[0]}"
-        others = f" ({len(wrong) - 1} more variables differ too)" if len(wrong) > 1 else ""
+        others = ""
+        if len(wrong) > 1 and not fix.startswith("pass --class-num"):
+            others = f" ({len(wrong) - 1} more variables differ too)"
         raise CheckpointError(
             f"{name} is {list(got)} in {source}, {model_name} makes {list(want)}{others}: {fix}."
         )

@@ -1,9 +1,10 @@
 """Image file -> RGB array -> normalised CHW float32 tensor, as PaddleClas's deploy code does it.
 
 Numerically this follows PaddleClas ``deploy/python/preprocess.py`` (DecodeImage, ResizeImage,
-CropImage, NormalizeImage, ToCHWImage): same decode flags, same resize-size rounding, same
-crop offsets, same float32 arithmetic in the same order, so the tensors are bit-identical for
-8-bit images. Where ppinfer differs, a comment says so (16-bit images; extreme aspect ratios).
+CropImage, NormalizeImage, ToCHWImage): a decode equivalent to its ``IMREAD_COLOR`` for 8-bit
+images, the same resize-size rounding, the same crop offsets, the same float32 arithmetic in
+the same order, so the tensors are bit-identical for 8-bit images. Where ppinfer differs, a
+comment says so (16-bit images in _to_uint8; extreme aspect ratios in _resize_window).
 
 OpenCV releases the GIL in imdecode/resize/cvtColor, so callers may run ``load_image`` and
 ``preprocess_image`` in a thread pool.
@@ -15,6 +16,7 @@ import functools
 import math
 import os
 import re
+import stat
 import struct
 from collections.abc import Sequence
 
@@ -23,6 +25,9 @@ import numpy as np
 
 from ppinfer.errors import ConfigError, ImageError
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
+
+# OpenCV reports corrupt files on stderr ("libpng error: ..."); ImageError says it in one line.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Images with more pixels than this are refused before decoding (decompression bombs)."""
@@ -59,6 +64,8 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     name = os.fspath(path)
     try:
         with open(name, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # a FIFO or device: no end
+                raise ImageError(f"{name} is not a regular file.")
             data = fh.read()
     except OSError as exc:
         raise ImageError(f"Cannot read {name}: {exc.strerror or exc}.") from None

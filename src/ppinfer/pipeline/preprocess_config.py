@@ -112,14 +112,14 @@ class PreprocessConfig:
             raise PreprocessConfigError(
                 "transform_ops has no ResizeImage: ppinfer needs one to size the input"
             )
+        _decode_args(parsed.get("DecodeImage"))
+        kwargs = _resize_args(parsed["ResizeImage"])
         if "ToCHWImage" not in parsed:
             raise PreprocessConfigError(
                 "transform_ops has no ToCHWImage: ppinfer always feeds CHW input to the model"
             )
         if "CropImage" in parsed and names.index("CropImage") < names.index("ResizeImage"):
             raise PreprocessConfigError("transform_ops crops before resizing: ppinfer cannot")
-        _decode_args(parsed.get("DecodeImage"))
-        kwargs = _resize_args(parsed["ResizeImage"])
         kwargs["crop_size"] = _crop_args(parsed.get("CropImage"), kwargs)
         if "NormalizeImage" in parsed:
             after_chw = names.index("NormalizeImage") > names.index("ToCHWImage")
