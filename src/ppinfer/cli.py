@@ -271,9 +271,10 @@ def models_cmd(pattern: str, as_json: bool) -> None:
             click.echo(json.dumps(row))
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("model", "family", "parameters", "input", "preprocess")
+    table = Table("family", "parameters", "input", "preprocess")
+    table.columns.insert(0, Column("model", no_wrap=True))
     for row in rows:
         table.add_row(row["name"], row["family"], f"{row['parameters'] / 1e6:.2f}M",
                       "x".join(map(str, row["input_shape"])), row["preprocess"])

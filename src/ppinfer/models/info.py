@@ -29,7 +29,7 @@ def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
             "family": spec.family,
             "parameters": parameter_count(name),
             "input_shape": list(spec.input_shape),
-            "preprocess": f"resize {pre.resize_short}, crop {pre.crop_size[0]}x{pre.crop_size[1]}, "
+            "preprocess": f"{pre.resize_short}→{pre.crop_size[0]} "
                           f"{pre.interpolation}",
         })
     return rows

@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ppinfer.errors import PaddleMissingError, UnknownNameError
+from ppinfer.errors import UnknownNameError
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
 
 # Family modules, imported once on first registry access. Add a family here.
@@ -73,15 +73,11 @@ def _load_families() -> None:
     global _loaded
     if _loaded:
         return
-    try:
-        for module in FAMILY_MODULES:
-            importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] == "paddle":
-            from ppinfer.paddle_env import PADDLE_INSTALL_HINT
+    from ppinfer.paddle_env import import_paddle
 
-            raise PaddleMissingError(PADDLE_INSTALL_HINT) from exc
-        raise
+    import_paddle()  # quietly, or with the install hint when Paddle is missing
+    for module in FAMILY_MODULES:
+        importlib.import_module(module)
     _loaded = True
 
 
