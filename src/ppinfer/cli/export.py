@@ -1,0 +1,45 @@
+"""``ppinfer export``."""
+
+from __future__ import annotations
+
+import click
+
+from ppinfer.cli.main import cli
+from ppinfer.cli.options import parse_shape
+
+
+@cli.command()
+@click.option("-m", "--model-name", required=True, help="Architecture (see `ppinfer models`).")
+@click.option("-p", "--params", "checkpoint", required=True, type=click.Path(),
+              help="Checkpoint: persistable directory, .pdparams, or a PyTorch file.")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output directory.")
+@click.option("--class-num", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--image-shape", callback=parse_shape, default=None,
+              help="Input C,H,W (default: the architecture's, 3,224,224).")
+@click.option("--format", "fmt", type=click.Choice(("pir", "legacy", "seed")), default=None,
+              help="inference.json (pir), inference.pdmodel (legacy) or model + params (seed). "
+                   "Default: native to the installed Paddle.")
+@click.option("--labels", "labels_file", type=click.Path(dir_okay=False), default=None,
+              help="Label file (one a line) to store in inference.yml.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--no-validate", is_flag=True, help="Skip the training-vs-exported score check.")
+def export(model_name, checkpoint, output, class_num, image_shape, fmt, labels_file, force,
+           no_validate) -> None:
+    """Build an architecture, load a checkpoint, save an inference model.
+
+    \b
+    ppinfer export -m ResNet50_vd -p ResNet50_vd_pretrained/ -o out/ResNet50_vd
+    ppinfer export -m ResNet50_vd -p best.pdparams -o out/ --class-num 102 --format legacy
+    """
+    from ppinfer.export import export_model
+
+    result = export_model(
+        model_name, checkpoint, output, class_num=class_num, input_shape=image_shape, fmt=fmt,
+        labels_file=labels_file, force=force, validate=not no_validate,
+    )
+    click.echo(f"Exported {result.model_name} ({result.class_num} classes, input "
+               f"{'x'.join(map(str, result.input_shape))}, {result.format}) to {result.output}: "
+               f"{', '.join(result.files)} in {result.seconds:.1f}s.")
+    if result.max_abs_diff is not None:
+        click.echo(f"Check: exported model vs training program, max |score diff| = "
+                   f"{result.max_abs_diff:.2e}.")

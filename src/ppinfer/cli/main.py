@@ -1,0 +1,62 @@
+"""The ``ppinfer`` command line: parse, call the library, format. Nothing else lives here.
+
+One module per command; ``main.py`` holds the group. Heavy modules (paddle, cv2, the engines)
+are imported inside the commands so that ``--help`` and usage errors are instant. Library errors
+(:class:`ppinfer.errors.PPInferError`) become one sentence on stderr and the exit status from
+../shared/CLI.md; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from ppinfer import __version__
+from ppinfer.errors import PPInferError
+
+
+class PPInferGroup(click.Group):
+    """Turns library errors into one line and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PPInferError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=PPInferGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ppinfer")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """PaddlePaddle image classification: export a checkpoint, predict on images, measure speed.
+
+    \b
+    ppinfer predict -i photo.jpg                    # built-in model, top-5
+    ppinfer export -m ResNet50_vd -p ckpt/ -o out/  # checkpoint -> inference model
+    ppinfer predict -i photos/ --model out/ --json  # your model, JSON lines
+    """
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+
+def main() -> None:
+    """Console entry point. Paddle's C++ side sometimes prints to fd 1; send that to stderr so
+    stdout carries only ppinfer's output (``--json`` lines stay parseable)."""
+    try:
+        out_fd = os.dup(1)
+        os.dup2(2, 1)
+        sys.stdout = open(out_fd, "w", buffering=1, encoding="utf-8", closefd=True)  # noqa: SIM115
+    except OSError:
+        pass
+    cli(prog_name="ppinfer")

@@ -1,0 +1,98 @@
+"""``ppinfer predict``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ppinfer.cli.main import cli
+from ppinfer.cli.options import device_options, parse_shape, run_config_from
+
+ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference")
+
+
+@cli.command()
+@click.option("-i", "--image-file", "images", multiple=True,
+              help="Image file, directory (recursive) or glob; repeatable. "
+                   "Default: the sample photo shipped with ppinfer.")
+@click.option("--engine", default="analysis", show_default=True,
+              help=f"One of {', '.join(ENGINE_NAMES)} (or a plug-in engine).")
+@click.option("--model", "model", type=click.Path(), default=None,
+              help="Model directory (layout detected). Default: the built-in model.")
+@click.option("-m", "--model-file", type=click.Path(), default=None,
+              help="Program file (model, *.pdmodel, *.json).")
+@click.option("-p", "--params-file", type=click.Path(), default=None,
+              help="Parameters file, or for executor-persistable the checkpoint.")
+@click.option("-d", "--model-dir", type=click.Path(), default=None,
+              help="Directory of an (uncombined) inference model.")
+@click.option("--model-name", default=None, help="Architecture, for executor-persistable.")
+@click.option("--class-num", type=click.IntRange(min=1), default=None)
+@click.option("--image-shape", callback=parse_shape, default=None, help="Input C,H,W.")
+@device_options
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--labels", "labels_file", type=click.Path(dir_okay=False), default=None,
+              help="One label a line (line i = class i).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout, one per image.")
+@click.option("--save", "save_file", type=click.Path(dir_okay=False), default=None,
+              help="Also write the JSON lines to FILE.")
+@click.option("--enable-benchmark", is_flag=True,
+              help="Print mean ms per image for preprocess, inference, postprocess.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse images larger than this many pixels (default 100 megapixels).")
+def predict(images, engine, model, model_file, params_file, model_dir, model_name, class_num,
+            image_shape, top_k, labels_file, as_json, save_file, enable_benchmark, max_pixels,
+            **device_kw) -> None:
+    """Predict the top-k classes of images.
+
+    \b
+    ppinfer predict                                   # built-in model, shipped photo
+    ppinfer predict -i cat.jpg --model out/ --json
+    ppinfer predict -i 'photos/**/*.jpg' -m out/model -p out/params -b 8
+    ppinfer predict -i cat.jpg --engine executor-persistable --model-name ResNet50_vd -p ckpt/
+    """
+    from ppinfer.engines import create_engine, get_engine
+    from ppinfer.paddle_env import paddle_env
+    from ppinfer.pipeline.inputs import expand_inputs
+    from ppinfer.pipeline.preprocess import DEFAULT_MAX_PIXELS
+    from ppinfer.predict import run_predictions
+    from ppinfer.source import resolve_source
+
+    config = run_config_from(device_kw, top_k=top_k)
+    engine_cls = get_engine(engine)
+    if model is None and model_file is None and model_dir is None and params_file is None:
+        from ppinfer.default_model import default_model_dir
+
+        model = str(default_model_dir())
+    source = resolve_source(
+        model=model, model_file=model_file, params_file=params_file, model_dir=model_dir,
+        model_name=model_name, class_num=class_num, image_shape=image_shape,
+        labels_file=labels_file, needs_architecture=engine_cls.needs_architecture,
+        prefer=paddle_env().native_format,
+    )
+    if not images:
+        from ppinfer.default_model import sample_image_path
+
+        images = (str(sample_image_path()),)
+    items = expand_inputs(images)
+    runner = create_engine(engine, source, config)
+
+    from ppinfer.output import ResultWriter
+
+    with ResultWriter(as_json=as_json, save_file=save_file, total=len(items)) as writer:
+        summary = run_predictions(
+            runner, items, writer.write, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+            on_batch=writer.advance,
+        )
+    if enable_benchmark:
+        ms = summary.timer.ms_per_image()
+        click.echo(
+            f"Mean per image over {summary.timer.images} images ({runner.name}, batch "
+            f"{config.batch_size}): preprocess {ms['preprocess']:.2f} ms, inference "
+            f"{ms['inference']:.2f} ms, postprocess {ms['postprocess']:.2f} ms.",
+            err=as_json,
+        )
+    if summary.errors:
+        click.echo(f"{summary.errors} of {len(items)} inputs failed; their lines say why.",
+                   err=True)
+        sys.exit(1)
