@@ -6,11 +6,11 @@ Resolution order for each setting (timm's rule): what the user passed, else the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ppinfer.errors import ConfigError
-from ppinfer.formats import ModelLayout, detect_model
+from ppinfer.formats import CHECKPOINT_KINDS, ModelLayout, detect_model
 from ppinfer.modelcard import ModelCard, read_card
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
 
@@ -62,30 +62,31 @@ def resolve_source(
     needs_architecture: bool = False,
     prefer: str = "pir",
 ) -> ModelSource:
-    """Turn the CLI's model options into a :class:`ModelSource`."""
+    """Turn the CLI's model options into a :class:`ModelSource`.
+
+    For engines that build the architecture, ``params_file`` is the checkpoint; without it, a
+    checkpoint directory given as ``--model``, or the checkpoint an exported model's
+    ``inference.yml`` names, is used.
+    """
     if model and model_dir:
         raise ConfigError("Pass either --model or -d/--model-dir, not both.")
     root = model or model_dir
     layout = card = None
+    if root is not None or model_file is not None:
+        layout = detect_model(root, model_file, None if needs_architecture else params_file,
+                              prefer=prefer)
+    if layout is not None and layout.card is not None:
+        card = read_card(layout.card)
+    model_name = model_name or (card.model_name if card else None)
     checkpoint = None
     if needs_architecture:
         if not model_name:
             raise ConfigError(
                 "This engine builds the architecture: pass --model-name (see `ppinfer models`)."
             )
-        checkpoint_arg = params_file or root
-        if not checkpoint_arg:
-            raise ConfigError("This engine needs a checkpoint: pass it with -p/--params-file.")
-        checkpoint = Path(checkpoint_arg)
-        if root and Path(root).is_dir() and params_file is None:
-            layout = detect_model(root, prefer=prefer)
-    else:
-        layout = detect_model(root, model_file, params_file, prefer=prefer)
-    if layout is not None and layout.card is not None:
-        card = read_card(layout.card)
-
+        checkpoint = _checkpoint_for(params_file, layout, card)
     spec = None
-    if model_name:
+    if model_name and (needs_architecture or card is None or card.preprocess is None):
         from ppinfer.models import get_model
 
         spec = get_model(model_name)
@@ -107,7 +108,7 @@ def resolve_source(
     return ModelSource(
         layout=layout,
         checkpoint=checkpoint,
-        model_name=model_name or (card.model_name if card else None),
+        model_name=model_name,
         class_num=class_num or (card.class_num if card else None),
         input_shape=tuple(shape),
         input_name=str((card.provenance.get("input_name") if card else None) or "x"),
@@ -115,3 +116,27 @@ def resolve_source(
         labels_file=labels_file,
         card=card,
     )
+
+
+def _checkpoint_for(params_file, layout, card) -> Path:
+    if params_file:
+        return Path(params_file)
+    if layout is not None and layout.kind in CHECKPOINT_KINDS:
+        return layout.params or layout.root
+    recorded = card.provenance.get("checkpoint") if card else None
+    if recorded and Path(recorded).exists():
+        return Path(recorded)
+    raise ConfigError("This engine needs a checkpoint: pass it with -p/--params-file.")
+
+
+def with_checkpoint(source: ModelSource) -> ModelSource | None:
+    """``source`` made runnable by engines that build the architecture, or None if it can't be."""
+    if source.checkpoint is not None:
+        return source
+    if not source.model_name:
+        return None
+    try:
+        checkpoint = _checkpoint_for(None, source.layout, source.card)
+    except ConfigError:
+        return None
+    return replace(source, checkpoint=checkpoint, _labels={})

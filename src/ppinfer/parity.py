@@ -1,0 +1,154 @@
+"""``predict --engine all``: every engine that can run the model, on the same images, compared.
+
+Each engine's full score vectors are compared with the reference engine's (``analysis``): the
+largest absolute difference is what tells a user the engines (and so an export) agree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ppinfer.config import RunConfig
+from ppinfer.engines import ENGINES, create_engine
+from ppinfer.engines.base import load_plugins
+from ppinfer.errors import ImageError, PPInferError
+from ppinfer.pipeline.inputs import InputItem
+from ppinfer.pipeline.postprocess import Result, ensure_probabilities
+from ppinfer.pipeline.preprocess import DEFAULT_MAX_PIXELS, load_image
+from ppinfer.source import ModelSource, with_checkpoint
+
+REFERENCE_ENGINE = "analysis"
+DEFAULT_TOLERANCE = 1e-4
+
+
+@dataclass
+class EngineRun:
+    engine: str
+    results: list[Result] = field(default_factory=list)
+    probs: np.ndarray | None = None
+    build_seconds: float = 0.0
+    seconds: float = 0.0  # organize + execute over all images
+    max_abs_diff: float | None = None
+    skipped: str | None = None  # why the engine could not run this model
+
+    @property
+    def ms_per_image(self) -> float | None:
+        if self.probs is None or not len(self.probs):
+            return None
+        return 1000.0 * self.seconds / len(self.probs)
+
+    def to_json_dict(self) -> dict:
+        if self.skipped:
+            return {"engine": self.engine, "skipped": self.skipped}
+        return {
+            "engine": self.engine,
+            "top1": [r.class_ids[0] for r in self.results],
+            "top1_labels": [r.label_names[0] for r in self.results],
+            "build_seconds": round(self.build_seconds, 4),
+            "ms_per_image": round(self.ms_per_image or 0.0, 3),
+            "max_abs_diff": self.max_abs_diff,
+        }
+
+
+@dataclass
+class ParityReport:
+    runs: list[EngineRun]
+    reference: str | None
+    tolerance: float
+    errors: list[Result]  # images that could not be read
+
+    @property
+    def disagreeing(self) -> list[EngineRun]:
+        return [r for r in self.runs
+                if r.max_abs_diff is not None and r.max_abs_diff > self.tolerance]
+
+
+def _engine_sources(source: ModelSource) -> list[tuple[str, ModelSource | None, str | None]]:
+    """(engine, the source it runs, or None with the reason it cannot)."""
+    load_plugins()
+    out = []
+    for name in sorted(ENGINES, key=lambda n: (n != REFERENCE_ENGINE, n)):
+        cls = ENGINES[name]
+        if cls.needs_architecture:
+            variant = with_checkpoint(source)
+            if variant is None:
+                out.append((name, None, "needs --model-name and a checkpoint (-p)"))
+                continue
+            out.append((name, variant, None))
+        elif source.layout is not None and source.layout.kind in cls.layouts:
+            out.append((name, source, None))
+        else:
+            kind = source.layout.kind if source.layout else "no inference model"
+            out.append((name, None, f"cannot run {kind}"))
+    return out
+
+
+def _decode(items: Sequence[InputItem], max_pixels: int):
+    images, names, errors = [], [], []
+    for item in items:
+        if item.error is not None:
+            errors.append(Result(item.path, error=item.error))
+            continue
+        try:
+            images.append(load_image(item.path, max_pixels=max_pixels))
+            names.append(item.path)
+        except ImageError as exc:
+            errors.append(Result(item.path, error=str(exc)))
+    return images, names, errors
+
+
+def _run_one(name: str, source: ModelSource, config: RunConfig, images, names) -> EngineRun:
+    run = EngineRun(name)
+    engine = create_engine(name, source, config)
+    start = time.perf_counter()
+    engine.ensure_built()
+    run.build_seconds = time.perf_counter() - start
+    chunks = []
+    size = config.batch_size
+    for i in range(0, len(images), size):
+        start = time.perf_counter()
+        outputs = engine.execute(engine.organize(images[i : i + size]))
+        run.seconds += time.perf_counter() - start
+        probs = ensure_probabilities(np.asarray(outputs).reshape(len(images[i : i + size]), -1))
+        chunks.append(probs)
+        run.results += engine.analyze(probs, names[i : i + size])
+    run.probs = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+    return run
+
+
+def compare_engines(
+    source: ModelSource,
+    config: RunConfig,
+    items: Sequence[InputItem],
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ParityReport:
+    images, names, errors = _decode(items, max_pixels)
+    runs: list[EngineRun] = []
+    for name, variant, reason in _engine_sources(source):
+        if variant is None:
+            runs.append(EngineRun(name, skipped=reason))
+            continue
+        if not images:
+            runs.append(EngineRun(name, skipped="no readable images"))
+            continue
+        try:
+            runs.append(_run_one(name, variant, config, images, names))
+        except PPInferError as exc:
+            runs.append(EngineRun(name, skipped=str(exc)))
+    ran = [r for r in runs if r.probs is not None]
+    reference = next((r for r in ran if r.engine == REFERENCE_ENGINE), ran[0] if ran else None)
+    for run in ran:
+        if run is not reference and run.probs.shape == reference.probs.shape:
+            run.max_abs_diff = float(np.max(np.abs(run.probs - reference.probs)))
+        elif run is not reference:
+            run.skipped = (f"outputs {list(run.probs.shape)} do not match "
+                           f"{reference.engine}'s {list(reference.probs.shape)}")
+    if reference is not None:
+        reference.max_abs_diff = 0.0
+    return ParityReport(runs, reference.engine if reference else None, tolerance, errors)
