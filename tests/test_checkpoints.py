@@ -76,7 +76,7 @@ def test_matching_names_missing_unexpected_and_wrong_shape():
     with pytest.raises(CheckpointError, match=r"has 1 variables M does not use \(extra\)"):
         match_state(EXPECTED, state(extra=np.zeros(1)), model_name="M")
     with pytest.raises(CheckpointError, match=r"conv_weights is \[4, 3, 5, 5\] in ck, M makes "
-                                              r"\[4, 3, 3, 3\]: pass the architecture"):
+                                              r"\[4, 3, 3, 3\]: check --model-name"):
         match_state(EXPECTED, state(conv_weights=np.zeros((4, 3, 5, 5))), "ck", "M")
 
 

@@ -115,5 +115,5 @@ def test_checkpoint_of_another_architecture_lists_what_is_missing(resnet50_vd_ch
     assert result.exit_code == 2
     text = result.output.strip()
     assert text.startswith(f"Error: {resnet50_vd_checkpoint} lacks ")
-    assert "check -m/--model-name matches the checkpoint." in text
+    assert "check --model-name matches the checkpoint." in text
     assert text.count("\n") == 0

@@ -39,7 +39,7 @@ def match_state(
     ]
     if wrong:
         name, got, want = wrong[0]
-        fix = "pass the architecture it was trained with"
+        fix = "check --model-name matches the checkpoint"
         if len(got) == len(want) and got[:-1] == want[:-1] and len(wrong) <= 2:
             fix = f"pass --class-num {got[-1]}"
         elif len(got) == 1 and len(wrong) <= 2 and name.endswith(("b_0", "bias", "offset")):
@@ -56,11 +56,11 @@ def match_state(
         extra = f"; it has instead {_listing(unexpected)}" if unexpected else ""
         raise CheckpointError(
             f"{source} lacks {len(missing)} of {model_name}'s {len(expected)} variables "
-            f"({_listing(missing)}){extra}: check -m/--model-name matches the checkpoint."
+            f"({_listing(missing)}){extra}: check --model-name matches the checkpoint."
         )
     if unexpected:
         raise CheckpointError(
             f"{source} has {len(unexpected)} variables {model_name} does not use "
-            f"({_listing(unexpected)}): check -m/--model-name matches the checkpoint."
+            f"({_listing(unexpected)}): check --model-name matches the checkpoint."
         )
     return {name: state[name] for name in expected}
