@@ -156,7 +156,8 @@ class RunConfig:
         if use_gpu:
             if p in ("int8", "bf16") and not use_trt:
                 raise ConfigError(
-                    f"{p} on a GPU runs through TensorRT here: add --use-tensorrt, or use fp16/fp32."
+                    f"{p} on a GPU runs through TensorRT here: add --use-tensorrt, "
+                    "or use fp16/fp32."
                 )
             return
         if p == "fp16":
@@ -256,7 +257,9 @@ def apply_calls(paddle_config: Any, calls: list[ConfigCall]) -> Any:
     from paddle import inference
 
     def real(value):
-        return getattr(inference.PrecisionType, value.name) if isinstance(value, PrecisionType) else value
+        if isinstance(value, PrecisionType):
+            return getattr(inference.PrecisionType, value.name)
+        return value
 
     for call in calls:
         method = getattr(paddle_config, call.method)

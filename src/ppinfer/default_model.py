@@ -30,7 +30,8 @@ def default_model_dir() -> Path:
 
     env = paddle_env()
     fmt = env.native_format
-    target = default_cache_dir() / "models" / f"{DEFAULT_MODEL}-{fmt}-paddle{env.version}-v{__version__}"
+    name = f"{DEFAULT_MODEL}-{fmt}-paddle{env.version}-v{__version__}"
+    target = default_cache_dir() / "models" / name
     if target.is_dir():
         try:
             detect_directory(target, prefer=fmt)

@@ -44,7 +44,9 @@ class ExportResult:
     seconds: float
 
 
-def preprocess_for_shape(base: PreprocessConfig, input_shape: tuple[int, int, int]) -> PreprocessConfig:
+def preprocess_for_shape(
+    base: PreprocessConfig, input_shape: tuple[int, int, int]
+) -> PreprocessConfig:
     """The architecture's preprocessing, with the crop (and resize) following ``input_shape``."""
     _, height, width = input_shape
     if (width, height) == tuple(base.crop_size):

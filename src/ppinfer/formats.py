@@ -107,7 +107,8 @@ def detect_directory(directory: Path, prefer: str = "pir") -> ModelLayout:
             f"Model directory {directory} holds parameters ({loose_params[0].name}) but no "
             "program file (expected model, *.pdmodel or *.json beside them): copy the program in."
         )
-    program_files = programs + sorted(directory.glob("*.pdmodel")) + sorted(directory.glob("*.json"))
+    program_files = [*programs, *sorted(directory.glob("*.pdmodel")),
+                     *sorted(directory.glob("*.json"))]
     if program_files:
         raise ModelFormatError(
             f"Model directory {directory} holds a program ({program_files[0].name}) but no "

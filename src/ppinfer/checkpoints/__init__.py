@@ -33,7 +33,9 @@ def read_persistable_dir(path: Path) -> dict[str, np.ndarray]:
             continue
         state[name] = read_tensor_file(file)
     if not state:
-        raise CheckpointError(f"{path} holds no variable files: it is not a persistable checkpoint.")
+        raise CheckpointError(
+            f"{path} holds no variable files: it is not a persistable checkpoint."
+        )
     return state
 
 

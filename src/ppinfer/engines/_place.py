@@ -7,6 +7,7 @@ from ppinfer.paddle_env import import_paddle
 
 def executor_place(config):
     paddle = import_paddle()
-    if config.use_gpu:  # unverified on a GPU: no GPU can run Paddle on the machines this was built on
+    # The GPU place is unverified on a GPU: none could run Paddle where ppinfer was built.
+    if config.use_gpu:
         return paddle.CUDAPlace(config.gpu_id)
     return paddle.CPUPlace()

@@ -91,7 +91,8 @@ class Engine(ABC):
 
 def _suggest(kind: str) -> str:
     if kind in ("persistable", "pdparams"):
-        return "it is a checkpoint without a program; export it first or use --engine executor-persistable."
+        return ("it is a checkpoint without a program; export it first or use "
+                "--engine executor-persistable.")
     return "use another --engine."
 
 

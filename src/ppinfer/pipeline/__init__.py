@@ -1,1 +1,2 @@
-"""Pipeline stages: inputs (which files), preprocess (image -> tensor), postprocess (scores -> results)."""
+"""Pipeline stages: inputs (which files), preprocess (image -> tensor), postprocess (scores ->
+results), labels."""
