@@ -40,9 +40,14 @@ def models_cmd(pattern: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def info(as_json: bool) -> None:
-    """Show the installed Paddle (version, IR, CUDA / TensorRT / oneDNN) and this machine."""
+    """Show the installed Paddle (version, IR, CUDA / TensorRT / oneDNN) and this machine.
+
+    \b
+    ppinfer info
+    ppinfer info --json
+    """
     from ppinfer.paddle_env import paddle_env
 
     env = paddle_env()
