@@ -74,20 +74,43 @@ def read_card(path: str | Path) -> ModelCard:
             f"{path} does not hold a mapping: fix or delete it to use ppinfer's defaults."
         )
     try:
-        return _card_from_dict(doc)
+        return _card_from_dict(doc, path.parent)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ModelFormatError(
             f"{path} has an unexpected shape ({exc}): fix or delete it to use ppinfer's defaults."
         ) from None
 
 
-def _card_from_dict(doc: dict[str, Any]) -> ModelCard:
+def _topk_section(post: dict[str, Any]) -> dict[str, Any]:
+    """PaddleX / ``export_for_fd`` write ``PostProcess: {Topk: {...}}``; PaddleClas's deploy
+    configs write ``PostProcess: {name: Topk, Topk: {...}}`` or put the keys beside ``name``."""
+    section = post.get("Topk")
+    if isinstance(section, dict):
+        return section
+    return post if post.get("name") == "Topk" else {}
+
+
+def _labels_from_map_file(value: Any, base_dir: Path) -> list[str] | None:
+    """PaddleClas's ``class_id_map_file`` ("id name" lines), when it is beside the card."""
+    if not value:
+        return None
+    path = Path(str(value))
+    for candidate in (path, base_dir / path, base_dir / path.name):
+        if candidate.is_file():
+            from ppinfer.pipeline.labels import parse_label_lines
+
+            return parse_label_lines(candidate.read_text(encoding="utf-8").splitlines())
+    return None
+
+
+def _card_from_dict(doc: dict[str, Any], base_dir: Path) -> ModelCard:
     global_section = doc.get("Global") or {}
     ops = (doc.get("PreProcess") or {}).get("transform_ops")
-    topk_section = (doc.get("PostProcess") or {}).get("Topk") or {}
+    topk_section = _topk_section(doc.get("PostProcess") or {})
     labels = topk_section.get("label_list")
     if labels is not None and not isinstance(labels, list):
         raise ValueError("PostProcess.Topk.label_list is not a list")
+    labels = labels or _labels_from_map_file(topk_section.get("class_id_map_file"), base_dir)
     return ModelCard(
         model_name=global_section.get("model_name"),
         preprocess=PreprocessConfig.from_paddleclas_ops(ops) if ops else None,
