@@ -123,3 +123,13 @@ def test_without_paddle_help_still_works():
     run = subprocess.run([sys.executable, "-c", WITHOUT_PADDLE, "--help"], capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 0 and "Commands:" in run.stdout
+
+
+def test_engines_lists_each_engine_with_what_it_runs():
+    result = CliRunner().invoke(cli, ["engines", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in map(json.loads, result.output.splitlines())}
+    assert {"analysis", "executor-inference", "executor-persistable"} <= set(rows)
+    assert "uncombined" in rows["analysis"]["runs"]
+    assert rows["executor-persistable"]["runs"].startswith("architecture + checkpoint")
+    assert all(row["about"] for row in rows.values())

@@ -74,3 +74,32 @@ def info(as_json: bool) -> None:
         if isinstance(value, list):
             value = " ".join(value) or "none"
         click.echo(f"{key:<{width}}  {value}")
+
+
+@cli.command("engines")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per engine.")
+def engines_cmd(as_json: bool) -> None:
+    """List the engines (built-in and plug-in) and the model layouts each can run.
+
+    \b
+    ppinfer engines
+    """
+    from ppinfer.engines import ENGINES, list_engines
+
+    rows = []
+    for name in list_engines():
+        cls = ENGINES[name]
+        runs = ("architecture + checkpoint (" + ", ".join(sorted(cls.layouts)) + ")"
+                if cls.needs_architecture else ", ".join(sorted(cls.layouts)))
+        rows.append({"name": name, "runs": runs, "about": cls.summary})
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    table = Table(Column("engine", no_wrap=True), "runs", "about")
+    for row in rows:
+        table.add_row(row["name"], row["runs"], row["about"])
+    Console().print(table)

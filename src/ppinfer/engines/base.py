@@ -27,6 +27,8 @@ class Engine(ABC):
     """One way to run a model. Subclasses implement :meth:`build` and :meth:`execute`."""
 
     name: ClassVar[str] = ""
+    #: one line for `ppinfer engines`
+    summary: ClassVar[str] = ""
     #: ModelLayout kinds this engine can run (see ppinfer.formats)
     layouts: ClassVar[frozenset[str]] = frozenset()
     #: True when the engine builds the architecture itself (needs --model-name + checkpoint)

@@ -15,6 +15,7 @@ from ppinfer.paddle_env import import_paddle, paddle_env, program_context
 @register_engine("executor-inference")
 class ExecutorInferenceEngine(Engine):
     layouts = frozenset({"pir", "legacy", "seed", "uncombined"})
+    summary = "static-graph Executor on a saved inference model (seed's py_infer.py)"
 
     def build(self) -> None:
         paddle = import_paddle()

@@ -16,6 +16,7 @@ from ppinfer.program import build_static_model
 class ExecutorPersistableEngine(Engine):
     layouts = frozenset({"persistable", "pdparams"})
     needs_architecture = True
+    summary = "static-graph Executor on the architecture + a checkpoint, no export (infer.py)"
 
     def build(self) -> None:
         paddle = import_paddle()
