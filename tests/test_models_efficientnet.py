@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 
 import cv2
@@ -78,51 +77,6 @@ def test_torch_key_rule() -> None:
     np.testing.assert_array_equal(mapped["_fc_weights"], fc.T)
     with pytest.raises(CheckpointError, match="not an EfficientNet parameter"):
         eff.torch_state_to_paddle({"head.scale": v})
-
-
-def _static_modes():
-    """The installed Paddle's default program IR (PIR on 3.x) and, on 3.x, the legacy one."""
-    yield pytest.param(contextlib.nullcontext, id="default-ir")
-    old_ir = getattr(paddle.pir_utils, "OldIrGuard", None)
-    if old_ir is not None:
-        yield pytest.param(old_ir, id="old-ir")
-
-
-@pytest.mark.parametrize("guard", _static_modes())
-def test_static_program_matches_dygraph(guard) -> None:
-    dygraph = eff.EfficientNet_lite0(class_num=5)
-    dygraph.eval()
-    # Non-trivial BN statistics, so a program that used batch statistics would differ.
-    rng = np.random.default_rng(0)
-    weights = {v.name: v.numpy() + rng.normal(0, 0.05, v.shape).astype("float32")
-               for v in dygraph.state_dict().values()}
-    weights = {n: np.abs(w) + 0.5 if n.endswith("_variance") else w for n, w in weights.items()}
-    _load(dygraph, weights)
-    x = rng.normal(0, 1, (2, 3, 224, 224)).astype("float32")
-    expected = dygraph(paddle.to_tensor(x)).numpy()
-
-    paddle.enable_static()
-    try:
-        with guard():
-            main, startup = paddle.static.Program(), paddle.static.Program()
-            with paddle.static.program_guard(main, startup):
-                image = paddle.static.data("x", [None, 3, 224, 224], "float32")
-                net = eff.EfficientNet_lite0(class_num=5)
-                net.eval()
-                out = net(image)
-            assert {v.name for v in net.state_dict().values()} == set(weights)
-            exe = paddle.static.Executor(paddle.CPUPlace())
-            exe.run(startup)
-            scope = paddle.static.global_scope()
-            for name, value in weights.items():
-                scope.find_var(name).get_tensor().set(value, paddle.CPUPlace())
-            (got,) = exe.run(main, feed={"x": x}, fetch_list=[out])
-    finally:
-        paddle.disable_static()
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
-
-
-# --- The real ImageNet weights.
 
 
 @pytest.fixture(scope="module")

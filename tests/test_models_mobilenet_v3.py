@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import paddle
 import pytest
@@ -156,51 +154,3 @@ def test_two_instances_in_one_process() -> None:
 def test_unknown_arch_is_refused() -> None:
     with pytest.raises(ValueError, match="arch must be one of large, small"):
         MobileNetV3("medium")
-
-
-def _ir_modes() -> list[str]:
-    """The static IRs this Paddle offers: its default, plus the legacy one when PIR is default."""
-    modes = ["default"]
-    if hasattr(getattr(paddle, "pir_utils", None), "OldIrGuard"):
-        modes.append("legacy")
-    return modes
-
-
-@pytest.mark.parametrize("mode", _ir_modes())
-def test_static_program_matches_dygraph(mode: str) -> None:
-    """Same variable names and structured keys; with the dygraph weights, the same logits.
-
-    Also pins eval() in every IR: batch norm uses, and leaves alone, its running statistics.
-    """
-    name = "MobileNetV3_small_x1_0"
-    dygraph = _built(name)
-    weights = {v.name: v.numpy() for v in dygraph.state_dict().values()}
-    keys = {k: v.name for k, v in dygraph.state_dict().items()}
-    x = _input()
-    expected = dygraph(paddle.to_tensor(x)).numpy()
-
-    ir = paddle.pir_utils.OldIrGuard() if mode == "legacy" else contextlib.nullcontext()
-    paddle.enable_static()
-    try:
-        with ir:
-            main, startup = paddle.static.Program(), paddle.static.Program()
-            with paddle.static.program_guard(main, startup):
-                image = paddle.static.data("x", [None, 3, 64, 64], "float32")
-                net = get_model(name).build(class_num=3)
-                net.eval()
-                out = net(image)
-            assert {k: v.name for k, v in net.state_dict().items()} == keys
-            assert {v.name for v in main.list_vars() if v.persistable} == set(weights)
-            scope = paddle.static.Scope()
-            with paddle.static.scope_guard(scope):
-                place = paddle.CPUPlace()
-                exe = paddle.static.Executor(place)
-                exe.run(startup)
-                for var_name, value in weights.items():
-                    scope.find_var(var_name).get_tensor().set(value, place)
-                (logits,) = exe.run(main, feed={"x": x}, fetch_list=[out])
-                running_mean = np.array(scope.find_var("conv_last_bn_mean").get_tensor())
-    finally:
-        paddle.disable_static()
-    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_equal(running_mean, weights["conv_last_bn_mean"])

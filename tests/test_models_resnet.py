@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import paddle
 import pytest
@@ -105,36 +103,3 @@ def test_two_instances_in_one_process() -> None:
 def test_unknown_depth_is_refused() -> None:
     with pytest.raises(ValueError, match="depth must be one of"):
         ResNet(20)
-
-
-def _ir_modes() -> list[str]:
-    """The static IRs this Paddle offers: its default, plus the legacy one when PIR is default."""
-    modes = ["default"]
-    if hasattr(getattr(paddle, "pir_utils", None), "OldIrGuard"):
-        modes.append("legacy")
-    return modes
-
-
-@pytest.mark.parametrize("mode", _ir_modes())
-def test_static_program_uses_the_dygraph_names(mode: str) -> None:
-    dygraph_names = set(_shapes(_built("ResNet18_vd")))
-    ir = paddle.pir_utils.OldIrGuard() if mode == "legacy" else contextlib.nullcontext()
-    paddle.enable_static()
-    try:
-        with ir:
-            main, startup = paddle.static.Program(), paddle.static.Program()
-            with paddle.static.program_guard(main, startup):
-                x = paddle.static.data("x", [None, 3, 64, 64], "float32")
-                net = ResNet(18, vd=True, class_num=3)
-                net.eval()
-                out = net(x)
-            assert {v.name for v in net.state_dict().values()} == dygraph_names
-            assert {v.name for v in main.list_vars() if v.persistable} == dygraph_names
-            with paddle.static.scope_guard(paddle.static.Scope()):
-                exe = paddle.static.Executor(paddle.CPUPlace())
-                exe.run(startup)
-                feed = {"x": np.zeros((2, 3, 64, 64), dtype="float32")}
-                (logits,) = exe.run(main, feed=feed, fetch_list=[out])
-            assert logits.shape == (2, 3)
-    finally:
-        paddle.disable_static()

@@ -1,0 +1,59 @@
+"""Every architecture family, driven by the registry: the static inference program that export
+and executor-persistable build gives the dygraph network's outputs, with the same variable
+names, in every IR this Paddle offers (PIR and legacy on 3.x; legacy on 2.6), and batch norm
+uses its running statistics in eval (it neither normalises with, nor updates from, the batch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+
+from ppinfer.models import get_model, list_models
+from ppinfer.paddle_env import paddle_env
+from ppinfer.program import build_static_model
+
+IRS = ["pir", "legacy"] if paddle_env().can_run_pir else ["legacy"]
+
+
+def one_per_family() -> list[str]:
+    seen: dict[str, str] = {}
+    for name in list_models():
+        seen.setdefault(get_model(name).family, name)
+    return sorted(seen.values())
+
+
+def test_every_registered_model_belongs_to_a_family_with_defaults():
+    for name in list_models():
+        spec = get_model(name)
+        assert spec.family in {"resnet", "mobilenet_v3", "efficientnet"}
+        assert spec.input_shape == (3, 224, 224)
+        assert spec.preprocess.crop_size == (224, 224)
+
+
+@pytest.mark.parametrize("ir", IRS)
+@pytest.mark.parametrize("name", one_per_family())
+def test_static_program_reproduces_dygraph(name: str, ir: str) -> None:
+    rng = np.random.default_rng(0)
+    dygraph = get_model(name).build(class_num=3)
+    dygraph.eval()
+    weights = {}
+    for var in dygraph.state_dict().values():
+        value = var.numpy()
+        if var.name.endswith("_mean"):
+            value = rng.normal(0, 0.1, value.shape).astype(value.dtype)
+        elif var.name.endswith("_variance"):
+            value = rng.uniform(0.5, 1.5, value.shape).astype(value.dtype)
+        weights[var.name] = value
+        var.set_value(value)
+    x = rng.standard_normal((2, 3, 64, 64)).astype(np.float32)
+    expected = paddle.nn.functional.softmax(dygraph(paddle.to_tensor(x)), axis=-1).numpy()
+
+    static = build_static_model(get_model(name), 3, (3, 64, 64), ir=ir)
+    assert set(static.expected) == set(weights)
+    static.load_state(weights, source="dygraph")
+    np.testing.assert_allclose(static.run(x), expected, rtol=1e-4, atol=1e-5)
+    # running statistics untouched by the run
+    mean_name = next(n for n in weights if n.endswith("_mean"))
+    np.testing.assert_array_equal(
+        np.asarray(static.scope.find_var(mean_name).get_tensor()), weights[mean_name])
