@@ -24,7 +24,7 @@ def sample_image_path() -> Path:
 def default_model_dir() -> Path:
     """The exported built-in model for the installed Paddle; exported on first use."""
     from ppinfer.export import export_model
-    from ppinfer.formats import detect_directory
+    from ppinfer.formats import detect_directory, verify_layout
     from ppinfer.models.efficientnet import lite0_weights_path
     from ppinfer.paddle_env import paddle_env
 
@@ -34,7 +34,7 @@ def default_model_dir() -> Path:
     target = default_cache_dir() / "models" / name
     if target.is_dir():
         try:
-            detect_directory(target, prefer=fmt)
+            verify_layout(detect_directory(target, prefer=fmt))
             return target
         except ModelFormatError:
             pass  # damaged cache: export again

@@ -43,5 +43,10 @@ class ImageError(PPInferError):
     exit_code = 1
 
 
+class OutputError(PPInferError):
+    """Results cannot be written: the --save file's folder is missing or read-only, the disk
+    is full, ..."""
+
+
 class ExportError(PPInferError):
     """Export cannot write its output (exists without --force, unwritable, ...)."""

@@ -179,3 +179,18 @@ def detect_model(
         if not params.exists():
             raise ModelFormatError(f"Parameters file {params} does not exist: check -p.")
     return detect_directory(root, prefer)
+
+
+def verify_layout(layout: ModelLayout) -> None:
+    """Check an inference model's files before Paddle loads them; other layouts pass through.
+
+    Paddle loads a truncated parameters file, or the parameters of another class count, without
+    complaint and predicts from garbage. This walks the parameters' headers (no tensor data is
+    read) against the program's declared parameters and raises :class:`ModelFormatError`
+    naming what does not fit. Separate from detection, which looks only at file names.
+    """
+    if not layout.is_inference_model or layout.program is None:
+        return
+    from ppinfer.checkpoints.integrity import check_model_files
+
+    check_model_files(layout.program, layout.params, layout.root)

@@ -75,7 +75,7 @@ def read_card(path: str | Path) -> ModelCard:
         )
     try:
         return _card_from_dict(doc, path.parent)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, OSError) as exc:
         raise ModelFormatError(
             f"{path} has an unexpected shape ({exc}): fix or delete it to use ppinfer's defaults."
         ) from None
@@ -116,5 +116,28 @@ def _card_from_dict(doc: dict[str, Any], base_dir: Path) -> ModelCard:
         preprocess=PreprocessConfig.from_paddleclas_ops(ops) if ops else None,
         labels=[str(label) for label in labels] if labels else None,
         topk=int(topk_section.get("topk", 5)),
-        provenance=dict(doc.get("ppinfer") or {}),
+        provenance=_provenance(doc.get("ppinfer")),
     )
+
+
+def _provenance(section: Any) -> dict[str, Any]:
+    """The ``ppinfer:`` section, with the values predict relies on checked now rather than
+    failing later as a bare ValueError (a hand-edited card is still the user's input)."""
+    if not section:
+        return {}
+    if not isinstance(section, dict):
+        raise ValueError("the ppinfer section is not a mapping")
+    class_num = section.get("class_num")
+    if class_num is not None and not (_is_int(class_num) and int(class_num) >= 1):
+        raise ValueError(f"ppinfer.class_num is {class_num!r}, not a positive integer")
+    shape = section.get("input_shape")
+    if shape is not None and not (
+        isinstance(shape, list) and len(shape) == 3
+        and all(_is_int(v) and int(v) >= 1 for v in shape)
+    ):
+        raise ValueError(f"ppinfer.input_shape is {shape!r}, not [C, H, W]")
+    return dict(section)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -8,8 +8,11 @@ Read here without Paddle so a checkpoint can be checked before anything is built
 
 from __future__ import annotations
 
+import io
+import math
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -23,7 +26,7 @@ _DTYPES = {
 _BF16 = 22
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+def varint(buf: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         if pos >= len(buf):
@@ -40,24 +43,24 @@ def _signed64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _parse_tensor_desc(buf: bytes) -> tuple[int, list[int]]:
+def parse_tensor_desc(buf: bytes) -> tuple[int, list[int]]:
     dtype, dims, pos = None, [], 0
     while pos < len(buf):
-        key, pos = _varint(buf, pos)
+        key, pos = varint(buf, pos)
         field_no, wire = key >> 3, key & 7
         if wire == 0:
-            value, pos = _varint(buf, pos)
+            value, pos = varint(buf, pos)
             if field_no == 1:
                 dtype = value
             elif field_no == 2:
                 dims.append(_signed64(value))
         elif wire == 2:
-            size, pos = _varint(buf, pos)
+            size, pos = varint(buf, pos)
             chunk, pos = buf[pos : pos + size], pos + size
             if field_no == 2:  # packed dims
                 inner = 0
                 while inner < len(chunk):
-                    value, inner = _varint(chunk, inner)
+                    value, inner = varint(chunk, inner)
                     dims.append(_signed64(value))
         else:
             raise ValueError(f"unexpected protobuf wire type {wire}")
@@ -66,42 +69,60 @@ def _parse_tensor_desc(buf: bytes) -> tuple[int, list[int]]:
     return dtype, dims
 
 
-def read_tensor(data: bytes, offset: int = 0) -> tuple[np.ndarray, int]:
-    """Decode one serialized tensor at ``offset``; return it and the offset after it."""
-    try:
-        (version,) = struct.unpack_from("<I", data, offset)
-        if version != 0:
-            raise ValueError(f"unsupported tensor version {version}")
-        (levels,) = struct.unpack_from("<Q", data, offset + 4)
-        pos = offset + 12
-        if levels > 16:
-            raise ValueError("implausible LoD level count")
-        for _ in range(levels):
-            (size,) = struct.unpack_from("<Q", data, pos)
-            pos += 8 + size
-        (tversion, desc_size) = struct.unpack_from("<Ii", data, pos)
-        if tversion != 0 or not 0 < desc_size < 4096:
-            raise ValueError("bad tensor header")
-        pos += 8
-        dtype_id, dims = _parse_tensor_desc(data[pos : pos + desc_size])
-        pos += desc_size
-    except struct.error as exc:
-        raise ValueError("file ends inside the tensor header") from exc
-    count = int(np.prod(dims, dtype=np.int64)) if dims else 1
+def _exactly(fh: BinaryIO, size: int) -> bytes:
+    chunk = fh.read(size)
+    if len(chunk) != size:
+        raise ValueError("file ends inside the tensor header")
+    return chunk
+
+
+def read_tensor_header(fh: BinaryIO) -> tuple[int, list[int], int]:
+    """Parse the header of the tensor at ``fh``'s position and leave ``fh`` at its data.
+
+    Returns (data type id, dims, data size in bytes); raises ValueError for a header that is
+    cut short or does not describe a tensor. Shared by :func:`read_tensor` and by the
+    header-only scan of a combined parameters file (ppinfer.checkpoints.integrity).
+    """
+    (version,) = struct.unpack("<I", _exactly(fh, 4))
+    if version != 0:
+        raise ValueError(f"unsupported tensor version {version}")
+    (levels,) = struct.unpack("<Q", _exactly(fh, 8))
+    if levels > 16:
+        raise ValueError("implausible LoD level count")
+    for _ in range(levels):
+        (size,) = struct.unpack("<Q", _exactly(fh, 8))
+        fh.seek(size, io.SEEK_CUR)  # LoD offsets: not needed, and a corrupt size is no read
+    (tversion, desc_size) = struct.unpack("<Ii", _exactly(fh, 8))
+    if tversion != 0 or not 0 < desc_size < 4096:
+        raise ValueError("bad tensor header")
+    dtype_id, dims = parse_tensor_desc(_exactly(fh, desc_size))
     if any(d < 0 for d in dims):
         raise ValueError(f"negative dimension in {dims}")
     if dtype_id == _BF16:
-        raw = np.frombuffer(data, np.uint16, count, pos)
-        array = (raw.astype(np.uint32) << 16).view(np.float32)
-        nbytes = count * 2
+        itemsize = 2
     elif dtype_id in _DTYPES:
-        dtype = np.dtype(_DTYPES[dtype_id]).newbyteorder("<")
-        nbytes = count * dtype.itemsize
-        if pos + nbytes > len(data):
-            raise ValueError(f"file ends after {len(data) - pos} of {nbytes} data bytes")
-        array = np.frombuffer(data, dtype, count, pos).astype(dtype.newbyteorder("="))
+        itemsize = np.dtype(_DTYPES[dtype_id]).itemsize
     else:
         raise ValueError(f"unsupported data type id {dtype_id}")
+    # math.prod on Python ints: a corrupt header cannot overflow into a small size
+    return dtype_id, dims, math.prod(dims) * itemsize
+
+
+def read_tensor(data: bytes, offset: int = 0) -> tuple[np.ndarray, int]:
+    """Decode one serialized tensor at ``offset``; return it and the offset after it."""
+    fh = io.BytesIO(data)
+    fh.seek(offset)
+    dtype_id, dims, nbytes = read_tensor_header(fh)
+    pos = fh.tell()
+    if pos + nbytes > len(data):
+        raise ValueError(f"file ends after {len(data) - pos} of {nbytes} data bytes")
+    count = math.prod(dims)
+    if dtype_id == _BF16:
+        raw = np.frombuffer(data, np.uint16, count, pos)
+        array = (raw.astype(np.uint32) << 16).view(np.float32)
+    else:
+        dtype = np.dtype(_DTYPES[dtype_id]).newbyteorder("<")
+        array = np.frombuffer(data, dtype, count, pos).astype(dtype.newbyteorder("="))
     return array.reshape(dims), pos + nbytes
 
 

@@ -32,6 +32,15 @@ class PPInferGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug, not a user error: still one line, exit 2
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            detail = (str(exc).strip().splitlines() or [""])[0][:200]
+            click.echo(f"Error: unexpected {type(exc).__name__} ({detail}): rerun with --debug "
+                       "for the traceback and report it.", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=PPInferGroup, context_settings={"help_option_names": ["-h", "--help"]})

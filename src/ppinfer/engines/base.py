@@ -16,6 +16,8 @@ import numpy as np
 
 from ppinfer.config import RunConfig
 from ppinfer.errors import ModelFormatError, UnknownNameError
+from ppinfer.formats import verify_layout
+from ppinfer.paddle_env import paddle_env
 from ppinfer.pipeline.postprocess import Result, ensure_probabilities, top_k
 from ppinfer.pipeline.preprocess import make_batch, preprocess_image
 from ppinfer.source import ModelSource
@@ -83,6 +85,15 @@ class Engine(ABC):
                 f"The {self.name} engine cannot run the {layout.describe()}: "
                 + _suggest(layout.kind)
             )
+        env = paddle_env()
+        if layout.ir == "pir" and not env.can_run_pir:
+            raise ModelFormatError(
+                f"{layout.program} is a PIR (.json) program, which needs Paddle 3; Paddle "
+                f"{env.version} is installed: upgrade paddlepaddle or export with "
+                "--format legacy."
+            )
+        # Paddle loads truncated parameters, or another class count's, without complaint.
+        verify_layout(layout)
 
     @classmethod
     def can_run(cls, source: ModelSource) -> bool:

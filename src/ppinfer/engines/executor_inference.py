@@ -9,7 +9,7 @@ import numpy as np
 from ppinfer.engines._place import executor_place
 from ppinfer.engines.base import Engine, register_engine
 from ppinfer.errors import ModelFormatError
-from ppinfer.paddle_env import import_paddle, paddle_env, program_context
+from ppinfer.paddle_env import import_paddle, program_context
 
 
 @register_engine("executor-inference")
@@ -20,12 +20,6 @@ class ExecutorInferenceEngine(Engine):
     def build(self) -> None:
         paddle = import_paddle()
         layout = self.source.layout
-        if layout.ir == "pir" and not paddle_env().can_run_pir:
-            raise ModelFormatError(
-                f"{layout.program} is a PIR (.json) program, which needs Paddle 3; Paddle "
-                f"{paddle_env().version} is installed: upgrade paddlepaddle or export with "
-                "--format legacy."
-            )
         self.scope = paddle.static.Scope()
         self.executor = paddle.static.Executor(executor_place(self.config))
         if layout.kind in ("pir", "legacy"):
@@ -42,7 +36,7 @@ class ExecutorInferenceEngine(Engine):
                 )
             except (RuntimeError, ValueError, OSError) as exc:
                 raise ModelFormatError(
-                    f"The Executor cannot load the {layout.describe()} ({str(exc)[:200]}): "
+                    f"The Executor cannot load the {layout.describe()} ({_first_line(exc)}): "
                     "check that the program and parameters belong together."
                 ) from None
             self.program = program
@@ -57,6 +51,18 @@ class ExecutorInferenceEngine(Engine):
     def execute(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         with self._guard():
-            (out,) = self.executor.run(self.program, feed={self.feed_name: batch},
-                                       fetch_list=self.fetch)
+            try:
+                (out,) = self.executor.run(self.program, feed={self.feed_name: batch},
+                                           fetch_list=self.fetch)
+            except (RuntimeError, ValueError) as exc:
+                raise ModelFormatError(
+                    f"The Executor cannot run the {self.source.layout.describe()} on a batch of "
+                    f"shape {list(batch.shape)} ({_first_line(exc)}): check the model's input "
+                    "size and that its parameters belong to its program."
+                ) from None
         return np.asarray(out)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

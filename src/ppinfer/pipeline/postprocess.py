@@ -17,6 +17,23 @@ PROBABILITY_TOLERANCE = 1e-3
 SCORE_DECIMALS = 6
 
 
+def printable(text: str) -> str:
+    """``text`` made safe to write as UTF-8.
+
+    A file name that is not valid UTF-8 reaches Python as lone surrogates (surrogateescape),
+    which no UTF-8 stream accepts; its odd bytes are shown as ``\\xNN`` instead.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = text.encode("utf-8", "replace")
+        return raw.decode("utf-8", "backslashreplace")
+
+
 def _as_rows(out: np.ndarray) -> np.ndarray:
     """[C] -> [1, C]; [N, C, 1, 1] -> [N, C]; [N, C] unchanged."""
     out = np.asarray(out)
@@ -99,9 +116,9 @@ class Result:
         """The JSON line of ../shared/CLI.md: ``{file_name, class_ids, scores, label_names}``,
         or ``{file_name, error}``."""
         if self.error is not None:
-            return {"file_name": self.file_name, "error": self.error}
+            return {"file_name": printable(self.file_name), "error": printable(self.error)}
         return {
-            "file_name": self.file_name,
+            "file_name": printable(self.file_name),
             "class_ids": [int(c) for c in self.class_ids],
             "scores": [round(float(s), SCORE_DECIMALS) for s in self.scores],
             "label_names": [str(name) for name in self.label_names],
