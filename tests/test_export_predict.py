@@ -117,3 +117,33 @@ def test_checkpoint_of_another_architecture_lists_what_is_missing(resnet50_vd_ch
     assert text.startswith(f"Error: {resnet50_vd_checkpoint} lacks ")
     assert "check --model-name matches the checkpoint." in text
     assert text.count("\n") == 0
+
+
+def test_image_shape_sets_the_input_and_scales_the_preprocessing(photos, tmp_path):
+    from ppinfer.modelcard import read_card
+
+    from .conftest import save_persistable
+
+    model = build_static_model(get_model("MobileNetV3_small_x0_35"), 4, (3, 128, 128),
+                               ir="legacy")
+    ckpt = save_persistable(model, tmp_path / "ckpt")
+    out = tmp_path / "small"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["export", "-m", "MobileNetV3_small_x0_35", "-p", str(ckpt),
+                                 "-o", str(out), "--class-num", "4", "--image-shape", "3,128,128"])
+    assert result.exit_code == 0, result.output
+    card = read_card(out / "inference.yml")
+    assert card.input_shape == (3, 128, 128)
+    assert card.preprocess.crop_size == (128, 128) and card.preprocess.resize_short == 146
+    result = runner.invoke(cli, ["predict", "-i", str(photos["coffee"]), "--model", str(out),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["class_ids"]) == 4
+
+
+def test_bad_image_shape_is_a_usage_error(resnet50_vd_checkpoint, tmp_path):
+    result = CliRunner().invoke(cli, ["export", "-m", "ResNet50_vd", "-p",
+                                      str(resnet50_vd_checkpoint), "-o", str(tmp_path / "o"),
+                                      "--image-shape", "224,224"])
+    assert result.exit_code == 2
+    assert "expected C,H,W such as 3,224,224" in result.output

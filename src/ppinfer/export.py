@@ -19,7 +19,7 @@ import secrets
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,17 +49,6 @@ class ExportResult:
     input_shape: tuple[int, int, int]
     max_abs_diff: float | None
     seconds: float
-
-
-def preprocess_for_shape(
-    base: PreprocessConfig, input_shape: tuple[int, int, int]
-) -> PreprocessConfig:
-    """The architecture's preprocessing, with the crop (and resize) following ``input_shape``."""
-    _, height, width = input_shape
-    if (width, height) == tuple(base.crop_size):
-        return base
-    ratio = base.resize_short / min(base.crop_size)
-    return replace(base, crop_size=(width, height), resize_short=round(min(width, height) * ratio))
 
 
 def _check_output(output: Path, force: bool) -> None:
@@ -139,7 +128,7 @@ def export_model(
         spec, class_num, input_shape, ir="pir" if fmt == "pir" else "legacy"
     )
     static_model.load_state(state, source=str(checkpoint))
-    preprocess = preprocess_for_shape(spec.preprocess, static_model.input_shape)
+    preprocess = spec.preprocess.for_input_shape(static_model.input_shape)
 
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = _make_temp_dir(output)

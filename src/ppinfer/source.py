@@ -101,10 +101,8 @@ def resolve_source(
         or (spec.input_shape if spec else None)
         or (3, preprocess.crop_size[1], preprocess.crop_size[0])
     )
-    if image_shape and tuple(preprocess.crop_size) != (image_shape[2], image_shape[1]):
-        from ppinfer.export import preprocess_for_shape
-
-        preprocess = preprocess_for_shape(preprocess, image_shape)
+    if image_shape:
+        preprocess = preprocess.for_input_shape(image_shape)
     return ModelSource(
         layout=layout,
         checkpoint=checkpoint,

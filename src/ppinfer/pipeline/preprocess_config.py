@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ppinfer.errors import ConfigError
@@ -127,6 +127,16 @@ class PreprocessConfig:
         else:  # no normalisation: raw 0..255 pixel values
             kwargs.update(scale=1.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
         return cls(**kwargs)
+
+    def for_input_shape(self, input_shape: tuple[int, int, int]) -> PreprocessConfig:
+        """This preprocessing with the crop following ``input_shape`` (C, H, W) and the resize
+        scaled in proportion, e.g. 256 -> 224 becomes 146 -> 128 for a 128x128 input."""
+        _, height, width = input_shape
+        if (width, height) == tuple(self.crop_size):
+            return self
+        ratio = self.resize_short / min(self.crop_size)
+        return replace(self, crop_size=(width, height),
+                       resize_short=round(min(width, height) * ratio))
 
     def to_paddleclas_ops(self) -> list[dict[str, Any]]:
         """The PaddleClas ``transform_ops`` list for this config (plain lists, YAML-safe)."""
