@@ -85,3 +85,11 @@ def test_class_num_mismatch_spells_out_the_fix():
         match_state(EXPECTED, state(**{"fc_0.w_0": np.zeros((4, 102)),
                                        "fc_0.b_0": np.zeros(102)}), "ck", "M")
     assert str(info.value) == "fc_0.w_0 is [4, 102] in ck, M makes [4, 5]: pass --class-num 102."
+
+
+def test_model_file_check_ignores_size_one_dimensions():
+    """Paddle's post-training quantization saves [1, N] scales for variables declared [N]."""
+    from ppinfer.checkpoints.integrity import _fits
+
+    assert _fits((4,), (1, 4)) and _fits((1, 4), (4,)) and _fits((-1, 4), (3, 4))
+    assert not _fits((4,), (5,)) and not _fits((2, 2), (4,)) and not _fits((4, 3), (4,))

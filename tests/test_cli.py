@@ -133,3 +133,19 @@ def test_engines_lists_each_engine_with_what_it_runs():
     assert "uncombined" in rows["analysis"]["runs"]
     assert rows["executor-persistable"]["runs"].startswith("architecture + checkpoint")
     assert all(row["about"] for row in rows.values())
+
+
+def test_a_precision_an_engine_would_not_really_run_is_refused(photos):
+    from ppinfer.paddle_env import paddle_env
+
+    if not paddle_env().has_avx512_bf16:
+        pytest.skip("bf16 is refused earlier on this CPU")
+    result = CliRunner().invoke(cli, ["predict", "-i", str(photos["chelsea"]), "--engine",
+                                      "executor-inference", "--precision", "bf16"])
+    assert result.exit_code == 2
+    assert result.output == ("Error: The executor-inference engine runs fp32 only, not bf16: use "
+                             "--engine analysis for bf16.\n")
+    result = CliRunner().invoke(cli, ["predict", "-i", str(photos["chelsea"]), "--precision",
+                                      "int8"])
+    assert result.exit_code == 2
+    assert "int8 on the CPU needs a quantized model" in result.output

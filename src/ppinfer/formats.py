@@ -194,3 +194,28 @@ def verify_layout(layout: ModelLayout) -> None:
     from ppinfer.checkpoints.integrity import check_model_files
 
     check_model_files(layout.program, layout.params, layout.root)
+
+
+QUANTIZE_OPS = ("quantize_linear", "fake_quantize", "fake_channel_wise_quantize")
+
+
+def is_quantized(layout: ModelLayout) -> bool:
+    """True when the program runs quantize ops (what Paddle Inference's CPU int8 path needs)."""
+    try:
+        data = Path(layout.program).read_bytes()
+    except (OSError, TypeError):
+        return False
+    if layout.ir == "pir":  # JSON: op names appear only where ops are
+        return any(op.encode() in data for op in QUANTIZE_OPS)
+    # A ProgramDesc lists every op name it knows in its version map: read the ops themselves.
+    from ppinfer.paddle_env import import_paddle
+
+    paddle = import_paddle()
+    core = paddle.base.core if hasattr(paddle, "base") else paddle.fluid.core
+    try:
+        desc = core.ProgramDesc(data)
+    except Exception:  # not a ProgramDesc: let Paddle Inference say so
+        return False
+    types = {desc.block(b).op(o).type() for b in range(desc.num_blocks())
+             for o in range(desc.block(b).op_size())}
+    return any(t.startswith(QUANTIZE_OPS) for t in types)

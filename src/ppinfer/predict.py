@@ -1,14 +1,24 @@
 """Run an engine over input files: decode, batch, predict; per-image errors never stop the run.
 
-Stage times are measured here, around the engine's steps, not inside them.
+Decoding and preprocessing run in a small thread pool, a few batches ahead of inference, so
+the two overlap: OpenCV releases the GIL, and so do ONNX Runtime and Paddle 2.6 while they
+infer. Paddle 3's ``predictor.run()`` keeps the GIL, so there the workers progress only between
+batches and inside OpenCV calls (threads still beat processes there: BENCHMARKS.md). Stage
+times are measured here, around the engine's steps, not inside them; preprocess time is summed
+over the worker threads, so with overlap the stages add up to more than the wall time.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ppinfer.engines.base import Engine
 from ppinfer.errors import ImageError
@@ -17,6 +27,8 @@ from ppinfer.pipeline.postprocess import Result
 from ppinfer.pipeline.preprocess import DEFAULT_MAX_PIXELS, load_image
 
 STAGES = ("preprocess", "inference", "postprocess")
+PREFETCH_BATCHES = 2  # batches decoded ahead of the one being inferred
+MAX_WORKERS = 4
 
 
 @dataclass
@@ -51,6 +63,33 @@ def _batches(items: Sequence[InputItem], size: int) -> Iterator[Sequence[InputIt
         yield items[start : start + size]
 
 
+@dataclass
+class _Loaded:
+    """One item after decode + preprocess: the engine's input for it, or why there is none."""
+
+    tensor: np.ndarray | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def _load(engine: Engine, item: InputItem, max_pixels: int) -> _Loaded:
+    """Decode and preprocess one image (runs in a worker thread; OpenCV releases the GIL)."""
+    if item.error is not None:
+        return _Loaded(error=item.error)
+    start = time.perf_counter()
+    try:
+        image = load_image(item.path, max_pixels=max_pixels)
+    except ImageError as exc:
+        return _Loaded(error=str(exc), seconds=time.perf_counter() - start)
+    tensor = engine.organize([image])
+    return _Loaded(tensor=tensor, seconds=time.perf_counter() - start)
+
+
+def preprocess_workers() -> int:
+    """Threads that decode and preprocess ahead of inference."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
 def run_predictions(
     engine: Engine,
     items: Sequence[InputItem],
@@ -59,39 +98,59 @@ def run_predictions(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_batch: Callable[[int], None] | None = None,
 ) -> PredictSummary:
-    """Predict every item, calling ``on_result`` per image in input order."""
+    """Predict every item, calling ``on_result`` per image in input order.
+
+    Worker threads decode and preprocess up to :data:`PREFETCH_BATCHES` batches ahead while
+    this thread runs inference on the current one. The engine's ``organize`` runs once per
+    image there, and a batch is the concatenation of its images' arrays.
+    """
     engine.ensure_built()
     summary = PredictSummary()
     timer = summary.timer
-    for chunk in _batches(items, engine.config.batch_size):
-        slots: list[Result | None] = [None] * len(chunk)
-        images, names, positions = [], [], []
-        with timer.stage("preprocess"):
-            for i, item in enumerate(chunk):
-                if item.error is not None:
-                    slots[i] = Result(item.path, error=item.error)
-                    continue
-                try:
-                    images.append(load_image(item.path, max_pixels=max_pixels))
-                except ImageError as exc:
-                    slots[i] = Result(item.path, error=str(exc))
-                    continue
-                names.append(item.path)
-                positions.append(i)
-            batch = engine.organize(images) if images else None
-        if batch is not None:
-            with timer.stage("inference"):
-                outputs = engine.execute(batch)
-            with timer.stage("postprocess"):
-                for i, result in zip(positions, engine.analyze(outputs, names)):
-                    slots[i] = result
-            timer.images += len(images)
-        for result in slots:
-            if result.error is not None:
-                summary.errors += 1
-            else:
-                summary.results += 1
-            on_result(result)
-        if on_batch is not None:
-            on_batch(len(chunk))
+    chunks = list(_batches(items, engine.config.batch_size))
+    pool = ThreadPoolExecutor(preprocess_workers(), thread_name_prefix="ppinfer-preprocess")
+    pending: deque[list[Future[_Loaded]]] = deque()
+    submitted = 0
+    try:
+        for chunk in chunks:
+            while submitted < len(chunks) and len(pending) <= PREFETCH_BATCHES:
+                pending.append([pool.submit(_load, engine, item, max_pixels)
+                                for item in chunks[submitted]])
+                submitted += 1
+            _predict_chunk(engine, chunk, [f.result() for f in pending.popleft()], timer,
+                           summary, on_result)
+            if on_batch is not None:
+                on_batch(len(chunk))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return summary
+
+
+def _predict_chunk(engine: Engine, chunk: Sequence[InputItem], loaded: list[_Loaded],
+                   timer: StageTimer, summary: PredictSummary,
+                   on_result: Callable[[Result], None]) -> None:
+    slots: list[Result | None] = [None] * len(chunk)
+    tensors, names, positions = [], [], []
+    for i, (item, one) in enumerate(zip(chunk, loaded)):
+        timer.seconds["preprocess"] += one.seconds
+        if one.error is not None:
+            slots[i] = Result(item.path, error=one.error)
+            continue
+        tensors.append(one.tensor)
+        names.append(item.path)
+        positions.append(i)
+    if tensors:
+        with timer.stage("preprocess"):
+            batch = tensors[0] if len(tensors) == 1 else np.concatenate(tensors)
+        with timer.stage("inference"):
+            outputs = engine.execute(batch)
+        with timer.stage("postprocess"):
+            for i, result in zip(positions, engine.analyze(outputs, names)):
+                slots[i] = result
+        timer.images += len(tensors)
+    for result in slots:
+        if result.error is not None:
+            summary.errors += 1
+        else:
+            summary.results += 1
+        on_result(result)

@@ -239,6 +239,10 @@ def _check_fit(declared: dict[str, Dims | None], found: list[Dims], where: str,
 
 
 def _fits(want: Dims | None, got: Dims) -> bool:
+    """Same shape, ``-1`` matching anything; size-1 dimensions do not count (Paddle's own
+    post-training quantization saves ``[1, N]`` scales for variables declared ``[N]``)."""
     if want is None:
         return True
+    want = [w for w in want if w != 1]
+    got = [g for g in got if g != 1]
     return len(want) == len(got) and all(w in (-1, g) for w, g in zip(want, got))

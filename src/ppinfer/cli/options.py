@@ -22,38 +22,59 @@ def parse_shape(_ctx, _param, value: str | None) -> tuple[int, int, int] | None:
     return shape
 
 
-def device_options(fn: Callable) -> Callable:
-    """The run options shared by ``predict`` (and later ``bench``): device, precision, threads."""
-    options = [
-        click.option("-b", "--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Images per batch."),
-        click.option("--use-gpu/--no-use-gpu", default=None,
-                     help="Run on a GPU (default: when Paddle has CUDA and a GPU is visible)."),
-        click.option("--gpu-id", type=click.IntRange(min=0), default=0, show_default=True),
-        click.option("--gpu-mem", type=click.IntRange(min=1), default=8000, show_default=True,
-                     help="Initial GPU memory pool, MB."),
-        click.option("--ir-optim/--no-ir-optim", default=True, show_default=True,
-                     help="Graph (IR) optimisation."),
-        click.option("--use-tensorrt/--no-use-tensorrt", default=None,
-                     help="TensorRT subgraphs. Default: on for GPU runs when Paddle has TensorRT."),
-        click.option("--trt-min-subgraph-size", type=click.IntRange(min=1), default=3,
-                     show_default=True),
-        click.option("--trt-max-batch", type=click.IntRange(min=1), default=None,
-                     help="Largest batch a TensorRT engine accepts (default: --batch-size)."),
-        click.option("--trt-cache-dir", type=click.Path(file_okay=False), default=None,
-                     help="Where serialized TensorRT engines go (default: ~/.cache/ppinfer/trt)."),
-        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32",
-                     show_default=True),
-        click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
-                     help="Math-library threads (default: all cores)."),
-        click.option("--mkldnn/--no-mkldnn", default=True, show_default=True,
-                     help="oneDNN on the CPU."),
-        click.option("--mkldnn-cache-capacity", type=click.IntRange(min=1), default=10,
-                     show_default=True, help="Input shapes oneDNN keeps kernels for."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+# name -> option; the run options shared by ``predict`` and ``bench``
+_DEVICE_OPTIONS: dict[str, Callable] = {
+    "batch_size": click.option(
+        "-b", "--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+        help="Images per batch."),
+    "use_gpu": click.option(
+        "--use-gpu/--no-use-gpu", default=None,
+        help="Run on a GPU (default: when Paddle has CUDA and a GPU is visible)."),
+    "gpu_id": click.option(
+        "--gpu-id", type=click.IntRange(min=0), default=0, show_default=True),
+    "gpu_mem": click.option(
+        "--gpu-mem", type=click.IntRange(min=1), default=8000, show_default=True,
+        help="Initial GPU memory pool, MB."),
+    "ir_optim": click.option(
+        "--ir-optim/--no-ir-optim", default=True, show_default=True,
+        help="Graph (IR) optimisation."),
+    "use_tensorrt": click.option(
+        "--use-tensorrt/--no-use-tensorrt", default=None,
+        help="TensorRT subgraphs. Default: on for GPU runs when Paddle has TensorRT."),
+    "trt_min_subgraph_size": click.option(
+        "--trt-min-subgraph-size", type=click.IntRange(min=1), default=3, show_default=True),
+    "trt_max_batch": click.option(
+        "--trt-max-batch", type=click.IntRange(min=1), default=None,
+        help="Largest batch a TensorRT engine accepts (default: --batch-size)."),
+    "trt_cache_dir": click.option(
+        "--trt-cache-dir", type=click.Path(file_okay=False), default=None,
+        help="Where serialized TensorRT engines go (default: ~/.cache/ppinfer/trt)."),
+    "precision": click.option(
+        "--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True),
+    "cpu_threads": click.option(
+        "--cpu-threads", type=click.IntRange(min=1), default=None,
+        help="Math-library threads (default: all cores)."),
+    "mkldnn": click.option(
+        "--mkldnn/--no-mkldnn", default=True, show_default=True, help="oneDNN on the CPU."),
+    "mkldnn_cache_capacity": click.option(
+        "--mkldnn-cache-capacity", type=click.IntRange(min=1), default=10, show_default=True,
+        help="Input shapes oneDNN keeps kernels for."),
+}
+
+
+def device_options(fn: Callable | None = None, *, exclude: tuple[str, ...] = ()) -> Callable:
+    """Add the run options (device, precision, threads, TensorRT, oneDNN) to a command.
+
+    ``exclude`` names options a command declares its own way (``bench`` takes lists).
+    """
+
+    def apply(fn: Callable) -> Callable:
+        for name, option in reversed(_DEVICE_OPTIONS.items()):
+            if name not in exclude:
+                fn = option(fn)
+        return fn
+
+    return apply(fn) if fn is not None else apply
 
 
 def run_config_from(kw: dict[str, Any], top_k: int = 5):

@@ -9,7 +9,7 @@ import click
 from ppinfer.cli.main import cli
 from ppinfer.cli.options import device_options, parse_shape, run_config_from
 
-ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference")
+ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxruntime")
 
 
 @cli.command()

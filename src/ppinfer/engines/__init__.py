@@ -4,6 +4,7 @@ from ppinfer.engines import (  # noqa: F401  (importing registers them)
     analysis,
     executor_inference,
     executor_persistable,
+    onnxruntime,  # imports onnxruntime/paddle2onnx only in build(): registers without them
 )
 from ppinfer.engines.base import (
     ENGINES,

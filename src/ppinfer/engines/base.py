@@ -15,8 +15,8 @@ from typing import ClassVar
 import numpy as np
 
 from ppinfer.config import RunConfig
-from ppinfer.errors import ModelFormatError, UnknownNameError
-from ppinfer.formats import verify_layout
+from ppinfer.errors import ConfigError, ModelFormatError, UnknownNameError
+from ppinfer.formats import is_quantized, verify_layout
 from ppinfer.paddle_env import paddle_env
 from ppinfer.pipeline.postprocess import Result, ensure_probabilities, top_k
 from ppinfer.pipeline.preprocess import make_batch, preprocess_image
@@ -31,6 +31,8 @@ class Engine(ABC):
     name: ClassVar[str] = ""
     #: one line for `ppinfer engines`
     summary: ClassVar[str] = ""
+    #: precisions the engine runs (RunConfig decides which this machine can)
+    precisions: ClassVar[frozenset[str]] = frozenset({"fp32"})
     #: ModelLayout kinds this engine can run (see ppinfer.formats)
     layouts: ClassVar[frozenset[str]] = frozenset()
     #: True when the engine builds the architecture itself (needs --model-name + checkpoint)
@@ -72,6 +74,9 @@ class Engine(ABC):
     # -- helpers ----------------------------------------------------------------------------
     def ensure_built(self) -> None:
         if not self._built:
+            problem = precision_problem(type(self), self.source, self.config.precision)
+            if problem:
+                raise ConfigError(problem)
             self.check_layout()
             self.build()
             self._built = True
@@ -100,6 +105,18 @@ class Engine(ABC):
         if cls.needs_architecture:
             return source.model_name is not None and source.checkpoint is not None
         return source.layout is not None and source.layout.kind in cls.layouts
+
+
+def precision_problem(engine_cls: type[Engine], source: ModelSource, precision: str) -> str | None:
+    """Why ``engine_cls`` would not really run ``precision`` on ``source`` (None if it would)."""
+    if precision not in engine_cls.precisions:
+        return (f"The {engine_cls.name} engine runs {', '.join(sorted(engine_cls.precisions))} "
+                f"only, not {precision}: use --engine analysis for {precision}.")
+    if precision == "int8" and source.layout is not None and not is_quantized(source.layout):
+        return ("int8 on the CPU needs a quantized model (quantize_linear or fake_quantize ops, "
+                "e.g. from Paddle's post-training quantization), and this one has none: use "
+                "bf16 or fp32.")
+    return None
 
 
 def _suggest(kind: str) -> str:

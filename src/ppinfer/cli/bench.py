@@ -1,0 +1,150 @@
+"""``ppinfer bench``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ppinfer.cli.main import cli
+from ppinfer.cli.options import device_options, run_config_from
+from ppinfer.config import PRECISIONS
+
+# device_options' single-valued flags that bench takes as comma lists instead
+LIST_VALUED = ("batch_size", "precision", "cpu_threads")
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def int_list(_ctx, _param, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        numbers = [int(v) for v in _comma_list(value)]
+    except ValueError:
+        numbers = []
+    if not numbers or min(numbers) < 1:
+        raise click.BadParameter("expected whole numbers of at least 1, comma-separated: 1,8,32")
+    return list(dict.fromkeys(numbers))
+
+
+def precision_list(_ctx, _param, value: str) -> list[str]:
+    names = _comma_list(value)
+    unknown = [n for n in names if n not in PRECISIONS]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown precision {', '.join(unknown) or value!r}: use {', '.join(PRECISIONS)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+@cli.command()
+@click.option("--model", "models", multiple=True, type=click.Path(),
+              help="Model directory; repeatable. Default: the built-in model.")
+@click.option("--engine", "engines", default="analysis", show_default=True,
+              help="Comma list of engines (analysis, executor-inference, onnxruntime, ...) or all.")
+@click.option("-b", "--batch-size", "batch_sizes", default="1", show_default=True,
+              callback=int_list, help="Comma list of batch sizes: 1,8,32.")
+@click.option("--precision", "precisions", default="fp32", show_default=True,
+              callback=precision_list, help=f"Comma list of {', '.join(PRECISIONS)}.")
+@click.option("--cpu-threads", "threads", default=None, callback=int_list,
+              help="Comma list of math-library thread counts (default: all cores).")
+@device_options(exclude=LIST_VALUED)
+@click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Iterations run before timing, not counted (the first run is reported apart).")
+@click.option("--iterations", type=click.IntRange(min=1), default=None,
+              help="Timed batches per configuration.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds per configuration (default 5 when --iterations is not given; "
+                   "with both, whichever comes first).")
+@click.option("--input", "input_spec", default="random", show_default=True,
+              help="random, or real images: a file, directory or glob.")
+@click.option("--end-to-end", is_flag=True,
+              help="Also time decode + preprocess + inference + postprocess as predict runs "
+                   "them (needs --input PATH).")
+@click.option("--baseline", default=None,
+              help="ENGINE[:PRECISION] the ratios are to (default onnxruntime:fp32 when it runs, "
+                   "else the first engine's fp32).")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None,
+              help="Write every figure and the environment to FILE.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
+              help="Plot throughput and p99 latency against batch size to FILE.png.")
+def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations, duration,
+          input_spec, end_to_end, baseline, json_file, plot_file, **device_kw) -> None:
+    """Measure engines x batch sizes x precisions x threads on one or more models.
+
+    \b
+    ppinfer bench --engine analysis,onnxruntime -b 1,8 --precision fp32,bf16 --plot r.png
+    ppinfer bench --model out/ResNet50_vd --input photos/ --end-to-end --json r.json
+    ppinfer bench --engine all --cpu-threads 1,2 --duration 10
+    """
+    from ppinfer.bench import BenchSettings, StopRule, expand_engines, run_bench
+    from ppinfer.bench.report import print_table, write_json, write_plot
+
+    if end_to_end and input_spec == "random":
+        raise click.UsageError("--end-to-end times real images: pass --input PATH.")
+    engine_names = expand_engines(engines)
+    if baseline:
+        expand_engines(baseline.partition(":")[0])
+    # A device setup error (e.g. --use-gpu on a CPU build) stops here, with exit status 2.
+    run_config_from({**device_kw, "batch_size": 1, "precision": "fp32", "cpu_threads": None})
+
+    def make_config(batch_size: int, precision: str, cpu_threads: int | None):
+        return run_config_from({**device_kw, "batch_size": batch_size, "precision": precision,
+                                "cpu_threads": cpu_threads})
+
+    settings = BenchSettings(
+        engines=engine_names, batch_sizes=batch_sizes, precisions=precisions,
+        cpu_threads=threads or [None], warmup=warmup,
+        stop=StopRule(iterations=iterations, duration=duration),
+        inputs=_inputs(input_spec), end_to_end=end_to_end, baseline=baseline,
+    )
+    report = run_bench(_models(models), settings, make_config, on_case=_progress)
+    print_table(report)
+    if json_file:
+        write_json(report, json_file)
+        click.echo(f"Wrote {json_file}.", err=True)
+    if plot_file:
+        write_plot(report, plot_file)
+        click.echo(f"Wrote {plot_file}.", err=True)
+    if any(r.status == "failed" for r in report.results):
+        sys.exit(1)
+
+
+def _inputs(spec: str):
+    if spec == "random":
+        return None
+    from ppinfer.pipeline.inputs import expand_inputs
+
+    return expand_inputs([spec])
+
+
+def _models(paths):
+    from ppinfer.bench import BenchModel
+    from ppinfer.paddle_env import paddle_env
+    from ppinfer.source import resolve_source
+
+    if not paths:
+        from ppinfer.default_model import default_model_dir
+
+        paths = (str(default_model_dir()),)
+    sources = [resolve_source(model=p, prefer=paddle_env().native_format) for p in paths]
+    names = [s.model_name or s.display_name for s in sources]
+    return [
+        BenchModel(name if names.count(name) == 1 else s.layout.root.name, s)
+        for name, s in zip(names, sources)
+    ]
+
+
+def _progress(index: int, total: int, result) -> None:
+    head = f"[{index + 1:>{len(str(total))}}/{total}] {result.case.describe()}:"
+    if result.measurement is None:
+        click.echo(f"{head} {result.status} ({result.reason})", err=True)
+        return
+    m = result.measurement
+    line = f"{head} {m.engine.throughput:.1f} img/s, p99 {m.engine.stats.p99_ms:.1f} ms"
+    if m.end_to_end is not None:
+        line += f"; end-to-end {m.end_to_end.throughput:.1f} img/s"
+    click.echo(line, err=True)

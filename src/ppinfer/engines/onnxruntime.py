@@ -1,0 +1,248 @@
+"""``onnxruntime``: the Paddle model converted to ONNX by paddle2onnx, run by ONNX Runtime.
+
+A peer to measure Paddle Inference against (``ppinfer bench --engine analysis,onnxruntime``),
+and a plain engine for ``predict``. Installed by the ``onnx`` extra (``pip install
+'ppinfer[onnx]'``); without it, :meth:`OnnxRuntimeEngine.build` says so in one sentence.
+
+The converted model is cached under ``<cache>/onnx/<digest>/model.onnx`` (see
+:func:`ppinfer.config.default_cache_dir`), keyed by the SHA-256 of the program and parameter
+files and the converter's version, never written into the user's model directory. Each
+conversion is checked once against Paddle Inference on a random batch (optimum's export
+validation), and the figures are kept beside it in ``conversion.json``.
+
+Which paddle2onnx reads what (checked with paddle2onnx 2.1.0 and 1.3.1):
+- paddle2onnx 2.x needs Paddle 3; it converts PIR ``.json`` programs and, by translating them
+  to PIR first, legacy ``.pdmodel`` programs.
+- paddle2onnx 1.x reads legacy ``.pdmodel`` programs only; it is the one to use on Paddle 2.6.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ppinfer.config import default_cache_dir
+from ppinfer.engines.base import Engine, register_engine
+from ppinfer.errors import ConfigError, ModelFormatError
+from ppinfer.formats import ModelLayout
+
+INSTALL_HINT = (
+    "The onnxruntime engine needs onnxruntime and paddle2onnx: install them with "
+    "pip install 'ppinfer[onnx]'."
+)
+OPSET = 13
+VALIDATION_ATOL = 1e-4  # largest |score difference| to Paddle Inference accepted, per unit score
+
+
+@register_engine("onnxruntime")
+class OnnxRuntimeEngine(Engine):
+    layouts = frozenset({"pir", "legacy", "seed"})
+    summary = "ONNX Runtime on the model converted by paddle2onnx (cached), a peer to compare"
+
+    def build(self) -> None:
+        ort = _import_onnxruntime()
+        providers = ["CPUExecutionProvider"]
+        if self.config.use_gpu:  # unverified on a GPU: none could run onnxruntime-gpu here
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ConfigError(
+                    "This onnxruntime has no CUDA provider: install onnxruntime-gpu or pass "
+                    "--no-use-gpu."
+                )
+            providers = [("CUDAExecutionProvider", {"device_id": self.config.gpu_id}), *providers]
+        path = onnx_model_path(self.source.layout, cpu_threads=self.config.cpu_threads)
+        self.session = ort.InferenceSession(
+            str(path), session_options(ort, self.config.cpu_threads), providers=providers
+        )
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [self.session.get_outputs()[0].name]
+        self.onnx_path = path
+
+    def execute(self, batch: np.ndarray) -> np.ndarray:
+        # ONNX Runtime reads a contiguous float32 array in place (no copy on the CPU).
+        feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+        return self.session.run(self.output_names, feed)[0]
+
+
+def session_options(ort, cpu_threads: int):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = cpu_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only
+    return options
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+    return onnxruntime
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def converter_problem(p2o_version: str | None, paddle_version: str, layout_kind: str) -> str | None:
+    """Why this paddle2onnx cannot convert this layout with this Paddle (one sentence), or None."""
+    if p2o_version is None:
+        return INSTALL_HINT
+    p2o_major = int(p2o_version.split(".")[0])
+    if p2o_major >= 2 and int(paddle_version.split(".")[0]) < 3:
+        return (
+            f"paddle2onnx {p2o_version} needs Paddle 3 and Paddle {paddle_version} is installed: "
+            "run pip install 'paddle2onnx<2' (1.3 converts .pdmodel programs)."
+        )
+    if p2o_major < 2 and layout_kind == "pir":
+        return (
+            f"paddle2onnx {p2o_version} reads .pdmodel programs only, and this model is a PIR "
+            ".json program: install paddle2onnx>=2 or export with --format legacy."
+        )
+    return None
+
+
+def model_digest(layout: ModelLayout, converter: str) -> str:
+    """SHA-256 of the program and parameter files plus the converter's name and version."""
+    digest = hashlib.sha256(f"{converter};opset={OPSET}\n".encode())
+    for path in (layout.program, layout.params):
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def onnx_model_path(
+    layout: ModelLayout, cpu_threads: int = 1, cache_root: Path | None = None
+) -> Path:
+    """The ONNX file for ``layout``: from the cache, else converted, checked and cached."""
+    from ppinfer.paddle_env import paddle_env
+
+    p2o_version = _version("paddle2onnx")
+    problem = converter_problem(p2o_version, paddle_env().version, layout.kind)
+    if problem:
+        raise ConfigError(problem)
+    cache = (cache_root or default_cache_dir() / "onnx") / model_digest(
+        layout, f"paddle2onnx={p2o_version}"
+    )[:32]
+    target = cache / "model.onnx"
+    if target.is_file() and (cache / "conversion.json").is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".convert-", dir=cache) as tmp:
+        converted = _convert(layout, Path(tmp), p2o_version)
+        diff = _validate(layout, converted, cpu_threads)
+        os.replace(converted, target)
+    record = {"source": describe_source(layout), "paddle2onnx": p2o_version, "opset": OPSET,
+              "max_abs_diff_vs_paddle": diff}
+    (cache / "conversion.json").write_text(json.dumps(record, indent=1) + "\n")
+    return target
+
+
+def describe_source(layout: ModelLayout) -> dict[str, str]:
+    return {"program": str(layout.program), "params": str(layout.params), "kind": layout.kind}
+
+
+def _convert(layout: ModelLayout, workdir: Path, p2o_version: str) -> Path:
+    """Run paddle2onnx on ``layout`` into ``workdir``; its chatter goes to a log, shown on error."""
+    program, params = layout.program, layout.params
+    if layout.kind == "seed":  # paddle2onnx tells programs apart by suffix: give it one
+        program, params = workdir / "inference.pdmodel", workdir / "inference.pdiparams"
+        os.symlink(layout.program.resolve(), program)
+        os.symlink(layout.params.resolve(), params)
+    out = workdir / "model.onnx"
+    kwargs = {"opset_version": OPSET, "enable_onnx_checker": True}
+    if int(p2o_version.split(".")[0]) >= 2:
+        # Not "polygraphy" (the default): it pip-installs packages at run time. ONNX Runtime
+        # folds constants itself when it loads the model.
+        kwargs["optimize_tool"] = "none"
+    log = workdir / "paddle2onnx.log"
+    error = None
+    with _output_to(log):
+        try:
+            import paddle2onnx
+
+            paddle2onnx.export(str(program), str(params), save_file=str(out), **kwargs)
+        except Exception as exc:  # paddle2onnx raises anything, or logs and returns
+            error = f"{type(exc).__name__}: {exc}"
+    if not out.is_file() or out.stat().st_size == 0:
+        reason = _last_error_line(log) or error or "no output"
+        raise ModelFormatError(
+            f"paddle2onnx {p2o_version} could not convert the {layout.describe()} ({reason}): "
+            "use --engine analysis for this model."
+        )
+    return out
+
+
+def _validate(layout: ModelLayout, onnx_path: Path, cpu_threads: int) -> float:
+    """Largest |score difference| between ONNX Runtime and Paddle Inference on a random batch."""
+    from ppinfer.config import RunConfig
+    from ppinfer.engines import create_engine
+    from ppinfer.source import ModelSource
+
+    ort = _import_onnxruntime()
+    session = ort.InferenceSession(str(onnx_path), session_options(ort, cpu_threads),
+                                   providers=["CPUExecutionProvider"])
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in session.get_inputs()[0].shape]
+    shape[0] = 2
+    batch = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    source = ModelSource(layout=layout, input_shape=tuple(shape[1:]))
+    paddle_engine = create_engine("analysis", source, RunConfig(device="cpu",
+                                                                cpu_threads=cpu_threads))
+    paddle_engine.ensure_built()
+    expected = paddle_engine.execute(batch)
+    diff = float(np.max(np.abs(got - expected)))
+    if diff > VALIDATION_ATOL * max(1.0, float(np.max(np.abs(expected)))):
+        raise ModelFormatError(
+            f"The ONNX conversion of the {layout.describe()} differs from Paddle Inference by "
+            f"{diff:.2e}: use --engine analysis, and report this with the model."
+        )
+    return diff
+
+
+@contextlib.contextmanager
+def _output_to(path: Path):
+    """Send file descriptors 1 and 2 (C++ and Python prints alike) to ``path`` for a while."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    # The CLI points sys.stdout at a copy of fd 1 (see cli.main), so redirect both layers.
+    with open(path, "w", buffering=1, errors="replace") as sink, \
+            contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _last_error_line(log: Path) -> str | None:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    errors = [line.strip() for line in lines if "error" in line.lower() and line.strip()]
+    return errors[-1][:200] if errors else None
