@@ -92,3 +92,17 @@ def spread_scores(static_model, image=None) -> None:
             return
         weights.set(np.asarray(weights) * np.float32(0.2), _place())
     raise AssertionError("could not bring the random classifier's scores into range")
+
+
+def built(name: str, class_num: int = 3):
+    """A registered architecture in dygraph, in eval mode."""
+    from ppinfer.models import get_model
+
+    net = get_model(name).build(class_num=class_num)
+    net.eval()
+    return net
+
+
+def variable_shapes(net) -> dict[str, list[int]]:
+    """Variable name (what a PaddleClas checkpoint file is called) -> shape."""
+    return {v.name: list(v.shape) for v in net.state_dict().values()}

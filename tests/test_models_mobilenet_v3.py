@@ -9,6 +9,9 @@ import pytest
 from ppinfer.models import get_model, list_models
 from ppinfer.models.mobilenet_v3 import MobileNetV3, SqueezeExcite, make_divisible
 
+from .conftest import built as _built
+from .conftest import variable_shapes as _shapes
+
 MOBILENETS = list_models("MobileNetV3*")
 
 # Trainable parameters with 1000 classes. PaddleClas's docs/zh_cn/models/Mobile.md lists these
@@ -26,17 +29,6 @@ PARAMETER_COUNTS = {
     "MobileNetV3_small_x1_0": 2_939_958,
     "MobileNetV3_small_x1_25": 3_627_370,
 }
-
-
-def _built(name: str, class_num: int = 3) -> paddle.nn.Layer:
-    net = get_model(name).build(class_num=class_num)
-    net.eval()
-    return net
-
-
-def _shapes(net: paddle.nn.Layer) -> dict[str, list[int]]:
-    """Variable name (what a PaddleClas checkpoint file is called) -> shape."""
-    return {v.name: list(v.shape) for v in net.state_dict().values()}
 
 
 def _input(shape: tuple[int, ...] = (2, 3, 64, 64)) -> np.ndarray:

@@ -6,21 +6,13 @@ import numpy as np
 import paddle
 import pytest
 
-from ppinfer.models import get_model, list_models
+from ppinfer.models import list_models
 from ppinfer.models.resnet import ResNet
 
+from .conftest import built as _built
+from .conftest import variable_shapes as _shapes
+
 RESNETS = list_models("ResNet*")
-
-
-def _built(name: str, class_num: int = 3) -> paddle.nn.Layer:
-    net = get_model(name).build(class_num=class_num)
-    net.eval()
-    return net
-
-
-def _shapes(net: paddle.nn.Layer) -> dict[str, list[int]]:
-    """Variable name (what a PaddleClas checkpoint file is called) -> shape."""
-    return {v.name: list(v.shape) for v in net.state_dict().values()}
 
 
 def test_the_family_is_registered() -> None:

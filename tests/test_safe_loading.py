@@ -9,8 +9,6 @@ control shows that the payload is live when unpickled the ordinary way.
 
 from __future__ import annotations
 
-import builtins
-import os
 import pickle
 from pathlib import Path
 
@@ -20,28 +18,7 @@ from click.testing import CliRunner
 
 from ppinfer.cli import cli
 
-from .test_torch_reader import _write_zip
-
-
-class _Shell:
-    """Runs ``touch marker`` when unpickled."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch '{self.marker}'",)
-
-
-class _Eval:
-    """Creates ``marker`` through builtins.eval when unpickled."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return builtins.eval, (f"open({str(self.marker)!r}, 'w').close()",)
-
+from .test_torch_reader import _Eval, _Shell, _write_zip
 
 PAYLOADS = [(_Shell, "posix.system"), (_Eval, "builtins.eval")]
 
