@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ppinfer.config import PRECISIONS, apply_calls
-from ppinfer.engines.base import Engine, register_engine
+from ppinfer.engines.base import Engine, first_line, register_engine
 from ppinfer.errors import ModelFormatError
 from ppinfer.paddle_env import import_paddle
 
@@ -41,7 +41,7 @@ class AnalysisEngine(Engine):
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelFormatError(
                 f"Paddle Inference cannot load the {layout.describe()} "
-                f"({_first_line(exc)}): check that the program and parameters belong together."
+                f"({first_line(exc)}): check that the program and parameters belong together."
             ) from None
         self.input_handle = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output_handle = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
@@ -104,8 +104,3 @@ def _zero_copy_wrapper(paddle):
     except (TypeError, RuntimeError, ValueError):
         return None
     return wrap
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__

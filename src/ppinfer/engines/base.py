@@ -119,6 +119,12 @@ def precision_problem(engine_cls: type[Engine], source: ModelSource, precision: 
     return None
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of Paddle's often many-line error, for a one-sentence message."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
 def _suggest(kind: str) -> str:
     if kind in ("persistable", "pdparams"):
         return ("it is a checkpoint without a program; export it first or use "

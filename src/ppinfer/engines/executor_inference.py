@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ppinfer.engines._place import executor_place
-from ppinfer.engines.base import Engine, register_engine
+from ppinfer.engines.base import Engine, first_line, register_engine
 from ppinfer.errors import ModelFormatError
 from ppinfer.paddle_env import import_paddle, program_context
 
@@ -36,7 +36,7 @@ class ExecutorInferenceEngine(Engine):
                 )
             except (RuntimeError, ValueError, OSError) as exc:
                 raise ModelFormatError(
-                    f"The Executor cannot load the {layout.describe()} ({_first_line(exc)}): "
+                    f"The Executor cannot load the {layout.describe()} ({first_line(exc)}): "
                     "check that the program and parameters belong together."
                 ) from None
             self.program = program
@@ -57,12 +57,7 @@ class ExecutorInferenceEngine(Engine):
             except (RuntimeError, ValueError) as exc:
                 raise ModelFormatError(
                     f"The Executor cannot run the {self.source.layout.describe()} on a batch of "
-                    f"shape {list(batch.shape)} ({_first_line(exc)}): check the model's input "
+                    f"shape {list(batch.shape)} ({first_line(exc)}): check the model's input "
                     "size and that its parameters belong to its program."
                 ) from None
         return np.asarray(out)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
