@@ -99,9 +99,10 @@ class ResultWriter:
     def _print_table(self) -> None:
         from rich.console import Console
         from rich.markup import escape
-        from rich.table import Table
+        from rich.table import Column, Table
 
-        table = Table("image", "class", "score", "label")
+        # Long paths wrap rather than being cut: the file name is the part that matters.
+        table = Table(Column("image", overflow="fold"), "class", "score", "label")
         for result in self.rows:
             shown = result.to_json_dict()  # printable names and messages
             name = escape(shown["file_name"])  # a name like photo[bold].jpg is not markup
