@@ -231,8 +231,8 @@ IMAGE_ROWS = [
     ("non-ascii-name", "chat noir ĉ 猫.jpg", None),
     ("space-in-name", "with space.png", None),
     ("directory-without-images", "noimg",
-     "No images (jpg jpeg png bmp webp tif tiff) in directory noimg"),
-    ("path-does-not-exist", "missing.jpg", "No such file or directory: missing.jpg"),
+     "Directory noimg holds no images (jpg jpeg png bmp webp tif tiff)."),
+    ("path-does-not-exist", "missing.jpg", "missing.jpg does not exist: check the -i path."),
     ("symlink-loop-in-walk", "loop/sub/inner.jpg", None),
 ]
 

@@ -74,7 +74,7 @@ def test_missing_spec_is_an_error_item(tmp_path, monkeypatch):
     items = expand_inputs(["ok.jpg", "missing.jpg", "ok.jpg"])
     assert items == [
         InputItem("ok.jpg"),
-        InputItem("missing.jpg", "No such file or directory: missing.jpg"),
+        InputItem("missing.jpg", "missing.jpg does not exist: check the -i path."),
     ]
 
 
@@ -84,7 +84,7 @@ def test_directory_without_images(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     items = expand_inputs(["docs", "empty"])
     assert [item.path for item in items] == ["docs", "empty"]
-    assert items[0].error.startswith("No images (jpg jpeg png bmp webp tif tiff) in directory docs")
+    assert items[0].error == "Directory docs holds no images (jpg jpeg png bmp webp tif tiff)."
     assert items[1].error is not None
 
 

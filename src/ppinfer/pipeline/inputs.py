@@ -53,14 +53,14 @@ def _expand_one(spec: str) -> list[InputItem]:
         return [InputItem(spec)]
     if _GLOB_CHARS.intersection(spec):
         return _from_glob(spec)
-    return [InputItem(spec, f"No such file or directory: {spec}")]
+    return [InputItem(spec, f"{spec} does not exist: check the -i path.")]
 
 
 def _from_directory(root: str, *, empty_is_error: bool = True) -> list[InputItem]:
     problems: list[InputItem] = []  # unreadable subdirectories, reported after the images
     found = [InputItem(path) for path in _walk_images(root, problems)]
     if not found and not problems and empty_is_error:
-        return [InputItem(root, f"No images ({_extension_list()}) in directory {root}")]
+        return [InputItem(root, f"Directory {root} holds no images ({_extension_list()}).")]
     return found + problems
 
 
@@ -96,7 +96,7 @@ def _from_glob(pattern: str) -> list[InputItem]:
         elif is_image_name(match):
             items.append(InputItem(match))
     if not items:
-        return [InputItem(pattern, f"No images ({_extension_list()}) match {pattern}")]
+        return [InputItem(pattern, f"No images ({_extension_list()}) match {pattern}.")]
     return items
 
 
