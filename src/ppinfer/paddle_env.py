@@ -154,3 +154,13 @@ def program_context(ir: str, scope) -> contextlib.ExitStack:
     stack.enter_context(ir_guard(ir))
     stack.enter_context(paddle.static.scope_guard(scope))
     return stack
+
+
+def package_version(distribution: str) -> str | None:
+    """The installed version of a PyPI distribution, or None when it is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None

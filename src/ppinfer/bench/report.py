@@ -15,6 +15,7 @@ from typing import Any
 from ppinfer import __version__
 from ppinfer.bench.run import BenchReport, CaseResult
 from ppinfer.bench.stats import UNSTABLE_CV
+from ppinfer.paddle_env import package_version
 
 SCHEMA = "ppinfer-bench/1"
 GPU_NOTE = ("unverified on a GPU: read from nvidia-smi; no GPU could run Paddle where ppinfer "
@@ -62,7 +63,7 @@ def environment() -> dict[str, Any]:
         "ppinfer": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "packages": {name: _version(name) for name in
+        "packages": {name: package_version(name) for name in
                      ("numpy", "opencv-python", "opencv-python-headless", "onnxruntime",
                       "paddle2onnx")},
     }
@@ -77,15 +78,6 @@ def _memory_gb() -> float | None:
     except OSError:
         pass
     return None
-
-
-def _version(distribution: str) -> str | None:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def to_json(report: BenchReport, env: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 import json
 import os
 import tempfile
@@ -32,6 +31,7 @@ from ppinfer.config import default_cache_dir
 from ppinfer.engines.base import Engine, register_engine
 from ppinfer.errors import ConfigError, ModelFormatError
 from ppinfer.formats import ModelLayout
+from ppinfer.paddle_env import package_version
 
 INSTALL_HINT = (
     "The onnxruntime engine needs onnxruntime and paddle2onnx: install them with "
@@ -88,13 +88,6 @@ def _import_onnxruntime():
     return onnxruntime
 
 
-def _version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def converter_problem(p2o_version: str | None, paddle_version: str, layout_kind: str) -> str | None:
     """Why this paddle2onnx cannot convert this layout with this Paddle (one sentence), or None."""
     if p2o_version is None:
@@ -130,7 +123,7 @@ def onnx_model_path(
     """The ONNX file for ``layout``: from the cache, else converted, checked and cached."""
     from ppinfer.paddle_env import paddle_env
 
-    p2o_version = _version("paddle2onnx")
+    p2o_version = package_version("paddle2onnx")
     problem = converter_problem(p2o_version, paddle_env().version, layout.kind)
     if problem:
         raise ConfigError(problem)
