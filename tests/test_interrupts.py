@@ -164,7 +164,7 @@ def test_killed_export_leaves_the_old_model_or_the_new_one(models, tmp_path):
 def test_export_puts_a_model_in_place_by_atomic_exchange(models, tmp_path, monkeypatch):
     """Where the OS has renameat2(RENAME_EXCHANGE) the old directory is never missing: the swap
     is one system call, and no plain rename is used."""
-    import ppinfer.export as export_module
+    import ppinfer.publish as export_module
 
     probe_a, probe_b = tmp_path / "pa", tmp_path / "pb"
     probe_a.mkdir()
@@ -179,7 +179,7 @@ def test_export_puts_a_model_in_place_by_atomic_exchange(models, tmp_path, monke
         raise AssertionError("a plain rename would leave a moment without a model")
 
     monkeypatch.setattr(export_module.os, "replace", no_rename)
-    export_module._swap_into_place(new, out)
+    export_module.swap_into_place(new, out)
     assert (out / "marker").read_text() == "new"
     assert not new.exists()
 
@@ -187,7 +187,7 @@ def test_export_puts_a_model_in_place_by_atomic_exchange(models, tmp_path, monke
 KILL_BETWEEN_RENAMES = """
 import os, signal, sys
 from pathlib import Path
-import ppinfer.export as ex
+import ppinfer.publish as ex
 
 ex._exchange = lambda a, b: False  # as on an OS without renameat2
 real_replace = os.replace
@@ -195,7 +195,7 @@ def replace(src, dst):
     real_replace(src, dst)
     os.kill(os.getpid(), signal.SIGKILL)  # old model moved aside, new one not yet in place
 os.replace = replace
-ex._swap_into_place(Path(sys.argv[1]), Path(sys.argv[2]))
+ex.swap_into_place(Path(sys.argv[1]), Path(sys.argv[2]))
 """
 
 

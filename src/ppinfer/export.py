@@ -10,14 +10,9 @@ is tidied by the next export to the same place.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as _dt
-import errno
 import os
-import re
-import secrets
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +29,7 @@ from ppinfer.paddle_env import import_paddle, paddle_env
 from ppinfer.pipeline.labels import imagenet_labels, load_labels
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 from ppinfer.program import INPUT_NAME, build_static_model
+from ppinfer.publish import make_temp_dir, swap_into_place, sync_dir, tidy_after_killed_exports
 
 FORMATS = ("pir", "legacy", "seed")
 VALIDATION_ATOL = 1e-4
@@ -118,7 +114,7 @@ def export_model(
     if class_num < 1:
         raise ConfigError("--class-num must be at least 1.")
     output = Path(output)
-    _tidy_after_killed_exports(output)
+    tidy_after_killed_exports(output)
     _check_output(output, force)
     labels = load_labels(labels_file, class_num) if labels_file else (
         imagenet_labels() if class_num == 1000 else None
@@ -131,7 +127,7 @@ def export_model(
     preprocess = spec.preprocess.for_input_shape(static_model.input_shape)
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _make_temp_dir(output)
+    tmp = make_temp_dir(output)
     try:
         files = _save(static_model, tmp, fmt)
         write_card(tmp, ModelCard(
@@ -157,8 +153,8 @@ def export_model(
                 f"The exported model differs from the training program by {diff:.2e} "
                 f"(more than {VALIDATION_ATOL:g}): report this with the model name and format."
             )
-        _sync_dir(tmp)
-        _swap_into_place(tmp, output)
+        sync_dir(tmp)
+        swap_into_place(tmp, output)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ExportResult(
@@ -166,103 +162,3 @@ def export_model(
         class_num=class_num, input_shape=static_model.input_shape, max_abs_diff=diff,
         seconds=time.perf_counter() - started,
     )
-
-
-def _make_temp_dir(output: Path) -> Path:
-    """A hidden sibling of ``output`` named after this process (so a later export can tell it
-    is stale), created with the umask's permissions (``tempfile.mkdtemp`` would make it 0700)."""
-    while True:
-        tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-        try:
-            tmp.mkdir()
-            return tmp
-        except FileExistsError:
-            continue
-
-
-def _sync_dir(directory: Path) -> None:
-    """fsync every file in ``directory`` and the directory itself, so the rename that publishes
-    it cannot reach the disk before its contents."""
-    for path in directory.iterdir():
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    _fsync_directory(directory)
-
-
-def _swap_into_place(tmp: Path, output: Path) -> None:
-    """Put ``tmp`` at ``output``: an atomic exchange if ``output`` exists, else a rename."""
-    if output.exists() and _exchange(tmp, output):
-        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old model
-    elif output.exists():
-        # No atomic exchange here: move the old model aside, then the new one in. A kill between
-        # the two renames leaves the old model at .NAME.old-PID; the next export restores it.
-        old = output.with_name(f".{output.name}.old-{os.getpid()}")
-        os.replace(output, old)
-        os.replace(tmp, output)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, output)
-    _fsync_directory(output.parent)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):  # no libc symbol (old glibc, musl)
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                          ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # kernel or filesystem lacks it
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Best effort: not every OS or filesystem can open or fsync a directory."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _tidy_after_killed_exports(output: Path) -> None:
-    """Remove what exports killed before finishing left beside ``output`` (hidden temporary
-    directories of processes that no longer run) and, if one was killed between the two
-    renames of the fallback swap, put the old model back."""
-    if not output.parent.is_dir():
-        return
-    pattern = re.compile(rf"\.{re.escape(output.name)}\.(tmp|old)-(\d+)(-[0-9a-f]+)?")
-    for sibling in sorted(output.parent.iterdir()):
-        found = pattern.fullmatch(sibling.name)
-        if found is None or _process_alive(int(found[2])):
-            continue
-        if found[1] == "old" and not output.exists():
-            os.replace(sibling, output)
-        else:
-            shutil.rmtree(sibling, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
