@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 import sys
@@ -59,7 +58,7 @@ class ResultWriter:
         return self
 
     def write(self, result: Result) -> None:
-        line = json.dumps(result.to_json_dict(), ensure_ascii=False)
+        line = result.to_json_line()
         if self._save is not None:
             self._save_line(line)
         if self.as_json:

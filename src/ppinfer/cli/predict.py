@@ -118,7 +118,7 @@ def _predict_all(source, config, items, tolerance: float, max_pixels: int, as_js
         for run in report.runs:
             click.echo(json.dumps(run.to_json_dict(), ensure_ascii=False))
         for result in report.errors:
-            click.echo(json.dumps(result.to_json_dict(), ensure_ascii=False))
+            click.echo(result.to_json_line())
     else:
         from rich.console import Console
         from rich.table import Column, Table

@@ -18,7 +18,7 @@ from ppinfer.config import RunConfig
 from ppinfer.errors import ConfigError, ModelFormatError, UnknownNameError
 from ppinfer.formats import is_quantized, verify_layout
 from ppinfer.paddle_env import paddle_env
-from ppinfer.pipeline.postprocess import Result, ensure_probabilities, top_k
+from ppinfer.pipeline.postprocess import Result, build_results
 from ppinfer.pipeline.preprocess import make_batch, preprocess_image
 from ppinfer.source import ModelSource
 
@@ -59,12 +59,9 @@ class Engine(ABC):
 
     def analyze(self, outputs: np.ndarray, file_names: Sequence[str]) -> list[Result]:
         """Scores -> top-k results with label names."""
-        probs = ensure_probabilities(np.asarray(outputs).reshape(len(file_names), -1))
-        labels = self.source.labels_for(probs.shape[1])
-        results = []
-        for name, (ids, scores) in zip(file_names, top_k(probs, self.config.top_k)):
-            results.append(Result(name, ids, scores, [labels[i] for i in ids]))
-        return results
+        outputs = np.asarray(outputs).reshape(len(file_names), -1)
+        labels = self.source.labels_for(outputs.shape[1])
+        return build_results(file_names, outputs, self.config.top_k, labels)
 
     def predict(self, images: Sequence[np.ndarray], file_names: Sequence[str]) -> list[Result]:
         """All four steps on decoded images."""
