@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from ppinfer.cli import cli
 from ppinfer.models import get_model
 from ppinfer.paddle_env import paddle_env
-from ppinfer.pipeline.preprocess import load_image, preprocess_image
+from ppinfer.pipeline.decode import load_image
+from ppinfer.pipeline.preprocess import preprocess_image
 from ppinfer.program import build_static_model
 
 from .conftest import CLASS_NUM

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from ppinfer.cli import cli
 from ppinfer.modelcard import read_card
-from ppinfer.pipeline.preprocess import load_image, preprocess_image
+from ppinfer.pipeline.decode import load_image
+from ppinfer.pipeline.preprocess import preprocess_image
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
 from .conftest import CLASS_NUM

@@ -15,11 +15,10 @@ import pytest
 from skimage import data as skdata
 
 from ppinfer.errors import ConfigError, ImageError
+from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
+from ppinfer.pipeline.image_headers import header_size
 from ppinfer.pipeline.preprocess import (
-    DEFAULT_MAX_PIXELS,
-    header_size,
     load_and_preprocess,
-    load_image,
     make_batch,
     preprocess_image,
     resized_size,
@@ -635,12 +634,12 @@ def test_fuzzed_bytes_give_a_tensor_or_image_error(tmp_path):
 
 def test_permission_error_message(tmp_path, monkeypatch):
     # Stands in for chmod 000 where the tests run as root (root reads anything).
-    import ppinfer.pipeline.preprocess as preprocess_module
+    import ppinfer.pipeline.decode as decode_module
 
     def refuse(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(preprocess_module, "open", refuse, raising=False)
+    monkeypatch.setattr(decode_module, "open", refuse, raising=False)
     assert_image_error(tmp_path / "locked.jpg", "Cannot read", "Permission denied")
 
 

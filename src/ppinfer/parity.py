@@ -16,9 +16,9 @@ from ppinfer.config import RunConfig
 from ppinfer.engines import ENGINES, create_engine
 from ppinfer.engines.base import load_plugins
 from ppinfer.errors import ImageError, PPInferError
+from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result, ensure_probabilities
-from ppinfer.pipeline.preprocess import DEFAULT_MAX_PIXELS, load_image
 from ppinfer.source import ModelSource, with_checkpoint
 
 REFERENCE_ENGINE = "analysis"

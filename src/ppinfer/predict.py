@@ -22,9 +22,9 @@ import numpy as np
 
 from ppinfer.engines.base import Engine
 from ppinfer.errors import ImageError
+from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result
-from ppinfer.pipeline.preprocess import DEFAULT_MAX_PIXELS, load_image
 
 STAGES = ("preprocess", "inference", "postprocess")
 PREFETCH_BATCHES = 2  # batches decoded ahead of the one being inferred

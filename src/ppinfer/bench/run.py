@@ -186,7 +186,7 @@ def measure(engine, source: ModelSource, settings: BenchSettings) -> Measurement
 
 
 def _real_tensors(engine, items: Sequence[InputItem]) -> list[np.ndarray]:
-    from ppinfer.pipeline.preprocess import load_image
+    from ppinfer.pipeline.decode import load_image
 
     tensors = []
     for item in items:

@@ -57,8 +57,8 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
     """
     from ppinfer.engines import create_engine, get_engine
     from ppinfer.paddle_env import paddle_env
+    from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS
     from ppinfer.pipeline.inputs import expand_inputs
-    from ppinfer.pipeline.preprocess import DEFAULT_MAX_PIXELS
     from ppinfer.predict import run_predictions
     from ppinfer.source import resolve_source
 

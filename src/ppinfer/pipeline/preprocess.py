@@ -1,13 +1,12 @@
-"""Image file -> RGB array -> normalised CHW float32 tensor, as PaddleClas's deploy code does it.
+"""HWC RGB array -> normalised CHW float32 tensor, as PaddleClas's deploy code does it.
 
-Numerically this follows PaddleClas ``deploy/python/preprocess.py`` (DecodeImage, ResizeImage,
-CropImage, NormalizeImage, ToCHWImage): a decode equivalent to its ``IMREAD_COLOR`` for 8-bit
-images, the same resize-size rounding, the same crop offsets, the same float32 arithmetic in
-the same order, so the tensors are bit-identical for 8-bit images. Where ppinfer differs, a
-comment says so (16-bit images in _to_uint8; extreme aspect ratios in _resize_window).
+Numerically this follows PaddleClas ``deploy/python/preprocess.py`` (ResizeImage, CropImage,
+NormalizeImage, ToCHWImage): the same resize-size rounding, the same crop offsets, the same
+float32 arithmetic in the same order, so the tensors are bit-identical for 8-bit images (decoding
+is ``ppinfer.pipeline.decode``). Where ppinfer differs, a comment says so (extreme aspect ratios
+in _resize_window).
 
-OpenCV releases the GIL in imdecode/resize/cvtColor, so callers may run ``load_image`` and
-``preprocess_image`` in a thread pool.
+OpenCV releases the GIL in resize, so callers may run ``preprocess_image`` in a thread pool.
 """
 
 from __future__ import annotations
@@ -15,26 +14,14 @@ from __future__ import annotations
 import functools
 import math
 import os
-import re
-import stat
-import struct
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-from ppinfer.errors import ConfigError, ImageError
+from ppinfer.errors import ConfigError
+from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
-
-# OpenCV reports corrupt files on stderr ("libpng error: ..."); ImageError says it in one line.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-
-DEFAULT_MAX_PIXELS = 100_000_000
-"""Images with more pixels than this are refused before decoding (decompression bombs)."""
-
-# Decode like PaddleClas (cv2.imdecode(data, IMREAD_COLOR)) -- EXIF orientation applied, alpha
-# dropped, CMYK converted -- but keep 16-bit/float depth and gray, so they are converted here.
-_DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 
 # Above this many pixels, the intermediate resized image of PaddleClas's resize-then-crop is not
 # built; only the crop window is computed (see _resize_window).
@@ -48,46 +35,6 @@ _CV2_INTERPOLATION = {
     "lanczos": cv2.INTER_LANCZOS4,
 }
 
-
-# --- reading ----------------------------------------------------------------------------------
-
-
-def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read an image file as an HWC uint8 RGB array.
-
-    Gray images become three equal channels; alpha is dropped (not composited), as PaddleClas's
-    decode does; 16-bit and other integer images are scaled to 0..255 (rounded); float images
-    are taken as 0..1 and clipped. Raises :class:`ImageError` (one sentence naming the file)
-    for anything unreadable, including images over ``max_pixels``, which are refused from the
-    file header before any decoding.
-    """
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # a FIFO or device: no end
-                raise ImageError(f"{name} is not a regular file.")
-            data = fh.read()
-    except OSError as exc:
-        raise ImageError(f"Cannot read {name}: {exc.strerror or exc}.") from None
-    if not data:
-        raise ImageError(f"{name} is empty (0 bytes).")
-    size = header_size(data)
-    if size is not None:
-        _check_pixels(name, size, max_pixels)
-        if data[:2] == b"\xff\xd8" and not _jpeg_complete(data):
-            raise ImageError(f"{name} is truncated: its JPEG data ends before the end marker.")
-    try:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), _DECODE_FLAGS)
-    except cv2.error:
-        img = None
-    except MemoryError:
-        raise ImageError(f"{name} is too large to decode in the available memory.") from None
-    if img is None or img.size == 0:
-        raise ImageError(f"{name} is not an image OpenCV can decode (unknown format or corrupt).")
-    _check_pixels(name, (img.shape[1], img.shape[0]), max_pixels)
-    return _to_rgb8(img)
-
-
 def load_and_preprocess(
     path: str | os.PathLike[str],
     cfg: PreprocessConfig = IMAGENET_PREPROCESS,
@@ -95,163 +42,6 @@ def load_and_preprocess(
 ) -> np.ndarray:
     """``preprocess_image(load_image(path))``: one unit of work for a thread pool."""
     return preprocess_image(load_image(path, max_pixels), cfg)
-
-
-def _check_pixels(name: str, size: tuple[int, int], max_pixels: int) -> None:
-    width, height = size
-    if width < 1 or height < 1:
-        raise ImageError(f"{name} has an invalid header: it says {width}x{height} pixels.")
-    if width * height > max_pixels:
-        raise ImageError(
-            f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), "
-            f"over the limit of {max_pixels / 1e6:g} megapixels."
-        )
-
-
-def _to_rgb8(img: np.ndarray) -> np.ndarray:
-    """Any decoded array (gray/BGR/BGRA; 8/16-bit, other ints, float) -> HWC uint8 RGB."""
-    img = _to_uint8(img)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    channels = img.shape[2]
-    if channels == 3:
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    if channels == 4:  # IMREAD_ANYCOLOR already drops alpha; kept for other decoders
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    if channels == 2:  # gray + alpha
-        return cv2.cvtColor(np.ascontiguousarray(img[:, :, 0]), cv2.COLOR_GRAY2RGB)
-    return cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_BGR2RGB)
-
-
-def _to_uint8(img: np.ndarray) -> np.ndarray:
-    if img.dtype == np.uint8:
-        return img
-    if img.dtype == np.uint16:
-        # Scaled and rounded (v * 255 / 65535). PaddleClas's IMREAD_COLOR instead shifts
-        # (v >> 8), so 16-bit images may differ from it by one level.
-        return cv2.convertScaleAbs(img, alpha=255.0 / 65535.0)
-    if np.issubdtype(img.dtype, np.integer):
-        top = float(np.iinfo(img.dtype).max)
-        scaled = np.clip(img, 0, None).astype(np.float64) * (255.0 / top)
-        return np.rint(scaled).astype(np.uint8)
-    # Floating point (TIFF, EXR, HDR): taken as 0..1; out-of-range values clipped, NaN -> 0.
-    as_float = np.nan_to_num(img.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
-    return np.rint(np.clip(as_float, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-# --- headers ----------------------------------------------------------------------------------
-
-
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) read from a PNG, JPEG, GIF, BMP, WebP or TIFF header, without decoding.
-
-    None when the format is not one of these or its header cannot be parsed; OpenCV decides then.
-    """
-    try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-            return struct.unpack(">II", data[16:24])
-        if data[:2] == b"\xff\xd8":
-            return _jpeg_size(data)
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            return struct.unpack("<HH", data[6:10])
-        if data[:2] == b"BM":
-            return _bmp_size(data)
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            return _webp_size(data)
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
-            return _tiff_size(data)
-    except (struct.error, IndexError):
-        return None
-    return None
-
-
-def _bmp_size(data: bytes) -> tuple[int, int]:
-    (dib_size,) = struct.unpack("<I", data[14:18])
-    if dib_size == 12:  # BITMAPCOREHEADER: 16-bit unsigned sizes
-        return struct.unpack("<HH", data[18:22])
-    width, height = struct.unpack("<ii", data[18:26])
-    return abs(width), abs(height)  # negative height: rows stored top-down
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    if chunk == b"VP8L" and data[20] == 0x2F:
-        (bits,) = struct.unpack("<I", data[21:25])
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X":
-        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-    return None
-
-
-def _tiff_size(data: bytes) -> tuple[int, int] | None:
-    endian = "<" if data[:2] == b"II" else ">"
-    (offset,) = struct.unpack(endian + "I", data[4:8])
-    (count,) = struct.unpack(endian + "H", data[offset : offset + 2])
-    found: dict[int, int] = {}
-    for entry in range(offset + 2, offset + 2 + 12 * count, 12):
-        tag, kind = struct.unpack(endian + "HH", data[entry : entry + 4])
-        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
-            fmt = "H" if kind == 3 else "I"
-            (found[tag],) = struct.unpack_from(endian + fmt, data, entry + 8)
-    if 256 in found and 257 in found:
-        return found[256], found[257]
-    return None
-
-
-# Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-# A marker inside entropy-coded data: 0xFF not followed by stuffing (00), RSTn (D0-D7) or fill.
-_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
-
-
-def _jpeg_markers(data: bytes):
-    """Yield (marker, offset) through a JPEG, skipping segment bodies and entropy-coded data."""
-    i, n = 2, len(data)
-    while i + 1 < n:
-        if data[i] != 0xFF:  # stray bytes before a marker: libjpeg skips them too
-            i = data.find(b"\xff", i)
-            if i < 0:
-                return
-            continue
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers, no length
-            i += 2
-            continue
-        yield marker, i
-        if marker == 0xD9 or i + 4 > n:
-            return
-        i += 2 + ((data[i + 2] << 8) | data[i + 3])
-        if marker == 0xDA:  # start of scan: entropy-coded data runs to the next marker
-            found = _JPEG_MARKER.search(data, i)
-            if found is None:
-                return
-            i = found.start()
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    for marker, i in _jpeg_markers(data):
-        if marker in _JPEG_SOF:
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return (width, height) if height else None  # height 0: set later by a DNL marker
-        if marker == 0xDA:
-            return None
-    return None
-
-
-def _jpeg_complete(data: bytes) -> bool:
-    """True when the JPEG reaches its end-of-image marker (OpenCV 4 decodes truncated files)."""
-    return any(marker == 0xD9 for marker, _ in _jpeg_markers(data))
-
-
-# --- tensor -----------------------------------------------------------------------------------
 
 
 def resized_size(width: int, height: int, cfg: PreprocessConfig) -> tuple[int, int]:
