@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ppinfer.checkpoints import load_checkpoint, match_state
+from ppinfer.checkpoints import load_checkpoint
+from ppinfer.checkpoints.namings import fit_naming
 from ppinfer.models import ModelSpec
 from ppinfer.paddle_env import import_paddle, ir_guard, paddle_env, program_context, static_mode
 
@@ -31,6 +32,7 @@ class StaticModel:
     scope: Any
     executor: Any
     expected: dict[str, tuple[int, ...]]  # variable name -> shape
+    structured: dict[str, str]  # the Layer's state_dict key -> variable name
 
     def guard(self):
         """Context for running or saving this program (its IR and its scope)."""
@@ -39,7 +41,10 @@ class StaticModel:
     def load_state(self, state: dict[str, np.ndarray], source: str) -> None:
         """Copy ``state`` into the scope, after checking it fits the program's variables."""
         paddle = import_paddle()
-        fitted = match_state(self.expected, state, source=source, model_name=self.spec.name)
+        fitted = fit_naming(
+            state, self.expected, self.structured, self.spec.namings,
+            source=source, model_name=self.spec.name,
+        )
         place = paddle.CPUPlace()
         for name, array in fitted.items():
             tensor = self.scope.find_var(name).get_tensor()
@@ -74,9 +79,13 @@ def build_static_model(
             net = spec.build(class_num=class_num)
             net.eval()
             prob = paddle.nn.functional.softmax(net(x), axis=-1)
-        expected = {v.name: tuple(int(d) for d in v.shape) for v in net.state_dict().values()}
+        params = net.state_dict()
+        expected = {v.name: tuple(int(d) for d in v.shape) for v in params.values()}
+        structured = {key: v.name for key, v in params.items()}
         scope = paddle.static.Scope()
         executor = paddle.static.Executor(paddle.CPUPlace())
         with paddle.static.scope_guard(scope):
             executor.run(startup)
-    return StaticModel(spec, class_num, input_shape, ir, main, x, prob, scope, executor, expected)
+    return StaticModel(
+        spec, class_num, input_shape, ir, main, x, prob, scope, executor, expected, structured
+    )

@@ -16,6 +16,7 @@ import numpy as np
 
 from ppinfer.checkpoints.lod_tensor import read_tensor_file
 from ppinfer.checkpoints.matching import match_state
+from ppinfer.checkpoints.namings import CheckpointState
 from ppinfer.errors import CheckpointError
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
@@ -54,7 +55,10 @@ def read_pdparams(path: Path) -> dict[str, np.ndarray]:
         ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict.")
-    state = {}
+    state = CheckpointState()
+    table = obj.get("StructuredToParameterName@@")
+    if isinstance(table, dict):  # 2.0-era paddle.save: structured key -> variable name
+        state.structured_names = {str(k): str(v) for k, v in table.items()}
     for key, value in obj.items():
         if key == "StructuredToParameterName@@":
             continue

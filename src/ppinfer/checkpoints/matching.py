@@ -16,7 +16,12 @@ _TRAINING_STATE = re.compile(
 _LIST_AT_MOST = 8
 
 
-def _listing(names: list[str]) -> str:
+def is_training_state(name: str) -> bool:
+    """Optimizer/scheduler state that checkpoints carry and inference never needs."""
+    return bool(_TRAINING_STATE.search(name))
+
+
+def listing(names: list[str]) -> str:
     shown = ", ".join(names[:_LIST_AT_MOST])
     return shown + (f" and {len(names) - _LIST_AT_MOST} more" if len(names) > _LIST_AT_MOST else "")
 
@@ -51,16 +56,16 @@ def match_state(
             f"{name} is {list(got)} in {source}, {model_name} makes {list(want)}{others}: {fix}."
         )
     missing = [n for n in expected if n not in state]
-    unexpected = [n for n in state if n not in expected and not _TRAINING_STATE.search(n)]
+    unexpected = [n for n in state if n not in expected and not is_training_state(n)]
     if missing:
-        extra = f"; it has instead {_listing(unexpected)}" if unexpected else ""
+        extra = f"; it has instead {listing(unexpected)}" if unexpected else ""
         raise CheckpointError(
             f"{source} lacks {len(missing)} of {model_name}'s {len(expected)} variables "
-            f"({_listing(missing)}){extra}: check --model-name matches the checkpoint."
+            f"({listing(missing)}){extra}: check --model-name matches the checkpoint."
         )
     if unexpected:
         raise CheckpointError(
             f"{source} has {len(unexpected)} variables {model_name} does not use "
-            f"({_listing(unexpected)}): check --model-name matches the checkpoint."
+            f"({listing(unexpected)}): check --model-name matches the checkpoint."
         )
     return {name: state[name] for name in expected}

@@ -11,6 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ppinfer.checkpoints.namings import Naming
 from ppinfer.errors import UnknownNameError
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
 
@@ -34,6 +35,9 @@ class ModelSpec:
     # name -> callable(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]: maps a foreign
     # state dict (e.g. "torch") onto this architecture's Paddle parameter names and layouts.
     foreign_maps: dict[str, Callable[[dict], dict]] = field(default_factory=dict)
+    # Other namings of this family's .pdparams keys (e.g. PaddleClas 2.x structured names), tried
+    # after variable names and the model's own structured names: see checkpoints/namings.py.
+    namings: tuple[Naming, ...] = ()
 
     def build(self, class_num: int = 1000):
         return self.factory(class_num=class_num)
@@ -49,6 +53,7 @@ def register_model(
     input_shape: tuple[int, int, int] = (3, 224, 224),
     preprocess: PreprocessConfig = IMAGENET_PREPROCESS,
     foreign_maps: dict[str, Callable[[dict], dict]] | None = None,
+    namings: tuple[Naming, ...] = (),
 ):
     """Register ``factory(class_num=...) -> nn.Layer`` under ``name`` (default: its __name__)."""
 
@@ -63,6 +68,7 @@ def register_model(
             input_shape=input_shape,
             preprocess=preprocess,
             foreign_maps=dict(foreign_maps or {}),
+            namings=tuple(namings),
         )
         return factory
 

@@ -1,0 +1,77 @@
+"""A .pdparams is read in whichever naming its keys use, detected from the keys, never by
+position: variable names, the model's own structured names (ppinfer's dygraph state dict), and a
+2.0-era file's own StructuredToParameterName@@ table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ppinfer.errors import CheckpointError
+from ppinfer.models import get_model
+from ppinfer.program import build_static_model
+
+MODEL = "MobileNetV3_small_x0_35"
+
+
+def dygraph_state(class_num: int = 4, seed: int = 0):
+    """ppinfer's own dygraph model with random weights: {structured key: (variable name, array)}."""
+    import paddle
+
+    paddle.seed(seed)
+    net = get_model(MODEL).build(class_num=class_num)
+    net.eval()
+    return {key: (param.name, param.numpy()) for key, param in net.state_dict().items()}
+
+
+def save_pdparams(path, mapping) -> None:
+    import paddle
+
+    paddle.save({k: paddle.to_tensor(v) for k, v in mapping.items()}, str(path))
+
+
+def scope_arrays(static_model) -> dict[str, np.ndarray]:
+    return {
+        name: np.asarray(static_model.scope.find_var(name).get_tensor())
+        for name in static_model.expected
+    }
+
+
+def test_ppinfer_dygraph_state_dict_loads_by_structured_name(tmp_path):
+    state = dygraph_state()
+    path = tmp_path / "own.pdparams"
+    save_pdparams(path, {key: array for key, (_, array) in state.items()})
+    model = build_static_model(get_model(MODEL), class_num=4)
+    model.load_checkpoint(path)
+    loaded = scope_arrays(model)
+    for key, (_, array) in state.items():
+        np.testing.assert_array_equal(loaded[model.structured[key]], array)
+
+
+def test_2_0_era_file_is_read_through_its_own_table(tmp_path):
+    import paddle
+
+    paddle.seed(1)
+    net = get_model(MODEL).build(class_num=4)
+    # Structured keys that are not ppinfer's (as a 2.0-era model's attribute names); paddle.save
+    # writes the file's own StructuredToParameterName@@ table from the parameters' names.
+    params = {f"era.{key}": param for key, param in net.state_dict().items()}
+    path = tmp_path / "era.pdparams"
+    paddle.save(params, str(path))
+    model = build_static_model(get_model(MODEL), class_num=4)
+    model.load_checkpoint(path)
+    loaded = scope_arrays(model)
+    for param in params.values():
+        np.testing.assert_array_equal(loaded[param.name], param.numpy())
+
+
+def test_a_file_in_no_known_naming_names_the_namings_tried(tmp_path):
+    state = dygraph_state()
+    path = tmp_path / "odd.pdparams"
+    save_pdparams(path, {f"w{i}": array for i, (_, (_, array)) in enumerate(state.items())})
+    model = build_static_model(get_model(MODEL), class_num=4)
+    with pytest.raises(CheckpointError) as info:
+        model.load_checkpoint(path)
+    message = str(info.value)
+    assert "in any naming ppinfer knows (variable names;" in message
+    assert "ppinfer's structured names" in message and "w0" in message
