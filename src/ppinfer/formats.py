@@ -23,6 +23,10 @@ INFERENCE_KINDS = ("pir", "legacy", "seed", "uncombined")
 CHECKPOINT_KINDS = ("persistable", "pdparams")
 # how messages name a layout kind
 KIND_NAMES = {"seed": "PaddleClas 1.x", "uncombined": "per-variable (uncombined)"}
+# what each kind holds, for lists such as `ppinfer engines`
+KIND_FILES = {"pir": "inference.json", "legacy": "inference.pdmodel",
+              "seed": "model + params (PaddleClas 1.x)", "uncombined": "uncombined (per-variable)",
+              "persistable": "persistable dir", "pdparams": ".pdparams"}
 _NOT_VARIABLES = {".json", ".pdmodel", ".pdiparams", ".yml", ".yaml", ".txt", ".md", ".pdopt",
                   ".info", ".log", ".pdparams", ".onnx"}
 

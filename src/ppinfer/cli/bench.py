@@ -71,7 +71,8 @@ def precision_list(_ctx, _param, value: str) -> list[str]:
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None,
               help="Write every figure and the environment to FILE.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
-              help="Plot throughput and p99 latency against batch size to FILE.png.")
+              help="Plot throughput and p99 latency against batch size to FILE (.png added when "
+                   "FILE has no extension).")
 def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations, duration,
           input_spec, end_to_end, baseline, json_file, plot_file, **device_kw) -> None:
     """Measure engines x batch sizes x precisions x threads on one or more models.
@@ -95,10 +96,9 @@ def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations,
     print_table(report)
     if json_file:
         write_json(report, json_file)
-        click.echo(f"Wrote {json_file}.", err=True)
+        click.echo(f"Wrote {json_file}", err=True)
     if plot_file:
-        write_plot(report, plot_file)
-        click.echo(f"Wrote {plot_file}.", err=True)
+        click.echo(f"Wrote {write_plot(report, plot_file)}", err=True)
     if any(r.status == "failed" for r in report.results):
         sys.exit(1)
 

@@ -117,15 +117,18 @@ def _predict_all(source, config, items, tolerance: float, max_pixels: int, as_js
         from rich.console import Console
         from rich.table import Column, Table
 
-        table = Table(Column("engine", no_wrap=True), "top-1", "build s", "ms/image",
-                      f"max |Δ score| vs {report.reference}", title=source.display_name)
+        several = max((len(run.results) for run in report.runs), default=0) > 1
+        top1_header = f"top-1 same as {report.reference}" if several else "top-1"
+        table = Table(Column("engine", no_wrap=True), top1_header, "build s", "ms/image",
+                      f"max |Δ score| vs {report.reference or 'the reference'}",
+                      title=source.display_name)
         for run in report.runs:
             if run.skipped:
                 table.add_row(run.engine, f"[dim]skipped: {run.skipped}[/dim]", "", "", "")
                 continue
-            tops = {(r.class_ids[0], r.label_names[0]) for r in run.results}
-            top1 = (f"{run.results[0].class_ids[0]} {run.results[0].label_names[0]}"
-                    if len(run.results) == 1 else f"{len(tops)} distinct over {len(run.results)}")
+            first = run.results[0]
+            top1 = (f"{first.class_ids[0]} {first.label_names[0]}" if not several
+                    else f"{run.top1_agree} of {len(run.results)} images")
             diff = run.max_abs_diff
             mark = "" if diff is None or diff <= tolerance else " [red]✗[/red]"
             shown = f"{diff:.2e}{mark}" if diff is not None else ""
