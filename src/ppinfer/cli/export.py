@@ -18,7 +18,7 @@ from ppinfer.cli.options import parse_shape
 @click.option("--image-shape", callback=parse_shape, default=None,
               help="Input C,H,W (default: the architecture's, 3,224,224).")
 @click.option("--format", "fmt", type=click.Choice(("pir", "legacy", "paddleclas1", "seed")),
-              default=None,
+              default=None, metavar="[pir|legacy|paddleclas1]",
               help="inference.json (pir), inference.pdmodel (legacy), or PaddleClas 1.x's "
                    "model + params (paddleclas1; 'seed' is the same). Default: native to the "
                    "installed Paddle.")
