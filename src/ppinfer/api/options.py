@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from ppinfer.config import RunConfig
 from ppinfer.errors import ConfigError
 
-# option -> the kind of value it takes (checked before RunConfig sees it)
+
+def _kind(annotation: str) -> str:
+    """The kind of value a RunConfig field takes, from its annotation (``"int | None"``)."""
+    for kind in ("bool", "int", "float", "str"):
+        if re.search(rf"\b{kind}\b", annotation):
+            return kind
+    return "any"
+
+
+# option -> the kind of value it takes (checked before RunConfig sees it): every RunConfig
+# field, plus the command line's spelling of ``device``
 RUN_OPTIONS: dict[str, str] = {
-    "device": "str", "use_gpu": "bool", "gpu_id": "int", "gpu_mem": "int", "ir_optim": "bool",
-    "use_tensorrt": "bool", "trt_min_subgraph_size": "int", "trt_max_batch": "int",
-    "trt_cache_dir": "path", "precision": "str", "cpu_threads": "int", "mkldnn": "bool",
-    "mkldnn_cache_capacity": "int", "batch_size": "int", "top_k": "int",
+    "use_gpu": "bool", "gpu_id": "int",
+    **{f.name: _kind(str(f.type)) for f in fields(RunConfig) if f.name != "resolved"},
+    "trt_cache_dir": "path",
 }
 # options that say which model to run and how to read images
 MODEL_OPTIONS: dict[str, str] = {
@@ -28,7 +39,7 @@ MODEL_OPTIONS: dict[str, str] = {
     "class_num": "int", "image_shape": "shape", "labels": "path", "max_pixels": "int",
 }
 _KINDS = {"int": "a whole number", "bool": "True or False", "str": "a string",
-          "path": "a path", "shape": "(C, H, W) or 'C,H,W'"}
+          "float": "a number", "path": "a path", "shape": "(C, H, W) or 'C,H,W'"}
 
 
 def check_options(options: Mapping[str, Any], known: Mapping[str, str], where: str) -> None:
@@ -49,8 +60,12 @@ def _is_kind(value: Any, kind: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "bool":
         return isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "str":
         return isinstance(value, str)
+    if kind == "any":
+        return True
     if kind == "path":
         return isinstance(value, (str, os.PathLike))
     return isinstance(value, (str, tuple, list))  # shape: parsed by parse_image_shape
