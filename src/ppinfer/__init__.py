@@ -1,3 +1,52 @@
-"""ppinfer: PaddlePaddle image classification from checkpoint to fast, correct predictions."""
+"""ppinfer: PaddlePaddle image classification from checkpoint to fast, correct predictions.
+
+The Python API (README, "Python API")::
+
+    import ppinfer
+    with ppinfer.load() as predictor:              # the built-in model
+        for result in predictor.predict("photos/"):
+            print(result.file_name, result.label_names[0], result.scores[0])
+
+``import ppinfer`` is light: the API is loaded on first use (PEP 562), and Paddle only when a
+model is loaded, exported or benchmarked.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ppinfer import errors as _errors
 
 __version__ = "0.1.0"
+
+# Every error a user can cause, by name: ppinfer.PPInferError, ppinfer.ConfigError, ...
+_ERRORS = {name: value for name, value in vars(_errors).items()
+           if isinstance(value, type) and issubclass(value, _errors.PPInferError)}
+globals().update(_ERRORS)
+
+# name -> module that defines it, imported on first access
+_LAZY = {
+    "load": "ppinfer.api.predictor",
+    "Predictor": "ppinfer.api.predictor",
+    "Result": "ppinfer.pipeline.postprocess",
+    "ExportResult": "ppinfer.export",
+}
+# modules that are also the API's functions (ppinfer/api/callable.py says why)
+_CALLABLE_MODULES = ("export", "bench")
+
+__all__ = sorted([*_LAZY, *_CALLABLE_MODULES, *_ERRORS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CALLABLE_MODULES:
+        return importlib.import_module(f"ppinfer.{name}")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ppinfer' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

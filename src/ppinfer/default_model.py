@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ppinfer import __version__
 from ppinfer.config import default_cache_dir
-from ppinfer.errors import ModelFormatError
+from ppinfer.errors import ConfigError, ModelFormatError
 
 DEFAULT_MODEL = "EfficientNet_lite0"
 
@@ -19,6 +19,22 @@ DEFAULT_MODEL = "EfficientNet_lite0"
 def sample_image_path() -> Path:
     """The photo shipped in the package (data/README.md says whose and under which licence)."""
     return Path(str(resources.files("ppinfer") / "data" / "chelsea.jpg"))
+
+
+def default_checkpoint(model_name: str) -> Path:
+    """The checkpoint ``export`` uses when none is given: the installed weights of the built-in
+    model. Other architectures ship no weights, so they need one."""
+    from ppinfer.models import get_model
+
+    spec = get_model(model_name)  # an unknown name lists the valid ones
+    if spec.name != DEFAULT_MODEL:
+        raise ConfigError(
+            f"{spec.name} needs a checkpoint: pass -p/--params (ppinfer ships weights only "
+            f"for {DEFAULT_MODEL})."
+        )
+    from ppinfer.models.efficientnet import lite0_weights_path
+
+    return lite0_weights_path()
 
 
 def default_model_dir() -> Path:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 
 class PPInferError(Exception):
-    """Base of every error a user can cause. ``exit_code`` follows ../shared/CLI.md."""
+    """Base of every error a user can cause. ``exit_code`` is the command line's exit status
+    (README, "Output and exit status")."""
 
     exit_code = 2
 

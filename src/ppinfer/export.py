@@ -32,6 +32,9 @@ from ppinfer.program import INPUT_NAME, build_static_model
 from ppinfer.publish import make_temp_dir, swap_into_place, sync_dir, tidy_after_killed_exports
 
 FORMATS = ("pir", "legacy", "seed")
+# "seed" (the flag value scripts use) names PaddleClas 1.x's model + params layout; the alias
+# says so.
+FORMAT_ALIASES = {"paddleclas1": "seed"}
 VALIDATION_ATOL = 1e-4
 
 
@@ -103,13 +106,14 @@ def export_model(
     started = time.perf_counter()
     spec = get_model(model_name)
     env = paddle_env()
-    fmt = fmt or env.native_format
+    fmt = FORMAT_ALIASES.get(fmt, fmt) if fmt else env.native_format
     if fmt not in FORMATS:
-        raise ConfigError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
+        raise ConfigError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}, "
+                          "or paddleclas1 (= seed).")
     if fmt == "pir" and not env.can_run_pir:
         raise ConfigError(
             f"--format pir needs Paddle 3, and Paddle {env.version} is installed: "
-            "use --format legacy or seed, or upgrade paddlepaddle."
+            "use --format legacy or paddleclas1, or upgrade paddlepaddle."
         )
     if class_num < 1:
         raise ConfigError("--class-num must be at least 1.")
@@ -162,3 +166,9 @@ def export_model(
         class_num=class_num, input_shape=static_model.input_shape, max_abs_diff=diff,
         seconds=time.perf_counter() - started,
     )
+
+
+# ``ppinfer.export(...)``, the Python API's export, is this module called (api/callable.py).
+from ppinfer.api.callable import make_callable  # noqa: E402
+
+make_callable(__name__, "ppinfer.api.exporting:export")

@@ -3,7 +3,8 @@
 Layouts (``ModelLayout.kind``):
 - ``pir``: ``NAME.json`` + ``NAME.pdiparams`` (Paddle 3 ``save_inference_model``)
 - ``legacy``: ``NAME.pdmodel`` + ``NAME.pdiparams`` (Paddle 2 ``save_inference_model``)
-- ``seed``: ``model`` + ``params`` (the seed's combined ``save_inference_model``)
+- ``seed``: ``model`` + ``params`` (PaddleClas 1.x's combined ``save_inference_model``; the
+  name is kept because ``export --format seed`` scripts use it)
 - ``uncombined``: ``model`` or ``__model__`` + one file per variable
 - ``persistable``: one file per variable, no program (needs the architecture to run)
 - ``pdparams``: a ``.pdparams`` state dict (needs the architecture to run)
@@ -20,6 +21,12 @@ CARD_NAMES = ("inference.yml", "inference.yaml")
 PROGRAM_NAMES = ("model", "__model__")
 INFERENCE_KINDS = ("pir", "legacy", "seed", "uncombined")
 CHECKPOINT_KINDS = ("persistable", "pdparams")
+# how messages name a layout kind
+KIND_NAMES = {"seed": "PaddleClas 1.x", "uncombined": "per-variable (uncombined)"}
+# what each kind holds, for lists such as `ppinfer engines`
+KIND_FILES = {"pir": "inference.json", "legacy": "inference.pdmodel",
+              "seed": "model + params (PaddleClas 1.x)", "uncombined": "uncombined (per-variable)",
+              "persistable": "persistable dir", "pdparams": ".pdparams"}
 _NOT_VARIABLES = {".json", ".pdmodel", ".pdiparams", ".yml", ".yaml", ".txt", ".md", ".pdopt",
                   ".info", ".log", ".pdparams", ".onnx"}
 
@@ -49,7 +56,8 @@ class ModelLayout:
 
     def describe(self) -> str:
         parts = [p.name for p in (self.program, self.params) if p is not None]
-        return f"{self.kind} model ({' + '.join(parts) or self.root.name}) in {self.root}"
+        kind = KIND_NAMES.get(self.kind, self.kind)
+        return f"{kind} model ({' + '.join(parts) or self.root.name}) in {self.root}"
 
 
 def _variable_files(directory: Path) -> list[Path]:
@@ -126,7 +134,7 @@ def detect_directory(directory: Path, prefer: str = "pir") -> ModelLayout:
 
 
 def detect_files(program: Path, params: Path | None) -> ModelLayout:
-    """The layout named by explicit program / params files (the seed's ``-m`` / ``-p``)."""
+    """The layout named by explicit program / params files (``predict -m`` / ``-p``)."""
     if not program.is_file():
         raise ModelFormatError(f"Program file {program} does not exist: check -m/--model-file.")
     if params is None:

@@ -34,6 +34,7 @@ class EngineRun:
     seconds: float = 0.0  # organize + execute over all images
     max_abs_diff: float | None = None
     skipped: str | None = None  # why the engine could not run this model
+    top1_agree: int | None = None  # images whose top-1 class is the reference engine's
 
     @property
     def ms_per_image(self) -> float | None:
@@ -51,6 +52,8 @@ class EngineRun:
             "build_seconds": round(self.build_seconds, 4),
             "ms_per_image": round(self.ms_per_image or 0.0, 3),
             "max_abs_diff": self.max_abs_diff,
+            "images": len(self.results),
+            "top1_agree": self.top1_agree,
         }
 
 
@@ -146,9 +149,12 @@ def compare_engines(
     for run in ran:
         if run is not reference and run.probs.shape == reference.probs.shape:
             run.max_abs_diff = float(np.max(np.abs(run.probs - reference.probs)))
+            run.top1_agree = sum(a.class_ids[0] == b.class_ids[0]
+                                 for a, b in zip(run.results, reference.results))
         elif run is not reference:
             run.skipped = (f"outputs {list(run.probs.shape)} do not match "
                            f"{reference.engine}'s {list(reference.probs.shape)}")
     if reference is not None:
         reference.max_abs_diff = 0.0
+        reference.top1_agree = len(reference.results)
     return ParityReport(runs, reference.engine if reference else None, tolerance, errors)

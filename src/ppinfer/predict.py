@@ -22,6 +22,7 @@ import numpy as np
 
 from ppinfer.engines.base import Engine
 from ppinfer.errors import ImageError
+from ppinfer.pipeline.arrays import ArrayItem
 from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result
@@ -72,13 +73,17 @@ class _Loaded:
     seconds: float = 0.0
 
 
-def _load(engine: Engine, item: InputItem, max_pixels: int) -> _Loaded:
-    """Decode and preprocess one image (runs in a worker thread; OpenCV releases the GIL)."""
+def _load(engine: Engine, item: InputItem | ArrayItem, max_pixels: int) -> _Loaded:
+    """Decode (or check, for an array) and preprocess one image in a worker thread; OpenCV
+    releases the GIL."""
     if item.error is not None:
         return _Loaded(error=item.error)
     start = time.perf_counter()
     try:
-        image = load_image(item.path, max_pixels=max_pixels)
+        if isinstance(item, ArrayItem):
+            image = item.load(max_pixels)
+        else:
+            image = load_image(item.path, max_pixels=max_pixels)
     except ImageError as exc:
         return _Loaded(error=str(exc), seconds=time.perf_counter() - start)
     tensor = engine.organize([image])
@@ -92,21 +97,37 @@ def preprocess_workers() -> int:
 
 def run_predictions(
     engine: Engine,
-    items: Sequence[InputItem],
+    items: Sequence[InputItem | ArrayItem],
     on_result: Callable[[Result], None],
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_batch: Callable[[int], None] | None = None,
 ) -> PredictSummary:
-    """Predict every item, calling ``on_result`` per image in input order.
+    """Predict every item, calling ``on_result`` per image in input order."""
+    summary = PredictSummary()
+    for result in iter_predictions(engine, items, max_pixels=max_pixels, summary=summary,
+                                   on_batch=on_batch):
+        on_result(result)
+    return summary
+
+
+def iter_predictions(
+    engine: Engine,
+    items: Sequence[InputItem | ArrayItem],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    summary: PredictSummary | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> Iterator[Result]:
+    """Yield every item's result in input order; counts and stage times go to ``summary``.
 
     Worker threads decode and preprocess up to :data:`PREFETCH_BATCHES` batches ahead while
     this thread runs inference on the current one. The engine's ``organize`` runs once per
-    image there, and a batch is the concatenation of its images' arrays.
+    image there, and a batch is the concatenation of its images' arrays. Closing the
+    generator early stops the workers.
     """
     engine.ensure_built()
-    summary = PredictSummary()
-    timer = summary.timer
+    summary = summary if summary is not None else PredictSummary()
     chunks = list(_batches(items, engine.config.batch_size))
     pool = ThreadPoolExecutor(preprocess_workers(), thread_name_prefix="ppinfer-preprocess")
     pending: deque[list[Future[_Loaded]]] = deque()
@@ -117,18 +138,17 @@ def run_predictions(
                 pending.append([pool.submit(_load, engine, item, max_pixels)
                                 for item in chunks[submitted]])
                 submitted += 1
-            _predict_chunk(engine, chunk, [f.result() for f in pending.popleft()], timer,
-                           summary, on_result)
+            loaded = [f.result() for f in pending.popleft()]
+            yield from _predict_chunk(engine, chunk, loaded, summary)
             if on_batch is not None:
                 on_batch(len(chunk))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    return summary
 
 
-def _predict_chunk(engine: Engine, chunk: Sequence[InputItem], loaded: list[_Loaded],
-                   timer: StageTimer, summary: PredictSummary,
-                   on_result: Callable[[Result], None]) -> None:
+def _predict_chunk(engine: Engine, chunk: Sequence[InputItem | ArrayItem],
+                   loaded: list[_Loaded], summary: PredictSummary) -> Iterator[Result]:
+    timer = summary.timer
     slots: list[Result | None] = [None] * len(chunk)
     tensors, names, positions = [], [], []
     for i, (item, one) in enumerate(zip(chunk, loaded)):
@@ -153,4 +173,4 @@ def _predict_chunk(engine: Engine, chunk: Sequence[InputItem], loaded: list[_Loa
             summary.errors += 1
         else:
             summary.results += 1
-        on_result(result)
+        yield result

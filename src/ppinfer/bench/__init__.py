@@ -23,3 +23,8 @@ __all__ = [
     "LatencyStats", "Measurement", "Phase", "StopRule", "expand_engines", "percentile",
     "run_bench", "throughput",
 ]
+
+# ``ppinfer.bench(...)``, the Python API's bench, is this package called (api/callable.py).
+from ppinfer.api.callable import make_callable  # noqa: E402
+
+make_callable(__name__, "ppinfer.api.benchmarking:bench")

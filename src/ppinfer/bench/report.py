@@ -15,6 +15,7 @@ from typing import Any
 from ppinfer import __version__
 from ppinfer.bench.run import BenchReport, CaseResult
 from ppinfer.bench.stats import UNSTABLE_CV
+from ppinfer.bench.table import WIDE, print_bench_table
 from ppinfer.paddle_env import package_version
 
 SCHEMA = "ppinfer-bench/1"
@@ -161,53 +162,18 @@ def write_json(report: BenchReport, path: str | os.PathLike[str]) -> dict[str, A
     return document
 
 
-# -- table --------------------------------------------------------------------------------------
-
-
-def _f(value: float | None, fmt: str = ".1f", suffix: str = "") -> str:
-    return "-" if value is None else f"{value:{fmt}}{suffix}"
+# -- table and notes ---------------------------------------------------------------------------
 
 
 def print_table(report: BenchReport, console=None) -> None:
-    """Rich table of the configurations that ran, then skips and stability warnings."""
+    """The configurations that ran (:mod:`ppinfer.bench.table`), then skips and warnings."""
     from rich.console import Console
-    from rich.table import Table
 
     if console is None:
         console = Console()
-        if not console.is_terminal:  # a file or pipe: do not squeeze the table into 80 columns
-            console = Console(width=200)
-    e2e = any(r.measurement and r.measurement.end_to_end for r in report.results)
-    base_engine, base_precision = report.settings.resolved_baseline()
-    table = Table(title=f"ratios to {base_engine} {base_precision}; latency per batch")
-    for name in ("model", "engine", "prec", "batch", "thr", "build s", "first ms", "mean ms",
-                 "p50 ms", "p99 ms", "img/s", "x base"):
-        table.add_column(name, justify="left" if name in ("model", "engine", "prec") else "right")
-    if e2e:
-        for name in ("e2e img/s", "e2e/eng", "pre/inf/post ms"):
-            table.add_column(name, justify="right")
-    for name in ("top-1 = fp32", "RSS MB"):
-        table.add_column(name, justify="right")
-    for r in report.results:
-        m = r.measurement
-        if m is None:
-            continue
-        s = m.engine.stats
-        row = [r.case.model, r.case.engine, r.case.precision, str(r.case.batch_size),
-               str(r.cpu_threads), _f(m.build_s, ".2f"), _f(m.first_run_ms),
-               _f(s.mean_ms) + (" !" if s.unstable else ""), _f(s.p50_ms), _f(s.p99_ms),
-               _f(m.engine.throughput), _f(r.ratio, ".2f", "x")]
-        if e2e:
-            p = m.end_to_end
-            row += ["-", "-", "-"] if p is None else [
-                _f(p.throughput) + (" !" if p.stats.unstable else ""),
-                _f(p.throughput / m.engine.throughput if m.engine.throughput else None, ".2f"),
-                "/".join(_f(p.stages_ms[k]) for k in ("preprocess", "inference", "postprocess")),
-            ]
-        row += [_f(None if r.top1_vs_fp32 is None else 100 * r.top1_vs_fp32, ".0f", "%"),
-                _f(m.peak_rss_mb, ".0f")]
-        table.add_row(*row)
-    console.print(table)
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console = Console(width=WIDE)  # a file or a pipe
+    print_bench_table(report, console)
     for line in notes(report):
         console.print(line, highlight=False, soft_wrap=True)
 
@@ -224,18 +190,30 @@ def notes(report: BenchReport) -> list[str]:
             if phase is not None and phase.latencies and phase.stats.unstable:
                 lines.append(
                     f"warning: {r.case.describe()}: {label}latency varied by "
-                    f"{100 * phase.stats.cv:.0f}% (over {100 * UNSTABLE_CV:.0f}%): the machine "
-                    "was busy or the run too short; run longer (--duration) or on a quiet machine."
+                    f"{percent_over(phase.stats.cv, UNSTABLE_CV)} (over "
+                    f"{100 * UNSTABLE_CV:g}%): the machine was busy or the run too short; run "
+                    "longer (--duration) or on a quiet machine."
                 )
     return lines
+
+
+def percent_over(value: float, limit: float) -> str:
+    """``value`` as a percentage with as many decimals as it takes to show it is over ``limit``
+    (0.1004 over 0.10 is "10.04%", never "10%")."""
+    for decimals in range(4):
+        shown = f"{100 * value:.{decimals}f}"
+        if float(shown) > 100 * limit:
+            return shown + "%"
+    return f"{100 * value:.4f}%"
 
 
 # -- plot ---------------------------------------------------------------------------------------
 
 
-def write_plot(report: BenchReport, path: str | os.PathLike[str]) -> None:
+def write_plot(report: BenchReport, path: str | os.PathLike[str]) -> Path:
     """Throughput and p99 latency against batch size: a row per model, a line per engine and
-    precision (and thread count, when several were run)."""
+    precision (and thread count, when several were run). Returns the file written: ``path``,
+    with ``.png`` added when it has no extension."""
     from ppinfer.errors import ConfigError
 
     try:
@@ -246,6 +224,15 @@ def write_plot(report: BenchReport, path: str | os.PathLike[str]) -> None:
         ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_name(path.name + ".png")
+    kinds = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if path.suffix[1:].lower() not in kinds:
+        raise ConfigError(f"--plot {path}: matplotlib cannot write {path.suffix} files; use "
+                          f"one of {', '.join('.' + k for k in sorted(kinds))}.")
 
     models = list(dict.fromkeys(r.case.model for r in report.results))
     several_threads = len({r.cpu_threads for r in report.results if r.status == "ok"}) > 1
@@ -279,3 +266,4 @@ def write_plot(report: BenchReport, path: str | os.PathLike[str]) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path

@@ -1,6 +1,6 @@
 """Checkpoints: read any supported file into ``{variable name: ndarray}``, then fit it to a model.
 
-- a persistable directory (one file per variable, the seed's ``save_persistables`` layout);
+- a persistable directory (one file per variable, PaddleClas 1.x's ``save_persistables`` layout);
 - a ``.pdparams`` pickle (``paddle.save`` / ``paddle.static.save``), read with a restricted
   unpickler;
 - a PyTorch checkpoint (``.pth``, ``.pt``, ``.bin``, ``.ckpt``), read without torch and mapped by

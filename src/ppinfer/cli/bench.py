@@ -7,10 +7,11 @@ import sys
 import click
 
 from ppinfer.cli.main import cli
-from ppinfer.cli.options import device_options, run_config_from
+from ppinfer.cli.options import device_options
 from ppinfer.config import PRECISIONS
 
 # device_options' single-valued flags that bench takes as comma lists instead
+# (ppinfer.api.benchmarking.LIST_VALUED; not imported here so --help stays instant)
 LIST_VALUED = ("batch_size", "precision", "cpu_threads")
 
 
@@ -70,7 +71,8 @@ def precision_list(_ctx, _param, value: str) -> list[str]:
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None,
               help="Write every figure and the environment to FILE.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
-              help="Plot throughput and p99 latency against batch size to FILE.png.")
+              help="Plot throughput and p99 latency against batch size to FILE (.png added when "
+                   "FILE has no extension).")
 def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations, duration,
           input_spec, end_to_end, baseline, json_file, plot_file, **device_kw) -> None:
     """Measure engines x batch sizes x precisions x threads on one or more models.
@@ -80,62 +82,25 @@ def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations,
     ppinfer bench --model out/ResNet50_vd --input photos/ --end-to-end --json r.json
     ppinfer bench --engine all --cpu-threads 1,2 --duration 10
     """
-    from ppinfer.bench import BenchSettings, StopRule, expand_engines, run_bench
+    from ppinfer.api.benchmarking import bench_report
     from ppinfer.bench.report import print_table, write_json, write_plot
 
     if end_to_end and input_spec == "random":
         raise click.UsageError("--end-to-end times real images: pass --input PATH.")
-    engine_names = expand_engines(engines)
-    if baseline:
-        expand_engines(baseline.partition(":")[0])
-    # A device setup error (e.g. --use-gpu on a CPU build) stops here, with exit status 2.
-    run_config_from({**device_kw, "batch_size": 1, "precision": "fp32", "cpu_threads": None})
-
-    def make_config(batch_size: int, precision: str, cpu_threads: int | None):
-        return run_config_from({**device_kw, "batch_size": batch_size, "precision": precision,
-                                "cpu_threads": cpu_threads})
-
-    settings = BenchSettings(
-        engines=engine_names, batch_sizes=batch_sizes, precisions=precisions,
-        cpu_threads=threads or [None], warmup=warmup,
-        stop=StopRule(iterations=iterations, duration=duration),
-        inputs=_inputs(input_spec), end_to_end=end_to_end, baseline=baseline,
+    report = bench_report(
+        list(models) or None, engine=engines, batch_size=batch_sizes, precision=precisions,
+        cpu_threads=threads, warmup=warmup, iterations=iterations, duration=duration,
+        input=input_spec, end_to_end=end_to_end, baseline=baseline, on_case=_progress,
+        **device_kw,
     )
-    report = run_bench(_models(models), settings, make_config, on_case=_progress)
     print_table(report)
     if json_file:
         write_json(report, json_file)
-        click.echo(f"Wrote {json_file}.", err=True)
+        click.echo(f"Wrote {json_file}", err=True)
     if plot_file:
-        write_plot(report, plot_file)
-        click.echo(f"Wrote {plot_file}.", err=True)
+        click.echo(f"Wrote {write_plot(report, plot_file)}", err=True)
     if any(r.status == "failed" for r in report.results):
         sys.exit(1)
-
-
-def _inputs(spec: str):
-    if spec == "random":
-        return None
-    from ppinfer.pipeline.inputs import expand_inputs
-
-    return expand_inputs([spec])
-
-
-def _models(paths):
-    from ppinfer.bench import BenchModel
-    from ppinfer.paddle_env import paddle_env
-    from ppinfer.source import resolve_source
-
-    if not paths:
-        from ppinfer.default_model import default_model_dir
-
-        paths = (str(default_model_dir()),)
-    sources = [resolve_source(model=p, prefer=paddle_env().native_format) for p in paths]
-    names = [s.model_name or s.display_name for s in sources]
-    return [
-        BenchModel(name if names.count(name) == 1 else s.layout.root.name, s)
-        for name, s in zip(names, sources)
-    ]
 
 
 def _progress(index: int, total: int, result) -> None:

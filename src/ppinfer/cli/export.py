@@ -10,15 +10,18 @@ from ppinfer.cli.options import parse_shape
 
 @cli.command()
 @click.option("-m", "--model-name", required=True, help="Architecture (see `ppinfer models`).")
-@click.option("-p", "--params", "checkpoint", required=True, type=click.Path(),
-              help="Checkpoint: persistable directory, .pdparams, or a PyTorch file.")
+@click.option("-p", "--params", "checkpoint", default=None, type=click.Path(),
+              help="Checkpoint: persistable directory, .pdparams, or a PyTorch file. "
+                   "Default for EfficientNet_lite0: the installed ImageNet weights.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output directory.")
 @click.option("--class-num", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--image-shape", callback=parse_shape, default=None,
               help="Input C,H,W (default: the architecture's, 3,224,224).")
-@click.option("--format", "fmt", type=click.Choice(("pir", "legacy", "seed")), default=None,
-              help="inference.json (pir), inference.pdmodel (legacy) or model + params (seed). "
-                   "Default: native to the installed Paddle.")
+@click.option("--format", "fmt", type=click.Choice(("pir", "legacy", "paddleclas1", "seed")),
+              default=None, metavar="[pir|legacy|paddleclas1]",
+              help="inference.json (pir), inference.pdmodel (legacy), or PaddleClas 1.x's "
+                   "model + params (paddleclas1; 'seed' is the same). Default: native to the "
+                   "installed Paddle.")
 @click.option("--labels", "labels_file", type=click.Path(dir_okay=False), default=None,
               help="Label file (one a line) to store in inference.yml.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
@@ -28,14 +31,15 @@ def export(model_name, checkpoint, output, class_num, image_shape, fmt, labels_f
     """Build an architecture, load a checkpoint, save an inference model.
 
     \b
+    ppinfer export -m EfficientNet_lite0 -o out/lite0   # the installed ImageNet weights
     ppinfer export -m ResNet50_vd -p ResNet50_vd_pretrained/ -o out/ResNet50_vd
     ppinfer export -m ResNet50_vd -p best.pdparams -o out/ --class-num 102 --format legacy
     """
-    from ppinfer.export import export_model
+    from ppinfer.api.exporting import export as export_api
 
-    result = export_model(
-        model_name, checkpoint, output, class_num=class_num, input_shape=image_shape, fmt=fmt,
-        labels_file=labels_file, force=force, validate=not no_validate,
+    result = export_api(
+        model_name, checkpoint, output, class_num=class_num, image_shape=image_shape,
+        format=fmt, labels=labels_file, force=force, validate=not no_validate,
     )
     click.echo(f"Exported {result.model_name} ({result.class_num} classes, input "
                f"{'x'.join(map(str, result.input_shape))}, {result.format}) to {result.output}: "

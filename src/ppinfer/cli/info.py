@@ -31,8 +31,10 @@ def models_cmd(pattern: str, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Column, Table
 
-    table = Table("family", "parameters", "input", "preprocess")
-    table.columns.insert(0, Column("model", no_wrap=True))
+    # Names are never cut; the preprocess column wraps instead.
+    table = Table(Column("model", no_wrap=True), Column("family", no_wrap=True),
+                  Column("parameters", no_wrap=True), Column("input", no_wrap=True),
+                  "preprocess")
     for row in rows:
         table.add_row(row["name"], row["family"], f"{row['parameters'] / 1e6:.2f}M",
                       "x".join(map(str, row["input_shape"])), row["preprocess"])
@@ -85,12 +87,13 @@ def engines_cmd(as_json: bool) -> None:
     ppinfer engines
     """
     from ppinfer.engines import ENGINES, list_engines
+    from ppinfer.formats import KIND_FILES
 
     rows = []
     for name in list_engines():
         cls = ENGINES[name]
-        runs = ("architecture + checkpoint (" + ", ".join(sorted(cls.layouts)) + ")"
-                if cls.needs_architecture else ", ".join(sorted(cls.layouts)))
+        layouts = ", ".join(KIND_FILES.get(kind, kind) for kind in sorted(cls.layouts))
+        runs = f"architecture + checkpoint ({layouts})" if cls.needs_architecture else layouts
         rows.append({"name": name, "runs": runs, "about": cls.summary})
     if as_json:
         for row in rows:

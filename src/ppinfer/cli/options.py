@@ -11,15 +11,13 @@ from ppinfer.config import PRECISIONS
 
 
 def parse_shape(_ctx, _param, value: str | None) -> tuple[int, int, int] | None:
-    if value is None:
-        return None
+    from ppinfer.api.options import parse_image_shape
+    from ppinfer.errors import ConfigError
+
     try:
-        shape = tuple(int(v) for v in value.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise click.BadParameter("expected C,H,W such as 3,224,224")
-    return shape
+        return parse_image_shape(value)
+    except ConfigError:
+        raise click.BadParameter("expected C,H,W such as 3,224,224") from None
 
 
 # name -> option; the run options shared by ``predict`` and ``bench``
@@ -78,23 +76,9 @@ def device_options(fn: Callable | None = None, *, exclude: tuple[str, ...] = ())
 
 
 def run_config_from(kw: dict[str, Any], top_k: int = 5):
-    from ppinfer.config import RunConfig
+    """The resolved RunConfig for the run options in ``kw`` (removed from it): the same
+    function ``ppinfer.load()`` uses."""
+    from ppinfer.api.options import run_config
 
-    use_gpu = kw.pop("use_gpu")
-    gpu_id = kw.pop("gpu_id")
-    device = "auto" if use_gpu is None else (f"gpu:{gpu_id}" if use_gpu else "cpu")
-    return RunConfig(
-        device=device,
-        gpu_mem=kw.pop("gpu_mem"),
-        ir_optim=kw.pop("ir_optim"),
-        use_tensorrt=kw.pop("use_tensorrt"),
-        trt_min_subgraph_size=kw.pop("trt_min_subgraph_size"),
-        trt_max_batch=kw.pop("trt_max_batch"),
-        trt_cache_dir=kw.pop("trt_cache_dir"),
-        mkldnn=kw.pop("mkldnn"),
-        mkldnn_cache_capacity=kw.pop("mkldnn_cache_capacity"),
-        cpu_threads=kw.pop("cpu_threads"),
-        precision=kw.pop("precision"),
-        batch_size=kw.pop("batch_size"),
-        top_k=top_k,
-    ).resolve()
+    return run_config(**{name: kw.pop(name) for name in _DEVICE_OPTIONS if name in kw},
+                      top_k=top_k)

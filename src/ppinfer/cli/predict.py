@@ -55,25 +55,19 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
     ppinfer predict -i cat.jpg --engine executor-persistable --model-name ResNet50_vd -p ckpt/
     ppinfer predict -i cat.jpg --model out/ --engine all   # every engine, scores compared
     """
-    from ppinfer.engines import create_engine, get_engine
-    from ppinfer.paddle_env import paddle_env
+    from ppinfer.api.predictor import open_source
+    from ppinfer.engines import get_engine
     from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS
     from ppinfer.pipeline.inputs import expand_inputs
     from ppinfer.predict import run_predictions
-    from ppinfer.source import resolve_source
 
     config = run_config_from(device_kw, top_k=top_k)
     engine_cls = None if engine == "all" else get_engine(engine)
-    needs_architecture = engine_cls is not None and engine_cls.needs_architecture
-    if model is None and model_file is None and model_dir is None and params_file is None:
-        from ppinfer.default_model import default_model_dir
-
-        model = str(default_model_dir())
-    source = resolve_source(
-        model=model, model_file=model_file, params_file=params_file, model_dir=model_dir,
+    source = open_source(
+        model, model_file=model_file, params_file=params_file, model_dir=model_dir,
         model_name=model_name, class_num=class_num, image_shape=image_shape,
-        labels_file=labels_file, needs_architecture=needs_architecture,
-        prefer=paddle_env().native_format,
+        labels=labels_file,
+        needs_architecture=engine_cls is not None and engine_cls.needs_architecture,
     )
     if not images:
         from ppinfer.default_model import sample_image_path
@@ -84,7 +78,7 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
     if engine == "all":
         _predict_all(source, config, items, tolerance, max_pixels, as_json)
         return
-    runner = create_engine(engine, source, config)
+    runner = engine_cls(source, config)
 
     from ppinfer.output import ResultWriter
 
@@ -123,15 +117,18 @@ def _predict_all(source, config, items, tolerance: float, max_pixels: int, as_js
         from rich.console import Console
         from rich.table import Column, Table
 
-        table = Table(Column("engine", no_wrap=True), "top-1", "build s", "ms/image",
-                      f"max |Δ score| vs {report.reference}", title=source.display_name)
+        several = max((len(run.results) for run in report.runs), default=0) > 1
+        top1_header = f"top-1 same as {report.reference}" if several else "top-1"
+        table = Table(Column("engine", no_wrap=True), top1_header, "build s", "ms/image",
+                      f"max |Δ score| vs {report.reference or 'the reference'}",
+                      title=source.display_name)
         for run in report.runs:
             if run.skipped:
                 table.add_row(run.engine, f"[dim]skipped: {run.skipped}[/dim]", "", "", "")
                 continue
-            tops = {(r.class_ids[0], r.label_names[0]) for r in run.results}
-            top1 = (f"{run.results[0].class_ids[0]} {run.results[0].label_names[0]}"
-                    if len(run.results) == 1 else f"{len(tops)} distinct over {len(run.results)}")
+            first = run.results[0]
+            top1 = (f"{first.class_ids[0]} {first.label_names[0]}" if not several
+                    else f"{run.top1_agree} of {len(run.results)} images")
             diff = run.max_abs_diff
             mark = "" if diff is None or diff <= tolerance else " [red]✗[/red]"
             shown = f"{diff:.2e}{mark}" if diff is not None else ""

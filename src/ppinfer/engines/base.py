@@ -1,4 +1,4 @@
-"""The Engine interface (the seed's four steps) and the engine registry.
+"""The Engine interface (PaddleClas 1.x's four inference steps) and the engine registry.
 
 build -> organize data -> execute -> analyze. Engines register by name with
 ``@register_engine("name")``; third-party engines plug in through the ``ppinfer.engines``

@@ -1,6 +1,6 @@
 """``executor-inference``: the static-graph Executor loads a saved inference model and runs it
-(the seed's ``py_infer.py``): PIR ``.json``, ``.pdmodel``, ``model`` + ``params`` and the
-uncombined ``model`` + one file per variable."""
+(as PaddleClas 1.x's ``tools/infer/py_infer.py`` does): PIR ``.json``, ``.pdmodel``,
+PaddleClas 1.x ``model`` + ``params`` and the uncombined ``model`` + one file per variable."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ppinfer.paddle_env import import_paddle, program_context
 @register_engine("executor-inference")
 class ExecutorInferenceEngine(Engine):
     layouts = frozenset({"pir", "legacy", "seed", "uncombined"})
-    summary = "static-graph Executor on a saved inference model (seed's py_infer.py)"
+    summary = "static-graph Executor on a saved inference model (PaddleClas 1.x py_infer.py)"
 
     def build(self) -> None:
         paddle = import_paddle()
@@ -24,7 +24,7 @@ class ExecutorInferenceEngine(Engine):
         self.executor = paddle.static.Executor(executor_place(self.config))
         if layout.kind in ("pir", "legacy"):
             args, kwargs = (str(layout.program.with_suffix("")),), {}
-        else:  # seed / uncombined: a directory with file names
+        else:  # PaddleClas 1.x model + params / per-variable: a directory with file names
             kwargs = {"model_filename": layout.program.name}
             if layout.params is not None:
                 kwargs["params_filename"] = layout.params.name

@@ -1,5 +1,5 @@
 """``executor-persistable``: build the architecture's program, load a checkpoint, run it with
-the static-graph Executor (the seed's ``infer.py``). No export step."""
+the static-graph Executor (as PaddleClas 1.x's ``tools/infer/infer.py`` does). No export step."""
 
 from __future__ import annotations
 

@@ -32,8 +32,9 @@ def expand_inputs(specs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
     """Expand files, directories (recursive) and globs (``*``, ``?``, ``[...]``, ``**``).
 
     A file named outright is kept whatever its extension; directories and globs keep image
-    files only, in sorted order. Symlinks are followed, each directory walked once (so links
-    that loop are harmless). Duplicates are dropped, first occurrence kept.
+    files only, in one sorted order (:func:`path_order`: ``photos/`` and ``'photos/**/*'``
+    list the same files in the same order). Symlinks are followed, each directory walked once
+    (so links that loop are harmless). Duplicates are dropped, first occurrence kept.
     """
     items: list[InputItem] = []
     seen: set[tuple[str, str | None]] = set()
@@ -56,9 +57,19 @@ def _expand_one(spec: str) -> list[InputItem]:
     return [InputItem(spec, f"{spec} does not exist: check the -i path.")]
 
 
+def path_order(path: str, *, folder: bool = False) -> tuple[tuple[int, str], ...]:
+    """Sort key for the order a directory walk lists files in: by name, a folder's own files
+    before its subfolders', component by component. Glob matches are sorted with it too, so
+    ``photos/`` and ``'photos/**/*'`` list the same files in the same order (plain string
+    order would not: it puts ``photos/a/x.jpg`` before ``photos/b.jpg``, and ``a.b/`` before
+    ``a/``)."""
+    *parents, name = os.path.normpath(path).split(os.sep)
+    return (*((1, parent) for parent in parents), (int(folder), name))
+
+
 def _from_directory(root: str, *, empty_is_error: bool = True) -> list[InputItem]:
     problems: list[InputItem] = []  # unreadable subdirectories, reported after the images
-    found = [InputItem(path) for path in _walk_images(root, problems)]
+    found = [InputItem(path) for path in _walk_images(root, problems)]  # in path_order
     if not found and not problems and empty_is_error:
         return [InputItem(root, f"Directory {root} holds no images ({_extension_list()}).")]
     return found + problems
@@ -90,7 +101,8 @@ def _walk_images(root: str, problems: list[InputItem]) -> Iterator[str]:
 
 def _from_glob(pattern: str) -> list[InputItem]:
     items: list[InputItem] = []
-    for match in sorted(glob.glob(pattern, recursive=True)):
+    matches = glob.glob(pattern, recursive=True)
+    for match in sorted(matches, key=lambda m: path_order(m, folder=os.path.isdir(m))):
         if os.path.isdir(match):
             items.extend(_from_directory(match, empty_is_error=False))
         elif is_image_name(match):

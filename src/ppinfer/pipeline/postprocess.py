@@ -1,4 +1,4 @@
-"""Model output -> per-image results: probabilities, top-k, and the JSON line CLI.md fixes."""
+"""Model output -> per-image results: probabilities, top-k, and the JSON line of each image."""
 
 from __future__ import annotations
 
@@ -113,8 +113,8 @@ class Result:
         return cls(file_name=file_name, error=error)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON line of ../shared/CLI.md: ``{file_name, class_ids, scores, label_names}``,
-        or ``{file_name, error}``."""
+        """The JSON line (README, "Output and exit status"): ``{file_name, class_ids, scores,
+        label_names}``, or ``{file_name, error}``."""
         if self.error is not None:
             return {"file_name": printable(self.file_name), "error": printable(self.error)}
         return {
@@ -123,6 +123,10 @@ class Result:
             "scores": [round(float(s), SCORE_DECIMALS) for s in self.scores],
             "label_names": [str(name) for name in self.label_names],
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Python API's name for :meth:`to_json_dict`: the JSON line as a dict."""
+        return self.to_json_dict()
 
     def to_json_line(self) -> str:
         """One line of JSON (non-ASCII file names and labels kept readable)."""

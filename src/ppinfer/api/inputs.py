@@ -1,0 +1,42 @@
+"""What ``Predictor.predict`` accepts: one path, or a list mixing paths and image arrays."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any, Union
+
+import numpy as np
+
+from ppinfer.pipeline.arrays import ArrayItem, array_name
+from ppinfer.pipeline.inputs import InputItem, expand_inputs
+
+Inputs = Union[str, os.PathLike, np.ndarray, Iterable[Any]]
+
+
+def collect_inputs(inputs: Inputs) -> list[InputItem | ArrayItem]:
+    """Paths (files, directories, globs) expanded as ``predict -i`` expands them, and arrays
+    in their place, in the order given.
+
+    A path that yields nothing, or a file listed twice, is handled as on the command line (an
+    item with an error sentence; the second listing dropped). Anything that is neither a path
+    nor an array is a programming error: :class:`TypeError`, before any work is done.
+    """
+    if isinstance(inputs, (str, os.PathLike, np.ndarray)):
+        inputs = [inputs]
+    items: list[InputItem | ArrayItem] = []
+    seen: set[str] = set()
+    for position, value in enumerate(inputs):
+        if isinstance(value, np.ndarray):
+            items.append(ArrayItem(array_name(position), value))
+            continue
+        if not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"input {position} is a {type(value).__name__}: pass a path (file, "
+                            "directory or glob) or an H x W x 3 uint8 RGB numpy array.")
+        for item in expand_inputs([value]):
+            key = os.path.normpath(os.path.abspath(item.path))
+            if item.error is None and key in seen:
+                continue
+            seen.add(key)
+            items.append(item)
+    return items

@@ -1,0 +1,145 @@
+"""``ppinfer.load()`` and the :class:`Predictor` it returns: a model and an engine, built once.
+
+The command line's ``predict`` goes through the same functions (:func:`open_source`, the
+engine registry, :func:`ppinfer.predict.iter_predictions`), so the two give the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ppinfer.api.inputs import Inputs, collect_inputs
+from ppinfer.api.options import MODEL_OPTIONS, RUN_OPTIONS, check_options, parse_image_shape
+from ppinfer.api.options import run_config as make_run_config
+from ppinfer.config import RunConfig
+from ppinfer.errors import ConfigError
+from ppinfer.pipeline.postprocess import Result
+from ppinfer.source import ModelSource
+
+
+def open_source(
+    model: str | os.PathLike | None = None,
+    *,
+    needs_architecture: bool = False,
+    model_file: str | os.PathLike | None = None,
+    params_file: str | os.PathLike | None = None,
+    model_dir: str | os.PathLike | None = None,
+    model_name: str | None = None,
+    class_num: int | None = None,
+    image_shape: tuple[int, int, int] | None = None,
+    labels: str | os.PathLike | None = None,
+) -> ModelSource:
+    """The model to run: a model directory or program file, or (nothing given) the built-in
+    EfficientNet-Lite0, exported into the cache on first use."""
+    from ppinfer.paddle_env import paddle_env
+    from ppinfer.source import resolve_source
+
+    if model is not None and model_file is None and _is_program_file(model):
+        model, model_file = None, model
+    if model is None and model_file is None and model_dir is None and params_file is None:
+        from ppinfer.default_model import default_model_dir
+
+        model = default_model_dir()
+
+    def text(path):
+        return None if path is None else os.fspath(path)
+
+    return resolve_source(
+        model=text(model), model_file=text(model_file), params_file=text(params_file),
+        model_dir=text(model_dir), model_name=model_name, class_num=class_num,
+        image_shape=image_shape, labels_file=text(labels),
+        needs_architecture=needs_architecture, prefer=paddle_env().native_format,
+    )
+
+
+def _is_program_file(path: str | os.PathLike) -> bool:
+    from ppinfer.formats import PROGRAM_NAMES
+
+    name = os.path.basename(os.fspath(path))
+    return os.path.isfile(path) and (name.endswith((".json", ".pdmodel")) or name in PROGRAM_NAMES)
+
+
+def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
+         **options: Any) -> Predictor:
+    """Load a model for prediction; the engine is built here, so setup errors raise here.
+
+    ``model`` is a model directory or a program file (``None``: the built-in model).
+    ``options`` are ``ppinfer predict``'s options with underscores: ``batch_size``,
+    ``precision``, ``cpu_threads``, ``device`` (or ``use_gpu``/``gpu_id``), ``use_tensorrt``,
+    ``top_k``, ``params_file``, ``model_name``, ``labels``, ``max_pixels``, ... An unknown
+    option or an impossible value raises :class:`ppinfer.ConfigError`.
+    """
+    from ppinfer.engines import get_engine
+    from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS
+
+    check_options(options, {**RUN_OPTIONS, **MODEL_OPTIONS}, "ppinfer.load()")
+    run_kw = {k: v for k, v in options.items() if k in RUN_OPTIONS}
+    model_kw = {k: v for k, v in options.items() if k in MODEL_OPTIONS}
+    max_pixels = model_kw.pop("max_pixels", None) or DEFAULT_MAX_PIXELS
+    if max_pixels < 1:
+        raise ConfigError("max_pixels must be at least 1.")
+    model_kw["image_shape"] = parse_image_shape(model_kw.get("image_shape"))
+    config = make_run_config(**run_kw)
+    engine_cls = get_engine(engine)
+    source = open_source(model, needs_architecture=engine_cls.needs_architecture, **model_kw)
+    predictor = Predictor(engine_cls(source, config), max_pixels=max_pixels)
+    predictor.engine.ensure_built()
+    return predictor
+
+
+class Predictor:
+    """A loaded model on one engine. Reuse it: building the engine is the slow part.
+
+    ``with ppinfer.load() as p: ...`` releases the engine at the end of the block.
+    """
+
+    def __init__(self, engine, *, max_pixels: int) -> None:
+        self._engine = engine
+        self.max_pixels = max_pixels
+
+    @property
+    def engine(self):
+        """The :class:`ppinfer.engines.Engine` doing the work."""
+        if self._engine is None:
+            raise ConfigError("This Predictor is closed: ppinfer.load() a new one.")
+        return self._engine
+
+    @property
+    def config(self) -> RunConfig:
+        return self.engine.config
+
+    @property
+    def source(self) -> ModelSource:
+        return self.engine.source
+
+    def predict(self, inputs: Inputs) -> list[Result]:
+        """Results for ``inputs``, in order: one path (file, directory, glob) or a list of paths
+        and H x W x 3 uint8 RGB arrays. An input that cannot be read gets a Result with
+        ``.error`` set; the others still get theirs."""
+        return list(self.predict_iter(inputs))
+
+    def predict_iter(self, inputs: Inputs) -> Iterator[Result]:
+        """Like :meth:`predict`, yielding each result as soon as its batch is done."""
+        from ppinfer.predict import iter_predictions
+
+        items = collect_inputs(inputs)
+        return iter_predictions(self.engine, items, max_pixels=self.max_pixels)
+
+    def close(self) -> None:
+        """Release the engine (and the memory its model holds)."""
+        self._engine = None
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._engine is None:
+            return "<ppinfer.Predictor (closed)>"
+        c = self._engine.config
+        return (f"<ppinfer.Predictor {self._engine.source.display_name} on {self._engine.name}, "
+                f"{c.device} {c.precision}, batch {c.batch_size}>")

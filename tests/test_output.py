@@ -1,0 +1,147 @@
+"""Output for people (issue 13): bench's table at 80 and 120 columns, `ppinfer models` at 80,
+`--engine all` over several images, messages that name the files written, one input order, and
+percentages that agree with their own threshold."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from ppinfer.bench.report import notes, percent_over, print_table
+from ppinfer.cli import cli
+from ppinfer.pipeline.inputs import expand_inputs
+
+ENGINES = "analysis,executor-inference"
+
+
+@pytest.fixture(scope="module")
+def report():
+    """A real (short) bench of the built-in model: two engines, two batch sizes."""
+    from ppinfer.api.benchmarking import bench_report
+
+    return bench_report(engine=ENGINES, batch_size=[1, 2], iterations=2, warmup=0)
+
+
+def printed(report, width: int) -> list[str]:
+    out = io.StringIO()
+    print_table(report, Console(file=out, width=width))
+    return out.getvalue().splitlines()
+
+
+def table_lines(lines: list[str]) -> list[str]:
+    return [line for line in lines if not line.startswith(("warning:", "skipped:", "failed:"))]
+
+
+def assert_names_whole(lines: list[str], width: int) -> None:
+    text = "\n".join(lines)
+    assert "…" not in text
+    assert all(len(line) <= width for line in table_lines(lines)), text
+    assert "EfficientNet_lite0" in text
+    for engine in ENGINES.split(","):
+        assert f" {engine} " in text or f"\n{engine} " in text, text
+
+
+def test_bench_table_at_80_columns_is_blocks_with_every_name_whole(report):
+    lines = printed(report, 80)
+    assert_names_whole(lines, 80)
+    text = "\n".join(lines)
+    assert "speed (latency per batch)" in text and "startup and memory" in text
+    assert "fp32 b2 t" in text  # the configuration, whole
+
+
+def test_bench_table_at_120_columns_is_one_full_table(report):
+    lines = printed(report, 120)
+    assert_names_whole(lines, 120)
+    text = "\n".join(lines)
+    assert "speed (latency per batch)" not in text  # not the narrow blocks
+    header = " ".join(lines[:6])
+    for column in ("build", "first", "p50", "p99", "img/s", "RSS"):
+        assert column in header
+
+
+def test_bench_with_columns_80_in_a_pipe_fits(tmp_path):
+    env = {**os.environ, "COLUMNS": "80"}
+    run = subprocess.run(
+        [sys.executable, "-m", "ppinfer", "bench", "--engine", ENGINES, "--iterations", "2",
+         "--warmup", "0", "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, env=env, check=True)
+    assert_names_whole(run.stdout.splitlines(), 80)
+    assert f"Wrote {tmp_path / 'r.json'}\n" in run.stderr
+    rows = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert {r["engine"] for r in rows} == set(ENGINES.split(","))  # --json: every figure
+
+
+def test_models_at_80_columns_cuts_no_family_or_name():
+    env = {**os.environ, "COLUMNS": "80"}
+    run = subprocess.run([sys.executable, "-m", "ppinfer", "models"], capture_output=True,
+                         text=True, env=env, check=True)
+    assert "…" not in run.stdout
+    assert "efficientnet" in run.stdout and "mobilenet_v3" in run.stdout
+    assert "MobileNetV3_large_x1_25" in run.stdout
+    assert max(map(len, run.stdout.splitlines())) <= 80
+
+
+def test_plot_message_names_the_file_written(report, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    run = CliRunner().invoke(cli, ["bench", "--iterations", "1", "--warmup", "0",
+                                   "--plot", "rplot"])
+    assert run.exit_code == 0, run.output
+    assert "Wrote rplot.png\n" in run.stderr
+    assert Path("rplot.png").read_bytes()[:4] == b"\x89PNG"
+    run = CliRunner().invoke(cli, ["bench", "--iterations", "1", "--plot", "r.nope"])
+    assert run.exit_code == 2 and "matplotlib cannot write .nope files" in run.stderr
+
+
+def test_engine_all_over_several_images_says_how_many_agree(photos):
+    run = CliRunner().invoke(cli, ["predict", "--engine", "all", "-i",
+                                   str(photos["chelsea"].parent)], env={"COLUMNS": "120"})
+    assert run.exit_code == 0, run.output
+    assert "top-1 same as analysis" in run.stdout
+    assert "3 of 3 images" in run.stdout
+    assert "distinct" not in run.stdout
+    run = CliRunner().invoke(cli, ["predict", "--engine", "all", "--json", "-i",
+                                   str(photos["chelsea"].parent)])
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    ran = [r for r in rows if "skipped" not in r]
+    assert ran and all(r["images"] == 3 and r["top1_agree"] == 3 for r in ran)
+
+
+def test_a_glob_and_a_directory_walk_list_inputs_in_one_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("p/b.jpg", "p/a/x.jpg", "p/a.b/y.jpg", "p/c.png", "p/a/z/w.jpg"):
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).write_bytes(b"x")
+    walk = [i.path for i in expand_inputs(["p"])]
+    assert walk == ["p/b.jpg", "p/c.png", "p/a/x.jpg", "p/a/z/w.jpg", "p/a.b/y.jpg"]
+    assert [i.path for i in expand_inputs(["p/**/*"])] == walk
+    assert [i.path for i in expand_inputs(["p/*"])] == walk
+
+
+@pytest.mark.parametrize(("cv", "shown"), [(0.1004, "10.04%"), (0.104, "10.4%"),
+                                           (0.35, "35%"), (0.100001, "10.0001%")])
+def test_a_percentage_over_its_threshold_is_shown_over_it(cv, shown):
+    assert percent_over(cv, 0.10) == shown
+
+
+def test_unstable_warning_does_not_contradict_itself(report):
+    from dataclasses import replace
+
+    from ppinfer.bench.measure import Phase
+
+    r = next(r for r in report.results if r.status == "ok")
+    steady = r.measurement.engine.latencies[0]
+    # latencies whose coefficient of variation is just over 10% (10.0...%)
+    r.measurement.engine = replace(r.measurement.engine,
+                                   latencies=[steady * 0.8999, steady * 1.1001])
+    assert isinstance(r.measurement.engine, Phase)
+    (line,) = [n for n in notes(report) if r.case.describe() in n and "varied" in n]
+    assert "latency varied by 10.01% (over 10%)" in line
