@@ -58,7 +58,7 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
     ppinfer predict -i cat.jpg --engine executor-persistable --model-name ResNet50_vd -p ckpt/
     ppinfer predict -i cat.jpg --model out/ --engine all   # every engine, scores compared
     """
-    from ppinfer.pipeline.decode import (
+    from ppinfer.pipeline.limits import (
         DEFAULT_MAX_IMAGE_BYTES,
         DEFAULT_MAX_PIXELS,
         set_decoder_pixel_limit,

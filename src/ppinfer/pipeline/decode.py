@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 
-DEFAULT_MAX_PIXELS = 100_000_000
-"""Images with more pixels than this are refused before decoding (decompression bombs)."""
-DEFAULT_MAX_IMAGE_BYTES = 512 << 20
-"""Image files larger than this are refused before reading (a 100-megapixel BMP is 300 MB)."""
+from ppinfer.pipeline.limits import (
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_PIXELS,
+    set_decoder_pixel_limit,
+)
 
-# OpenCV's own limit, read once when it first decodes: it backs up the header check, so no
-# header trick gets a bigger decode. The CLI sets it from --max-pixels before cv2 is imported.
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(DEFAULT_MAX_PIXELS))
+# OpenCV's own limit, read when cv2 is imported (the CLI sets it from --max-pixels earlier).
+set_decoder_pixel_limit(force=False)
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -26,6 +26,8 @@ import numpy as np  # noqa: E402
 from ppinfer.errors import ImageError  # noqa: E402
 from ppinfer.pipeline.image_headers import header_size, jpeg_complete  # noqa: E402
 from ppinfer.safe_io import read_regular_file  # noqa: E402
+
+__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_PIXELS", "load_image"]
 
 
 def _silence_opencv() -> None:
@@ -43,12 +45,6 @@ _silence_opencv()
 # Decode like PaddleClas (cv2.imdecode(data, IMREAD_COLOR)) -- EXIF orientation applied, alpha
 # dropped, CMYK converted -- but keep 16-bit/float depth and gray, so they are converted here.
 _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
-
-
-def set_decoder_pixel_limit(max_pixels: int) -> None:
-    """Make OpenCV's own pixel limit ``max_pixels``; effective only before cv2 is imported (the
-    CLI calls it first thing), so it never raises the limit of a process that already decoded."""
-    os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
 
 
 def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS,
