@@ -91,9 +91,15 @@ def test_export_refuses_to_overwrite_without_force(resnet50_vd_checkpoint, tmp_p
     assert result.output.strip() == (
         f"Error: Output directory {out} is not empty: pass --force to replace it.")
     assert (out / "keep.txt").read_text() == "mine"
-    result = CliRunner().invoke(cli, [*args, "--force"])
+    result = CliRunner().invoke(cli, [*args, "--force"])  # not a model: --force refuses too
+    assert result.exit_code == 2
+    assert "holds no model, so --force will not replace it: it would delete keep.txt" in \
+        result.output
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    assert CliRunner().invoke(cli, args).exit_code == 0  # empty: written
+    result = CliRunner().invoke(cli, [*args, "--force"])  # a model: replaced
     assert result.exit_code == 0, result.output
-    assert not (out / "keep.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left
 
 

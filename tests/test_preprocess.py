@@ -183,7 +183,7 @@ def test_missing_file(tmp_path):
 
 
 def test_directory_is_not_an_image(tmp_path):
-    assert_image_error(tmp_path, "Cannot read")
+    assert_image_error(tmp_path, "is a directory, not a regular file")
 
 
 def test_truncated_jpeg(tmp_path):
@@ -634,12 +634,13 @@ def test_fuzzed_bytes_give_a_tensor_or_image_error(tmp_path):
 
 def test_permission_error_message(tmp_path, monkeypatch):
     # Stands in for chmod 000 where the tests run as root (root reads anything).
-    import ppinfer.pipeline.decode as decode_module
+    import ppinfer.safe_io as safe_io
 
     def refuse(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(decode_module, "open", refuse, raising=False)
+    monkeypatch.setattr(safe_io.os, "open", refuse)
+    (tmp_path / "locked.jpg").write_bytes(b"\xff\xd8")
     assert_image_error(tmp_path / "locked.jpg", "Cannot read", "Permission denied")
 
 

@@ -27,6 +27,12 @@ def default_cache_dir() -> Path:
     return Path(home).expanduser() if home else Path.home() / ".cache" / "ppinfer"
 
 
+MAX_BATCH_SIZE = 256
+"""Largest --batch-size: memory grows linearly with it (README, "What happens when…")."""
+THREADS_PER_CORE_MAX = 4
+"""--cpu-threads may oversubscribe the cores up to this factor, no further."""
+
+
 @dataclass(frozen=True)
 class ConfigCall:
     """One call on ``paddle.inference.Config``: ``method(*args, **kwargs)``."""
@@ -85,6 +91,12 @@ class RunConfig:
 
             env = paddle_env()
         self._check_ranges()
+        if self.cpu_threads is not None and self.cpu_threads > THREADS_PER_CORE_MAX * env.cpu_count:
+            raise ConfigError(
+                f"--cpu-threads {self.cpu_threads} is more than {THREADS_PER_CORE_MAX} per core "
+                f"({THREADS_PER_CORE_MAX * env.cpu_count} for the {env.cpu_count} cores here): "
+                "each thread takes its own stack and scratch memory and more only slow the run."
+            )
         device = self._resolve_device(env)
         use_gpu = device.startswith("gpu")
         use_trt = self.use_tensorrt
@@ -118,6 +130,12 @@ class RunConfig:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1.")
         if self.cpu_threads is not None and self.cpu_threads < 1:
             raise ConfigError("cpu-threads must be at least 1.")
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise ConfigError(
+                f"--batch-size {self.batch_size} is over ppinfer's limit of {MAX_BATCH_SIZE}: "
+                "memory grows with the batch (about 12 MB per 224x224 image for the built-in "
+                "model), and larger batches do not run faster on a CPU."
+            )
         if self.trt_max_batch is not None and self.trt_max_batch < self.batch_size:
             raise ConfigError(
                 f"The TensorRT max batch ({self.trt_max_batch}) is smaller than the batch size "

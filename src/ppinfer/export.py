@@ -21,8 +21,9 @@ import numpy as np
 
 from ppinfer import __version__
 from ppinfer.checkpoints import load_checkpoint, sha256
-from ppinfer.errors import ConfigError, ExportError
+from ppinfer.errors import ConfigError, ExportError, ModelFormatError
 from ppinfer.formats import detect_directory
+from ppinfer.interrupts import deferred_interrupts
 from ppinfer.modelcard import ModelCard, write_card
 from ppinfer.models import get_model
 from ppinfer.paddle_env import import_paddle, paddle_env
@@ -51,10 +52,42 @@ class ExportResult:
 
 
 def _check_output(output: Path, force: bool) -> None:
-    if output.exists() and not output.is_dir():
+    """Refuse, before any work, an output export may not write or replace.
+
+    ``--force`` replaces a directory only when it is empty or holds a model (ppinfer deletes
+    only what it or Paddle wrote); the filesystem root, the current directory and its parents
+    are never replaced.
+    """
+    resolved = output.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == Path(resolved.anchor) or resolved == cwd or resolved in cwd.parents:
+        what = ("the filesystem root" if resolved == Path(resolved.anchor)
+                else "the current directory or one of its parents")
+        raise ExportError(f"-o {output} is {what}: export into a folder of its own, such as "
+                          "-o ./model.")
+    if not os.path.lexists(output):
+        return
+    if not output.is_dir():
         raise ExportError(f"{output} is a file: choose a directory for -o/--output.")
-    if output.exists() and any(output.iterdir()) and not force:
+    try:
+        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in output.iterdir())
+    except OSError as exc:
+        raise ExportError(f"Cannot read the output directory {output}: {exc.strerror}.") from None
+    if not entries:
+        return
+    if not force:
         raise ExportError(f"Output directory {output} is not empty: pass --force to replace it.")
+    try:
+        holds_model = detect_directory(output).is_inference_model
+    except ModelFormatError:
+        holds_model = False
+    if not holds_model:
+        shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5
+                                          else "")
+        raise ExportError(
+            f"Output directory {output} holds no model, so --force will not replace it: it "
+            f"would delete {shown}. Choose another -o, or empty it yourself."
+        )
 
 
 def _save(static_model, directory: Path, fmt: str) -> list[str]:
@@ -91,6 +124,37 @@ def _validate(static_model, directory: Path, preprocess: PreprocessConfig) -> fl
     return float(np.max(np.abs(got - expected)))
 
 
+def _make_temp_dir(output: Path) -> Path:
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return make_temp_dir(output)
+    except OSError as exc:
+        raise ExportError(
+            f"Cannot write the export beside {output}: {exc.strerror or exc} "
+            f"({exc.filename or output.parent}); choose a writable -o."
+        ) from None
+
+
+def _card(spec, preprocess, labels, class_num, static_model, fmt, checkpoint, env) -> ModelCard:
+    return ModelCard(
+        model_name=spec.name,
+        preprocess=preprocess,
+        labels=labels,
+        topk=5,
+        provenance={
+            "class_num": class_num,
+            "input_shape": list(static_model.input_shape),
+            "input_name": INPUT_NAME,
+            "format": fmt,
+            "checkpoint": os.path.abspath(checkpoint),
+            "checkpoint_sha256": sha256(checkpoint),
+            "ppinfer_version": __version__,
+            "paddle_version": env.version,
+            "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
+
+
 def export_model(
     model_name: str,
     checkpoint: str | Path,
@@ -123,44 +187,33 @@ def export_model(
     labels = load_labels(labels_file, class_num) if labels_file else (
         imagenet_labels() if class_num == 1000 else None
     )
-    state = load_checkpoint(checkpoint, spec)
-    static_model = build_static_model(
-        spec, class_num, input_shape, ir="pir" if fmt == "pir" else "legacy"
-    )
-    static_model.load_state(state, source=str(checkpoint))
-    preprocess = spec.preprocess.for_input_shape(static_model.input_shape)
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(output)
-    try:
-        files = _save(static_model, tmp, fmt)
-        write_card(tmp, ModelCard(
-            model_name=spec.name,
-            preprocess=preprocess,
-            labels=labels,
-            topk=5,
-            provenance={
-                "class_num": class_num,
-                "input_shape": list(static_model.input_shape),
-                "input_name": INPUT_NAME,
-                "format": fmt,
-                "checkpoint": os.path.abspath(checkpoint),
-                "checkpoint_sha256": sha256(checkpoint),
-                "ppinfer_version": __version__,
-                "paddle_version": env.version,
-                "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            },
-        ))
-        diff = _validate(static_model, tmp, preprocess) if validate else None
-        if diff is not None and diff > VALIDATION_ATOL:
-            raise ExportError(
-                f"The exported model differs from the training program by {diff:.2e} "
-                f"(more than {VALIDATION_ATOL:g}): report this with the model name and format."
-            )
-        sync_dir(tmp)
-        swap_into_place(tmp, output)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with deferred_interrupts() as checkpoint_interrupt:
+        state = load_checkpoint(checkpoint, spec)
+        checkpoint_interrupt()
+        static_model = build_static_model(
+            spec, class_num, input_shape, ir="pir" if fmt == "pir" else "legacy"
+        )
+        static_model.load_state(state, source=str(checkpoint))
+        checkpoint_interrupt()
+        preprocess = spec.preprocess.for_input_shape(static_model.input_shape)
+        tmp = _make_temp_dir(output)
+        try:
+            files = _save(static_model, tmp, fmt)
+            write_card(tmp, _card(spec, preprocess, labels, class_num, static_model, fmt,
+                                  checkpoint, env))
+            checkpoint_interrupt()
+            diff = _validate(static_model, tmp, preprocess) if validate else None
+            if diff is not None and diff > VALIDATION_ATOL:
+                raise ExportError(
+                    f"The exported model differs from the training program by {diff:.2e} "
+                    f"(more than {VALIDATION_ATOL:g}): report this with the model name and "
+                    "format."
+                )
+            sync_dir(tmp)
+            checkpoint_interrupt()  # the last point where Ctrl-C keeps the old model
+            swap_into_place(tmp, output)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return ExportResult(
         output=output, model_name=spec.name, format=fmt, files=files + ["inference.yml"],
         class_num=class_num, input_shape=static_model.input_shape, max_abs_diff=diff,

@@ -12,6 +12,7 @@ Layouts (``ModelLayout.kind``):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +50,11 @@ class ModelLayout:
 
     @property
     def card(self) -> Path | None:
+        """The model card beside the program. Whatever the name holds (a directory, a FIFO, a
+        dangling link) is returned, so reading it refuses it rather than silently using
+        default preprocessing."""
         for name in CARD_NAMES:
-            if (self.root / name).is_file():
+            if os.path.lexists(self.root / name):
                 return self.root / name
         return None
 
@@ -68,11 +72,17 @@ def _variable_files(directory: Path) -> list[Path]:
     ]
 
 
+def _is_file_like(path: Path) -> bool:
+    """Present and not a directory: a FIFO named ``model`` is found here and refused when read,
+    rather than passed over as if missing."""
+    return os.path.lexists(path) and not path.is_dir()
+
+
 def _pairs(directory: Path, suffix: str) -> list[tuple[Path, Path]]:
     pairs = []
     for program in sorted(directory.glob(f"*{suffix}")):
         params = program.with_suffix(".pdiparams")
-        if params.is_file():
+        if os.path.lexists(params):  # not a regular file: verify_layout says so
             pairs.append((program, params))
     return pairs
 
@@ -101,9 +111,9 @@ def detect_directory(directory: Path, prefer: str = "pir") -> ModelLayout:
             # Prefer the conventional inference.* name when several models share a folder.
             program, params = sorted(candidates[kind], key=lambda p: p[0].stem != "inference")[0]
             return ModelLayout(kind, directory, program, params)
-    programs = [directory / n for n in PROGRAM_NAMES if (directory / n).is_file()]
+    programs = [directory / n for n in PROGRAM_NAMES if _is_file_like(directory / n)]
     variables = _variable_files(directory)
-    if programs and (directory / "params").is_file():
+    if programs and _is_file_like(directory / "params"):
         return ModelLayout("seed", directory, programs[0], directory / "params")
     if programs and variables:
         return ModelLayout("uncombined", directory, programs[0], None)
@@ -135,8 +145,11 @@ def detect_directory(directory: Path, prefer: str = "pir") -> ModelLayout:
 
 def detect_files(program: Path, params: Path | None) -> ModelLayout:
     """The layout named by explicit program / params files (``predict -m`` / ``-p``)."""
-    if not program.is_file():
+    if not os.path.lexists(program):
         raise ModelFormatError(f"Program file {program} does not exist: check -m/--model-file.")
+    if program.is_dir():
+        raise ModelFormatError(f"Program file {program} is a directory: pass the program file "
+                               "with -m, or the directory with --model.")
     if params is None:
         if program.suffix in (".json", ".pdmodel"):
             params = program.with_suffix(".pdiparams")
@@ -209,9 +222,11 @@ QUANTIZE_OPS = ("quantize_linear", "fake_quantize", "fake_channel_wise_quantize"
 
 def is_quantized(layout: ModelLayout) -> bool:
     """True when the program runs quantize ops (what Paddle Inference's CPU int8 path needs)."""
+    from ppinfer.safe_io import PROGRAM_MAX_BYTES, read_regular_file
+
     try:
-        data = Path(layout.program).read_bytes()
-    except (OSError, TypeError):
+        data = read_regular_file(Path(layout.program), PROGRAM_MAX_BYTES, ModelFormatError)
+    except (ModelFormatError, TypeError):
         return False
     if layout.ir == "pir":  # JSON: op names appear only where ops are
         return any(op.encode() in data for op in QUANTIZE_OPS)

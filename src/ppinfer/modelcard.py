@@ -8,6 +8,7 @@ NormalizeImage, ToCHWImage) and ``PostProcess.Topk`` (``topk``, ``label_list``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,14 @@ import yaml
 
 from ppinfer.errors import ModelFormatError
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
+from ppinfer.safe_io import (
+    CARD_MAX_BYTES,
+    YamlRefused,
+    contained_path,
+    load_yaml,
+    read_regular_file,
+    short,
+)
 
 CARD_NAME = "inference.yml"
 
@@ -59,13 +68,18 @@ def write_card(directory: str | Path, card: ModelCard) -> Path:
 
 
 def read_card(path: str | Path) -> ModelCard:
-    """Parse an ``inference.yml``; a file that is not the expected YAML is a ModelFormatError."""
+    """Parse an ``inference.yml``; a card that cannot be read or trusted is a ModelFormatError.
+
+    Read as untrusted input (:mod:`ppinfer.safe_io`): a regular file of at most
+    :data:`~ppinfer.safe_io.CARD_MAX_BYTES`, YAML without aliases and with bounded nesting,
+    error messages cut to one short line.
+    """
     path = Path(path)
+    data = read_regular_file(path, CARD_MAX_BYTES, ModelFormatError, what="model card ")
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        reason = getattr(exc, "problem", None) or type(exc).__name__
+        doc = load_yaml(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, yaml.YAMLError, YamlRefused) as exc:
+        reason = short(getattr(exc, "problem", None) or exc, 120)
         raise ModelFormatError(
             f"{path} is not valid YAML ({reason}): fix or delete it to use ppinfer's defaults."
         ) from None
@@ -77,7 +91,8 @@ def read_card(path: str | Path) -> ModelCard:
         return _card_from_dict(doc, path.parent)
     except (TypeError, ValueError, KeyError, AttributeError, OSError) as exc:
         raise ModelFormatError(
-            f"{path} has an unexpected shape ({exc}): fix or delete it to use ppinfer's defaults."
+            f"{path} has an unexpected shape ({short(exc, 200)}): fix or delete it to use "
+            "ppinfer's defaults."
         ) from None
 
 
@@ -91,15 +106,23 @@ def _topk_section(post: dict[str, Any]) -> dict[str, Any]:
 
 
 def _labels_from_map_file(value: Any, base_dir: Path) -> list[str] | None:
-    """PaddleClas's ``class_id_map_file`` ("id name" lines), when it is beside the card."""
+    """PaddleClas's ``class_id_map_file`` ("id name" lines), when it is beside the card.
+
+    The path must stay inside the model directory (symlinks resolved): a downloaded model must
+    not show the lines of another file on disk in its predictions.
+    """
     if not value:
         return None
-    path = Path(str(value))
-    for candidate in (path, base_dir / path, base_dir / path.name):
-        if candidate.is_file():
+    named = str(value)
+    for candidate in (named, Path(named).name):
+        path = contained_path(base_dir, candidate, ModelFormatError,
+                              f"{base_dir / CARD_NAME}'s class_id_map_file")
+        if os.path.lexists(path):
             from ppinfer.pipeline.labels import parse_label_lines
 
-            return parse_label_lines(candidate.read_text(encoding="utf-8").splitlines())
+            data = read_regular_file(path, CARD_MAX_BYTES, ModelFormatError,
+                                     what="label map ")
+            return parse_label_lines(data.decode("utf-8-sig").splitlines())
     return None
 
 
@@ -110,14 +133,22 @@ def _card_from_dict(doc: dict[str, Any], base_dir: Path) -> ModelCard:
     labels = topk_section.get("label_list")
     if labels is not None and not isinstance(labels, list):
         raise ValueError("PostProcess.Topk.label_list is not a list")
+    if labels and not all(isinstance(v, (str, int, float)) for v in labels):
+        odd = next(v for v in labels if not isinstance(v, (str, int, float)))
+        raise ValueError(f"PostProcess.Topk.label_list holds a {type(odd).__name__}, "
+                         "not a name")
     labels = labels or _labels_from_map_file(topk_section.get("class_id_map_file"), base_dir)
-    return ModelCard(
+    card = ModelCard(
         model_name=global_section.get("model_name"),
         preprocess=PreprocessConfig.from_paddleclas_ops(ops) if ops else None,
         labels=[str(label) for label in labels] if labels else None,
         topk=int(topk_section.get("topk", 5)),
         provenance=_provenance(doc.get("ppinfer")),
     )
+    declared = card.provenance.get("class_num")
+    if card.labels and declared is not None and len(card.labels) != int(declared):
+        raise ValueError(f"it lists {len(card.labels)} labels for ppinfer.class_num {declared}")
+    return card
 
 
 def _provenance(section: Any) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import contextlib
 import os
 import stat
 import sys
+import unicodedata
+from collections.abc import Iterable
 from typing import IO
 
 from ppinfer.errors import OutputError
@@ -13,6 +15,63 @@ from ppinfer.pipeline.postprocess import Result
 
 # Show a progress bar only when there is enough to wait for.
 PROGRESS_MIN_ITEMS = 16
+
+
+def control_escaped(text: object) -> str:
+    """``text`` with control characters (escape codes, newlines, bidi overrides) shown as
+    ``\\xNN`` / ``\\uNNNN``, as JSON shows them: a file name or label cannot recolour the
+    terminal or make one row look like two."""
+    out = []
+    for ch in str(text):
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != "\u200d":
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def terminal_text(text: object) -> str:
+    """``text`` for a rich table cell: control characters escaped, rich markup too."""
+    from rich.markup import escape
+
+    return escape(control_escaped(text))
+
+
+def check_output_path(path: str | None, option: str) -> None:
+    """Raise :class:`OutputError` now if ``path`` cannot be written later (its folder is missing
+    or read-only, or it is a directory), so no work is lost to a bad path at the end."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OutputError(f"The {option} file {path} is a directory: name a file.")
+    if not os.path.isdir(folder):
+        raise OutputError(f"Cannot write the {option} file {path}: its folder {folder} does not "
+                          "exist; create it first.")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"Cannot write the {option} file {path}: its folder {folder} is not "
+                          "writable.")
+
+
+def refuse_input_as_save(save_file: str | None, paths: Iterable[str]) -> None:
+    """Raise :class:`OutputError` when ``save_file`` is one of the inputs: writing the JSON
+    lines there would overwrite the image."""
+    if not save_file:
+        return
+    try:
+        target = os.stat(save_file)
+    except OSError:
+        return  # does not exist yet: cannot be an input
+    if not stat.S_ISREG(target.st_mode):
+        return  # /dev/stdout, a pipe: not an image
+    for path in paths:
+        try:
+            if os.path.samestat(os.stat(path), target):
+                raise OutputError(f"The --save file {save_file} is one of the input images "
+                                  f"({path}): choose another file for the JSON lines.")
+        except OSError:
+            continue
 
 
 class ResultWriter:
@@ -34,6 +93,7 @@ class ResultWriter:
         self._saved_lines = 0
         self._save_existed = False
         self._save_is_file = False  # a regular file (not /dev/stderr, a pipe, ...)
+        self._whole_size = 0  # bytes of the --save file that are whole lines
         self._progress = None
         self._task = None
 
@@ -48,6 +108,8 @@ class ResultWriter:
                     f"Cannot write the --save file {self.save_file}: {exc.strerror or exc}."
                 ) from None
             self._save_is_file = stat.S_ISREG(os.fstat(self._save.fileno()).st_mode)
+            if self._save_is_file:
+                self._whole_size = self._save.tell()
         if self.total >= PROGRESS_MIN_ITEMS and sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import Progress
@@ -72,13 +134,29 @@ class ResultWriter:
         try:
             if self._saved_lines == 0 and self._save_is_file:
                 self._save.truncate(0)  # the first result replaces an earlier file
+                self._whole_size = 0
             self._save.write(line + "\n")
             self._save.flush()
         except OSError as exc:
+            self._drop_torn_line()
+            kept = f"; it holds the {self._saved_lines} whole lines written before" \
+                if self._saved_lines else ""
             raise OutputError(
-                f"Cannot write to the --save file {self.save_file}: {exc.strerror or exc}."
+                f"Cannot write to the --save file {self.save_file}: {exc.strerror or exc}{kept}."
             ) from None
         self._saved_lines += 1
+        if self._save_is_file:
+            self._whole_size = self._save.tell()
+
+    def _drop_torn_line(self) -> None:
+        """After a failed write (disk full): cut the file back to its last whole line and close
+        it without flushing again, so it holds whole JSON lines only."""
+        save, self._save = self._save, None
+        with contextlib.suppress(OSError, ValueError):
+            if self._save_is_file:
+                os.ftruncate(save.fileno(), self._whole_size)
+        with contextlib.suppress(OSError, ValueError):
+            save.close()  # the failed buffer is flushed again, and fails again: ignored
 
     def advance(self, n: int) -> None:
         if self._progress is not None:
@@ -88,7 +166,10 @@ class ResultWriter:
         if self._progress is not None:
             self._progress.stop()
         if self._save is not None:
-            self._save.close()
+            try:
+                self._save.close()
+            except OSError:
+                self._save = None  # closing flushed nothing new: every line was flushed
             if self._saved_lines == 0 and not self._save_existed:
                 with contextlib.suppress(OSError):
                     os.remove(self.save_file)  # created on entry, nothing to keep
@@ -97,20 +178,19 @@ class ResultWriter:
 
     def _print_table(self) -> None:
         from rich.console import Console
-        from rich.markup import escape
         from rich.table import Column, Table
 
         # Long paths wrap rather than being cut: the file name is the part that matters.
         table = Table(Column("image", overflow="fold"), "class", "score", "label")
         for result in self.rows:
             shown = result.to_json_dict()  # printable names and messages
-            name = escape(shown["file_name"])  # a name like photo[bold].jpg is not markup
+            name = terminal_text(shown["file_name"])  # no markup, no escape codes, one line
             if result.error is not None:
-                table.add_row(name, "-", "-", f"[red]error: {escape(shown['error'])}[/red]")
+                table.add_row(name, "-", "-", f"[red]error: {terminal_text(shown['error'])}[/red]")
                 continue
             for rank, (cid, score, label) in enumerate(
                 zip(result.class_ids, result.scores, shown["label_names"])
             ):
                 table.add_row(name if rank == 0 else "", str(cid), f"{score:.4f}",
-                              escape(label), end_section=rank == len(result.class_ids) - 1)
+                              terminal_text(label), end_section=rank == len(result.class_ids) - 1)
         Console(file=self.stream or sys.stdout).print(table)

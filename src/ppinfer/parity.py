@@ -16,7 +16,7 @@ from ppinfer.config import RunConfig
 from ppinfer.engines import ENGINES, create_engine
 from ppinfer.engines.base import load_plugins
 from ppinfer.errors import ImageError, PPInferError
-from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
+from ppinfer.pipeline.decode import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result, ensure_probabilities
 from ppinfer.source import ModelSource, with_checkpoint
@@ -90,14 +90,14 @@ def _engine_sources(source: ModelSource) -> list[tuple[str, ModelSource | None, 
     return out
 
 
-def _decode(items: Sequence[InputItem], max_pixels: int):
+def _decode(items: Sequence[InputItem], max_pixels: int, max_bytes: int):
     images, names, errors = [], [], []
     for item in items:
         if item.error is not None:
             errors.append(Result(item.path, error=item.error))
             continue
         try:
-            images.append(load_image(item.path, max_pixels=max_pixels))
+            images.append(load_image(item.path, max_pixels=max_pixels, max_bytes=max_bytes))
             names.append(item.path)
         except ImageError as exc:
             errors.append(Result(item.path, error=str(exc)))
@@ -130,8 +130,9 @@ def compare_engines(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> ParityReport:
-    images, names, errors = _decode(items, max_pixels)
+    images, names, errors = _decode(items, max_pixels, max_image_bytes)
     runs: list[EngineRun] = []
     for name, variant, reason in _engine_sources(source):
         if variant is None:

@@ -23,7 +23,7 @@ import numpy as np
 from ppinfer.engines.base import Engine
 from ppinfer.errors import ImageError
 from ppinfer.pipeline.arrays import ArrayItem
-from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
+from ppinfer.pipeline.decode import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result
 
@@ -73,7 +73,9 @@ class _Loaded:
     seconds: float = 0.0
 
 
-def _load(engine: Engine, item: InputItem | ArrayItem, max_pixels: int) -> _Loaded:
+def _load(
+    engine: Engine, item: InputItem | ArrayItem, max_pixels: int, max_bytes: int
+) -> _Loaded:
     """Decode (or check, for an array) and preprocess one image in a worker thread; OpenCV
     releases the GIL."""
     if item.error is not None:
@@ -83,7 +85,7 @@ def _load(engine: Engine, item: InputItem | ArrayItem, max_pixels: int) -> _Load
         if isinstance(item, ArrayItem):
             image = item.load(max_pixels)
         else:
-            image = load_image(item.path, max_pixels=max_pixels)
+            image = load_image(item.path, max_pixels=max_pixels, max_bytes=max_bytes)
     except ImageError as exc:
         return _Loaded(error=str(exc), seconds=time.perf_counter() - start)
     tensor = engine.organize([image])
@@ -101,11 +103,13 @@ def run_predictions(
     on_result: Callable[[Result], None],
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     on_batch: Callable[[int], None] | None = None,
 ) -> PredictSummary:
     """Predict every item, calling ``on_result`` per image in input order."""
     summary = PredictSummary()
-    for result in iter_predictions(engine, items, max_pixels=max_pixels, summary=summary,
+    for result in iter_predictions(engine, items, max_pixels=max_pixels,
+                                   max_image_bytes=max_image_bytes, summary=summary,
                                    on_batch=on_batch):
         on_result(result)
     return summary
@@ -116,6 +120,7 @@ def iter_predictions(
     items: Sequence[InputItem | ArrayItem],
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     summary: PredictSummary | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> Iterator[Result]:
@@ -135,7 +140,8 @@ def iter_predictions(
     try:
         for chunk in chunks:
             while submitted < len(chunks) and len(pending) <= PREFETCH_BATCHES:
-                pending.append([pool.submit(_load, engine, item, max_pixels)
+                pending.append([pool.submit(_load, engine, item, max_pixels,
+                                            max_image_bytes)
                                 for item in chunks[submitted]])
                 submitted += 1
             loaded = [f.result() for f in pending.popleft()]

@@ -42,7 +42,15 @@ class ModelSource:
             from ppinfer.pipeline.labels import load_labels
 
             card_labels = self.card.labels if self.card else None
-            if self.labels_file is None and card_labels and len(card_labels) == class_num:
+            if self.labels_file is None and card_labels:
+                if len(card_labels) != class_num:
+                    from ppinfer.errors import ModelFormatError
+
+                    raise ModelFormatError(
+                        f"{self.layout.card if self.layout else 'The model card'} lists "
+                        f"{len(card_labels)} labels and the model has {class_num} classes: fix "
+                        "its label_list, or pass --labels FILE with one label per class."
+                    )
                 self._labels[class_num] = card_labels
             else:
                 self._labels[class_num] = load_labels(self.labels_file, class_num)

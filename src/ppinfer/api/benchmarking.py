@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -63,8 +64,8 @@ def bench_report(
         raise ConfigError("warmup must be 0 or more.")
     if iterations is not None and iterations < 1:
         raise ConfigError("iterations must be at least 1.")
-    if duration is not None and duration <= 0:
-        raise ConfigError("duration must be more than 0 seconds.")
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise ConfigError("duration must be a finite number of seconds, more than 0.")
     engine_names = expand_engines(engine)
     if baseline:
         expand_engines(baseline.partition(":")[0])

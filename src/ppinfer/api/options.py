@@ -37,6 +37,7 @@ RUN_OPTIONS: dict[str, str] = {
 MODEL_OPTIONS: dict[str, str] = {
     "model_file": "path", "params_file": "path", "model_dir": "path", "model_name": "str",
     "class_num": "int", "image_shape": "shape", "labels": "path", "max_pixels": "int",
+    "max_image_bytes": "int",
 }
 _KINDS = {"int": "a whole number", "bool": "True or False", "str": "a string",
           "float": "a number", "path": "a path", "shape": "(C, H, W) or 'C,H,W'"}

@@ -72,19 +72,21 @@ def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
     option or an impossible value raises :class:`ppinfer.ConfigError`.
     """
     from ppinfer.engines import get_engine
-    from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS
+    from ppinfer.pipeline.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 
     check_options(options, {**RUN_OPTIONS, **MODEL_OPTIONS}, "ppinfer.load()")
     run_kw = {k: v for k, v in options.items() if k in RUN_OPTIONS}
     model_kw = {k: v for k, v in options.items() if k in MODEL_OPTIONS}
     max_pixels = model_kw.pop("max_pixels", None) or DEFAULT_MAX_PIXELS
-    if max_pixels < 1:
-        raise ConfigError("max_pixels must be at least 1.")
+    max_image_bytes = model_kw.pop("max_image_bytes", None) or DEFAULT_MAX_IMAGE_BYTES
+    if max_pixels < 1 or max_image_bytes < 1:
+        raise ConfigError("max_pixels and max_image_bytes must be at least 1.")
     model_kw["image_shape"] = parse_image_shape(model_kw.get("image_shape"))
     config = make_run_config(**run_kw)
     engine_cls = get_engine(engine)
     source = open_source(model, needs_architecture=engine_cls.needs_architecture, **model_kw)
-    predictor = Predictor(engine_cls(source, config), max_pixels=max_pixels)
+    predictor = Predictor(engine_cls(source, config), max_pixels=max_pixels,
+                          max_image_bytes=max_image_bytes)
     predictor.engine.ensure_built()
     return predictor
 
@@ -95,9 +97,10 @@ class Predictor:
     ``with ppinfer.load() as p: ...`` releases the engine at the end of the block.
     """
 
-    def __init__(self, engine, *, max_pixels: int) -> None:
+    def __init__(self, engine, *, max_pixels: int, max_image_bytes: int) -> None:
         self._engine = engine
         self.max_pixels = max_pixels
+        self.max_image_bytes = max_image_bytes
 
     @property
     def engine(self):
@@ -125,7 +128,8 @@ class Predictor:
         from ppinfer.predict import iter_predictions
 
         items = collect_inputs(inputs)
-        return iter_predictions(self.engine, items, max_pixels=self.max_pixels)
+        return iter_predictions(self.engine, items, max_pixels=self.max_pixels,
+                                max_image_bytes=self.max_image_bytes)
 
     def close(self) -> None:
         """Release the engine (and the memory its model holds)."""

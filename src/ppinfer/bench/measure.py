@@ -39,8 +39,8 @@ class StopRule:
     def __post_init__(self) -> None:
         if self.iterations is not None and self.iterations < 1:
             raise ValueError("iterations must be at least 1")
-        if self.duration is not None and self.duration <= 0:
-            raise ValueError("duration must be positive")
+        if self.duration is not None and not 0 < self.duration < float("inf"):
+            raise ValueError("duration must be a positive, finite number of seconds")
 
     @property
     def effective_duration(self) -> float | None:

@@ -114,13 +114,19 @@ def run_bench(models: Sequence[BenchModel], settings: BenchSettings, make_config
     started, t0 = time.time(), time.perf_counter()
     todo = cases(models, settings)
     by_label = {m.label: m for m in models}
-    results = []
-    for index, case in enumerate(todo):
-        result = run_case(by_label[case.model].source, case, settings, make_config)
-        results.append(result)
-        gc.collect()  # drop the engine before the next one is built
-        if on_case is not None:
-            on_case(index, len(todo), result)
+    results: list[CaseResult] = []
+    try:
+        for index, case in enumerate(todo):
+            result = run_case(by_label[case.model].source, case, settings, make_config)
+            results.append(result)
+            gc.collect()  # drop the engine before the next one is built
+            if on_case is not None:
+                on_case(index, len(todo), result)
+    except BaseException as exc:  # Ctrl-C or a crash: the finished cases travel with it
+        derive(results, settings)
+        exc.partial_report = BenchReport(  # type: ignore[attr-defined]
+            settings, list(models), results, started, time.perf_counter() - t0)
+        raise
     derive(results, settings)
     return BenchReport(settings, list(models), results, started, time.perf_counter() - t0)
 

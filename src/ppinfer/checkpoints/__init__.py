@@ -18,6 +18,7 @@ from ppinfer.checkpoints.lod_tensor import read_tensor_file
 from ppinfer.checkpoints.matching import match_state
 from ppinfer.checkpoints.namings import CheckpointState
 from ppinfer.errors import CheckpointError
+from ppinfer.safe_io import check_regular_file
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
 
@@ -95,6 +96,7 @@ def load_checkpoint(path: str | Path, spec=None) -> dict[str, np.ndarray]:
         if prefixed.is_file():  # paddle.static.save's path prefix
             return read_pdparams(prefixed)
         raise CheckpointError(f"Checkpoint {path} does not exist: check the -p/--params path.")
+    check_regular_file(path, CheckpointError, "checkpoint ")  # a FIFO would block open()
     if path.suffix == ".pdparams":
         return read_pdparams(path)
     if path.suffix in TORCH_SUFFIXES:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ppinfer.checkpoints.lod_tensor import parse_tensor_desc, read_tensor_header, varint
 from ppinfer.errors import ModelFormatError
+from ppinfer.safe_io import PROGRAM_MAX_BYTES, check_regular_file, read_regular_file
 
 # framework.proto VarType.Type values Paddle's loaders skip although persistable (IsPersistable
 # in paddle/fluid/inference/io.cc): FEED_MINIBATCH, FETCH_LIST, RAW.
@@ -40,7 +41,11 @@ def program_parameters(program: Path) -> dict[str, Dims | None] | None:
     None when the program's format is not one this module interprets. Raises
     :class:`ModelFormatError` for a program file that is damaged (truncated JSON or protobuf).
     """
-    data = program.read_bytes()
+    data = read_regular_file(program, PROGRAM_MAX_BYTES, ModelFormatError, what="program file ")
+    if not data:
+        raise ModelFormatError(
+            f"Program file {program} is empty (0 bytes): copy or export the model again."
+        )
     if program.suffix == ".json":
         return _pir_parameters(program, data)
     return _protobuf_parameters(program, data)
@@ -137,7 +142,7 @@ def scan_combined(path: Path) -> list[Dims]:
     Raises :class:`ModelFormatError` when the file ends inside a tensor or holds bytes that are
     not a tensor.
     """
-    size = path.stat().st_size
+    size = check_regular_file(path, ModelFormatError, "parameters file ").st_size
     shapes: list[Dims] = []
     with open(path, "rb") as fh:
         while fh.tell() < size:
@@ -171,7 +176,7 @@ def _next_tensor(fh, path: Path, size: int, index: int) -> Dims:
 
 def scan_variable_file(path: Path) -> Dims:
     """The shape of the one tensor in a per-variable file; the file must hold exactly it."""
-    size = path.stat().st_size
+    size = check_regular_file(path, ModelFormatError, "variable file ").st_size
     with open(path, "rb") as fh:
         dims = _next_tensor(fh, path, size, 1)
         if fh.tell() != size:
@@ -197,7 +202,7 @@ def check_model_files(program: Path, params: Path | None, root: Path) -> None:
         found = []
         for name in sorted(declared):
             file = root / name
-            if not file.is_file():
+            if not os.path.lexists(file):
                 raise ModelFormatError(
                     f"{root} lacks the file of variable {name}, which {program.name} needs: "
                     "copy the whole model directory again."

@@ -128,8 +128,10 @@ def read_tensor(data: bytes, offset: int = 0) -> tuple[np.ndarray, int]:
 
 def read_tensor_file(path: str | Path) -> np.ndarray:
     """Read a one-variable file; raise :class:`CheckpointError` naming the file when it is bad."""
+    from ppinfer.safe_io import CHECKPOINT_MAX_BYTES, read_regular_file
+
     path = Path(path)
-    data = path.read_bytes()
+    data = read_regular_file(path, CHECKPOINT_MAX_BYTES, CheckpointError, what="variable file ")
     try:
         array, end = read_tensor(data)
     except ValueError as exc:

@@ -17,6 +17,8 @@ arrays are built once the storage bytes are at hand.
 from __future__ import annotations
 
 import io
+import math
+import os
 import struct
 import zipfile
 from collections.abc import Mapping
@@ -28,8 +30,10 @@ import numpy as np
 
 from ppinfer.checkpoints.safe_pickle import safe_load
 from ppinfer.errors import CheckpointError, UnsafePickleError
+from ppinfer.safe_io import CHECKPOINT_MAX_BYTES
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+PICKLE_MAX_BYTES = 256 << 20  # data.pkl holds names and shapes, never tensor data
 # Checkpoints that wrap the weights: {"state_dict": {...}, "epoch": ...}.
 STATE_DICT_KEYS = ("state_dict", "model", "model_state_dict", "net")
 
@@ -142,15 +146,18 @@ def _load_zip(path: Path) -> Any:
                                       "(no data.pkl inside).")
             prefix = pkl[: -len("data.pkl")]
             byteorder = prefix + "byteorder"  # absent before torch 1.12: little-endian
-            if byteorder in names and zf.read(byteorder).strip() != b"little":
+            if byteorder in names and _read_entry(zf, byteorder, 16, path).strip() != b"little":
                 raise CheckpointError(f"{path} was saved big-endian, which ppinfer cannot read.")
-            data = io.BytesIO(zf.read(pkl))
+            data = io.BytesIO(_read_entry(zf, pkl, PICKLE_MAX_BYTES, path))
             data.name = str(path)
             obj = safe_load(data, TORCH_ALLOWED, _persistent_load)
 
             def read_storage(ref: _StorageRef) -> bytes:
+                # Read no further than numel needs: a compressed entry can inflate to far more.
+                need = _storage_bytes(ref, path)
                 try:
-                    return zf.read(f"{prefix}data/{ref.key}")
+                    with zf.open(f"{prefix}data/{ref.key}") as entry:
+                        return entry.read(need)
                 except KeyError:
                     raise CheckpointError(
                         f"{path} is missing the storage data/{ref.key}; the file is incomplete."
@@ -159,6 +166,16 @@ def _load_zip(path: Path) -> Any:
             return _materialize(obj, read_storage, path)
     except zipfile.BadZipFile as exc:
         raise CheckpointError(f"{path} is a damaged zip file ({exc}).") from exc
+
+
+def _read_entry(zf: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
+    """A zip entry, refused if it inflates past ``limit`` bytes (read no further)."""
+    with zf.open(name) as entry:
+        data = entry.read(limit + 1)
+    if len(data) > limit:
+        raise CheckpointError(f"{path}: the zip entry {name} inflates past {limit} bytes, more "
+                              "than a PyTorch checkpoint's needs; the file is damaged or crafted.")
+    return data
 
 
 def _load_legacy(f: IO[bytes], path: Path) -> Any:
@@ -178,6 +195,7 @@ def _load_legacy(f: IO[bytes], path: Path) -> Any:
         raise CheckpointError(f"{path} has no storage key list after its object.")
     roots = {t.storage.key: t.storage for t in _walk(obj) if isinstance(t, _TensorRef)}
     blobs: dict[str, bytes] = {}
+    file_size = os.fstat(f.fileno()).st_size
     for key in map(str, keys):
         head = f.read(8)
         if len(head) < 8:
@@ -188,6 +206,9 @@ def _load_legacy(f: IO[bytes], path: Path) -> Any:
         if count < 0:
             raise CheckpointError(f"{path} is damaged: storage {key} has a negative size.")
         itemsize = _itemsize(roots[key].stype, path)
+        if count * itemsize > min(file_size - f.tell(), CHECKPOINT_MAX_BYTES):
+            raise CheckpointError(f"{path} is truncated or damaged: storage {key} claims "
+                                  f"{count} elements, more than the file holds.")
         blob = f.read(count * itemsize)
         if len(blob) < count * itemsize:
             raise CheckpointError(f"{path} is truncated inside storage {key}.")
@@ -237,6 +258,17 @@ def _itemsize(stype: _StorageType, path: Path) -> int:
     return 2 if stype.dtype == "bfloat16" else np.dtype(stype.dtype).itemsize
 
 
+def _storage_bytes(ref: _StorageRef, path: Path) -> int:
+    """Bytes the storage's element count needs; refused over the overall checkpoint limit."""
+    need = max(ref.numel, 0) * _itemsize(ref.stype, path)
+    if need > CHECKPOINT_MAX_BYTES:
+        raise CheckpointError(
+            f"{path} has a storage of {ref.numel} elements ({need / 1e9:.3g} GB), over "
+            f"ppinfer's limit of {CHECKPOINT_MAX_BYTES / 1e9:.3g} GB for a checkpoint."
+        )
+    return need
+
+
 def _storage_array(ref: _StorageRef, blob: bytes, path: Path) -> np.ndarray:
     itemsize = _itemsize(ref.stype, path)
     usable = len(blob) - len(blob) % itemsize
@@ -254,6 +286,12 @@ def _tensor_array(t: _TensorRef, flat: np.ndarray, path: Path, key: str) -> np.n
         raise CheckpointError(f"Tensor {key} in {path} has an invalid size/stride.")
     if 0 in t.size:
         return np.empty(t.size, flat.dtype)
+    elements = math.prod(t.size)
+    if elements > len(flat):  # stride 0 would let a one-element storage fill any size
+        raise CheckpointError(
+            f"Tensor {key} in {path} claims {elements} elements from a storage of {len(flat)}: "
+            "the file is damaged or crafted."
+        )
     last = t.offset + sum((n - 1) * s for n, s in zip(t.size, t.stride))
     if last >= len(flat):
         raise CheckpointError(f"Tensor {key} in {path} reaches past its storage; the file is "
@@ -268,14 +306,23 @@ def _tensor_array(t: _TensorRef, flat: np.ndarray, path: Path, key: str) -> np.n
 def _materialize(obj: Any, read_storage: Callable[[_StorageRef], bytes], path: Path) -> Any:
     """Replace every _TensorRef in ``obj`` (dicts, lists, tuples) by its ndarray."""
     cache: dict[str, np.ndarray] = {}
+    total = 0  # bytes of the arrays built so far
 
     def build(value: Any, key: str) -> Any:
+        nonlocal total
         if isinstance(value, _TensorRef):
             ref = value.storage
             cache_key = f"{ref.key}/{ref.view}"
             if cache_key not in cache:
                 cache[cache_key] = _storage_array(ref, read_storage(ref), path)
-            return _tensor_array(value, cache[cache_key], path, key)
+            array = _tensor_array(value, cache[cache_key], path, key)
+            total += array.nbytes
+            if total > CHECKPOINT_MAX_BYTES:
+                raise CheckpointError(
+                    f"{path}'s tensors add up to more than ppinfer's limit of "
+                    f"{CHECKPOINT_MAX_BYTES / 1e9:.3g} GB for a checkpoint."
+                )
+            return array
         if isinstance(value, dict):
             return type(value)((k, build(v, str(k))) for k, v in value.items())
         if isinstance(value, (list, tuple)):

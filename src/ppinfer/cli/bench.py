@@ -7,7 +7,7 @@ import sys
 import click
 
 from ppinfer.cli.main import cli
-from ppinfer.cli.options import device_options
+from ppinfer.cli.options import FiniteFloat, device_options
 from ppinfer.config import PRECISIONS
 
 # device_options' single-valued flags that bench takes as comma lists instead
@@ -57,7 +57,7 @@ def precision_list(_ctx, _param, value: str) -> list[str]:
               help="Iterations run before timing, not counted (the first run is reported apart).")
 @click.option("--iterations", type=click.IntRange(min=1), default=None,
               help="Timed batches per configuration.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--duration", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Seconds per configuration (default 5 when --iterations is not given; "
                    "with both, whichever comes first).")
 @click.option("--input", "input_spec", default="random", show_default=True,
@@ -83,24 +83,42 @@ def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations,
     ppinfer bench --engine all --cpu-threads 1,2 --duration 10
     """
     from ppinfer.api.benchmarking import bench_report
-    from ppinfer.bench.report import print_table, write_json, write_plot
+    from ppinfer.bench.report import print_table
+    from ppinfer.errors import ConfigError
+    from ppinfer.output import check_output_path
 
     if end_to_end and input_spec == "random":
         raise click.UsageError("--end-to-end times real images: pass --input PATH.")
-    report = bench_report(
-        list(models) or None, engine=engines, batch_size=batch_sizes, precision=precisions,
-        cpu_threads=threads, warmup=warmup, iterations=iterations, duration=duration,
-        input=input_spec, end_to_end=end_to_end, baseline=baseline, on_case=_progress,
-        **device_kw,
-    )
+    for option, path in (("--json", json_file), ("--plot", plot_file)):
+        check_output_path(path, option)  # before the run, not after it
+    try:
+        report = bench_report(
+            list(models) or None, engine=engines, batch_size=batch_sizes, precision=precisions,
+            cpu_threads=threads, warmup=warmup, iterations=iterations, duration=duration,
+            input=input_spec, end_to_end=end_to_end, baseline=baseline, on_case=_progress,
+            **device_kw,
+        )
+    except BaseException as exc:
+        partial = getattr(exc, "partial_report", None)
+        if partial is not None and partial.results:  # keep the finished configurations
+            _write_outputs(partial, json_file, plot_file, note=" (the finished configurations)")
+        raise
     print_table(report)
-    if json_file:
-        write_json(report, json_file)
-        click.echo(f"Wrote {json_file}", err=True)
-    if plot_file:
-        click.echo(f"Wrote {write_plot(report, plot_file)}", err=True)
+    _write_outputs(report, json_file, plot_file)
+    if not any(r.status == "ok" for r in report.results):
+        raise ConfigError("No configuration ran: the lines above say why each was skipped.")
     if any(r.status == "failed" for r in report.results):
         sys.exit(1)
+
+
+def _write_outputs(report, json_file: str | None, plot_file: str | None, note: str = "") -> None:
+    from ppinfer.bench.report import write_json, write_plot
+
+    if json_file:
+        write_json(report, json_file)
+        click.echo(f"Wrote {json_file}{note}", err=True)
+    if plot_file:
+        click.echo(f"Wrote {write_plot(report, plot_file)}{note}", err=True)
 
 
 def _progress(index: int, total: int, result) -> None:

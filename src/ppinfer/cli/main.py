@@ -8,6 +8,7 @@ are imported inside the commands so that ``--help`` and usage errors are instant
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any
@@ -30,8 +31,9 @@ class PPInferGroup(click.Group):
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+            interrupted()
+        except BrokenPipeError:
+            broken_pipe()
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug, not a user error: still one line, exit 2
@@ -59,6 +61,38 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 
+def _flush_quietly() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def interrupted() -> None:
+    """Ctrl-C: say so and end now, exit 130. ``os._exit`` rather than ``sys.exit``: the
+    interpreter would otherwise wait at shutdown for worker threads that may be stuck in a
+    read (outputs are already flushed line by line, and temporary directories removed by
+    ``finally`` blocks on the way here)."""
+    with contextlib.suppress(OSError, ValueError):
+        click.echo("Interrupted.", err=True)
+    _flush_quietly()
+    os._exit(130)
+
+
+def broken_pipe() -> None:
+    """stdout was closed (``ppinfer predict --json | head -1``): end quietly with 141, as
+    tools killed by SIGPIPE do. stdout is pointed at /dev/null first, so the interpreter's
+    final flush does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(141)
+
+
 def main() -> None:
     """Console entry point. Paddle's C++ side sometimes prints to fd 1; send that to stderr so
     stdout carries only ppinfer's output (``--json`` lines stay parseable)."""
@@ -68,4 +102,9 @@ def main() -> None:
         sys.stdout = open(out_fd, "w", buffering=1, encoding="utf-8", closefd=True)  # noqa: SIM115
     except OSError:
         pass
-    cli(prog_name="ppinfer")
+    try:
+        cli(prog_name="ppinfer")
+    except KeyboardInterrupt:  # outside a command (while importing, parsing, ...)
+        interrupted()
+    except BrokenPipeError:
+        broken_pipe()

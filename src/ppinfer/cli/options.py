@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 from ppinfer.config import PRECISIONS
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is finite (``nan`` and ``inf`` parse as floats but no check holds for them:
+    ``nan > 0`` is False, a loop until ``inf`` seconds never ends), optionally above ``min``."""
+
+    name = "float"
+
+    def __init__(self, min: float | None = None, min_open: bool = False) -> None:  # noqa: A002
+        self.min, self.min_open = min, min_open
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.min is not None and (number < self.min or (self.min_open and number == self.min)):
+            bound = ">" if self.min_open else ">="
+            self.fail(f"{value!r} is not {bound} {self.min:g}", param, ctx)
+        return number
 
 
 def parse_shape(_ctx, _param, value: str | None) -> tuple[int, int, int] | None:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ppinfer.cli.main import cli
-from ppinfer.cli.options import device_options, parse_shape, run_config_from
+from ppinfer.cli.options import FiniteFloat, device_options, parse_shape, run_config_from
 
 ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxruntime")
 
@@ -19,7 +19,7 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
 @click.option("--engine", default="analysis", show_default=True,
               help=f"One of {', '.join(ENGINE_NAMES)} (or a plug-in engine); 'all' runs every "
                    "engine that can run the model and compares their scores.")
-@click.option("--tolerance", type=float, default=1e-4, show_default=True,
+@click.option("--tolerance", type=FiniteFloat(min=0), default=1e-4, show_default=True,
               help="With --engine all: largest score difference to analysis that still agrees.")
 @click.option("--model", "model", type=click.Path(), default=None,
               help="Model directory (layout detected). Default: the built-in model.")
@@ -43,9 +43,12 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
               help="Print mean ms per image for preprocess, inference, postprocess.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse images larger than this many pixels (default 100 megapixels).")
+@click.option("--max-image-bytes", type=click.IntRange(min=1), default=None,
+              help="Refuse image files larger than this many bytes, before reading them "
+                   "(default 512 MiB).")
 def predict(images, engine, tolerance, model, model_file, params_file, model_dir, model_name,
             class_num, image_shape, top_k, labels_file, as_json, save_file, enable_benchmark,
-            max_pixels, **device_kw) -> None:
+            max_pixels, max_image_bytes, **device_kw) -> None:
     """Predict the top-k classes of images.
 
     \b
@@ -55,9 +58,18 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
     ppinfer predict -i cat.jpg --engine executor-persistable --model-name ResNet50_vd -p ckpt/
     ppinfer predict -i cat.jpg --model out/ --engine all   # every engine, scores compared
     """
+    from ppinfer.pipeline.limits import (
+        DEFAULT_MAX_IMAGE_BYTES,
+        DEFAULT_MAX_PIXELS,
+        set_decoder_pixel_limit,
+    )
+
+    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    max_image_bytes = max_image_bytes or DEFAULT_MAX_IMAGE_BYTES
+    set_decoder_pixel_limit(max_pixels)  # before OpenCV's first decode reads it
+
     from ppinfer.api.predictor import open_source
     from ppinfer.engines import get_engine
-    from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS
     from ppinfer.pipeline.inputs import expand_inputs
     from ppinfer.predict import run_predictions
 
@@ -74,17 +86,17 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
 
         images = (str(sample_image_path()),)
     items = expand_inputs(images)
-    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    from ppinfer.output import ResultWriter, refuse_input_as_save
+
+    refuse_input_as_save(save_file, (item.path for item in items if item.error is None))
     if engine == "all":
-        _predict_all(source, config, items, tolerance, max_pixels, as_json)
+        _predict_all(source, config, items, tolerance, (max_pixels, max_image_bytes), as_json)
         return
     runner = engine_cls(source, config)
 
-    from ppinfer.output import ResultWriter
-
     with ResultWriter(as_json=as_json, save_file=save_file, total=len(items)) as writer:
         summary = run_predictions(
-            runner, items, writer.write, max_pixels=max_pixels,
+            runner, items, writer.write, max_pixels=max_pixels, max_image_bytes=max_image_bytes,
             on_batch=writer.advance,
         )
     if enable_benchmark:
@@ -101,13 +113,16 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
         sys.exit(1)
 
 
-def _predict_all(source, config, items, tolerance: float, max_pixels: int, as_json: bool) -> None:
+def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int],
+                 as_json: bool) -> None:
     """One row per engine: top-1, time, largest score difference to the reference engine."""
     import json
 
+    from ppinfer.output import control_escaped, terminal_text
     from ppinfer.parity import compare_engines
 
-    report = compare_engines(source, config, items, tolerance=tolerance, max_pixels=max_pixels)
+    report = compare_engines(source, config, items, tolerance=tolerance, max_pixels=limits[0],
+                             max_image_bytes=limits[1])
     if as_json:
         for run in report.runs:
             click.echo(json.dumps(run.to_json_dict(), ensure_ascii=False))
@@ -121,14 +136,15 @@ def _predict_all(source, config, items, tolerance: float, max_pixels: int, as_js
         top1_header = f"top-1 same as {report.reference}" if several else "top-1"
         table = Table(Column("engine", no_wrap=True), top1_header, "build s", "ms/image",
                       f"max |Δ score| vs {report.reference or 'the reference'}",
-                      title=source.display_name)
+                      title=terminal_text(source.display_name))
         for run in report.runs:
             if run.skipped:
-                table.add_row(run.engine, f"[dim]skipped: {run.skipped}[/dim]", "", "", "")
+                table.add_row(run.engine, f"[dim]skipped: {terminal_text(run.skipped)}[/dim]",
+                              "", "", "")
                 continue
             first = run.results[0]
-            top1 = (f"{first.class_ids[0]} {first.label_names[0]}" if not several
-                    else f"{run.top1_agree} of {len(run.results)} images")
+            top1 = (f"{first.class_ids[0]} {terminal_text(first.label_names[0])}"
+                    if not several else f"{run.top1_agree} of {len(run.results)} images")
             diff = run.max_abs_diff
             mark = "" if diff is None or diff <= tolerance else " [red]✗[/red]"
             shown = f"{diff:.2e}{mark}" if diff is not None else ""
@@ -136,7 +152,8 @@ def _predict_all(source, config, items, tolerance: float, max_pixels: int, as_js
                           shown)
         Console().print(table)
         for result in report.errors:
-            click.echo(f"{result.file_name}: {result.error}", err=True)
+            shown = result.to_json_dict()
+            click.echo(control_escaped(f"{shown['file_name']}: {shown['error']}"), err=True)
     if report.disagreeing:
         worst = max(report.disagreeing, key=lambda r: r.max_abs_diff)
         click.echo(f"{worst.engine} differs from {report.reference} by {worst.max_abs_diff:.2e}, "

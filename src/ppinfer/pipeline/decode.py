@@ -10,13 +10,24 @@ header before decoding. OpenCV releases the GIL in imdecode and cvtColor, so cal
 from __future__ import annotations
 
 import os
-import stat
 
-import cv2
-import numpy as np
+from ppinfer.pipeline.limits import (
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_PIXELS,
+    set_decoder_pixel_limit,
+)
 
-from ppinfer.errors import ImageError
-from ppinfer.pipeline.image_headers import header_size, jpeg_complete
+# OpenCV's own limit, read when cv2 is imported (the CLI sets it from --max-pixels earlier).
+set_decoder_pixel_limit(force=False)
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ppinfer.errors import ImageError  # noqa: E402
+from ppinfer.pipeline.image_headers import header_size, jpeg_complete  # noqa: E402
+from ppinfer.safe_io import read_regular_file  # noqa: E402
+
+__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_PIXELS", "load_image"]
 
 
 def _silence_opencv() -> None:
@@ -31,31 +42,25 @@ def _silence_opencv() -> None:
 
 _silence_opencv()
 
-DEFAULT_MAX_PIXELS = 100_000_000
-"""Images with more pixels than this are refused before decoding (decompression bombs)."""
-
 # Decode like PaddleClas (cv2.imdecode(data, IMREAD_COLOR)) -- EXIF orientation applied, alpha
 # dropped, CMYK converted -- but keep 16-bit/float depth and gray, so they are converted here.
 _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 
 
-def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> np.ndarray:
     """Read an image file as an HWC uint8 RGB array.
 
     Gray images become three equal channels; alpha is dropped (not composited), as PaddleClas's
     decode does; 16-bit and other integer images are scaled to 0..255 (rounded); float images
     are taken as 0..1 and clipped. Raises :class:`ImageError` (one sentence naming the file)
     for anything unreadable, including images over ``max_pixels``, which are refused from the
-    file header before any decoding.
+    file header before any decoding, files over ``max_bytes`` (refused before reading), and
+    anything but a regular file (a FIFO would block ``open()`` forever).
     """
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # a FIFO or device: no end
-                raise ImageError(f"{name} is not a regular file.")
-            data = fh.read()
-    except OSError as exc:
-        raise ImageError(f"Cannot read {name}: {exc.strerror or exc}.") from None
+    data = read_regular_file(name, max_bytes, ImageError,
+                             limit_hint="change the limit with --max-image-bytes")
     if not data:
         raise ImageError(f"{name} is empty (0 bytes).")
     size = header_size(data)

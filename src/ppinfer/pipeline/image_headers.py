@@ -62,7 +62,10 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
         tag, kind = struct.unpack(endian + "HH", data[entry : entry + 4])
         if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
             fmt = "H" if kind == 3 else "I"
-            (found[tag],) = struct.unpack_from(endian + fmt, data, entry + 8)
+            (value,) = struct.unpack_from(endian + fmt, data, entry + 8)
+            # A tag given twice: libtiff reads the first, other readers the last. Keep the
+            # larger, so the pixel limit holds whichever a decoder believes.
+            found[tag] = max(found.get(tag, 0), value)
     if 256 in found and 257 in found:
         return found[256], found[257]
     return None

@@ -8,6 +8,7 @@ decides its preprocessing. ``deploy/python/preprocess.py`` in PaddleClas defines
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -63,6 +64,10 @@ class PreprocessConfig:
         self._check_sizes()
         if len(self.mean) != 3 or len(self.std) != 3:
             raise PreprocessConfigError("mean and std need one value per RGB channel (3 each)")
+        numbers = {"scale": (self.scale,), "mean": self.mean, "std": self.std}
+        for name, values in numbers.items():
+            if not all(math.isfinite(float(v)) for v in values):
+                raise PreprocessConfigError(f"{name} {list(values)} is not finite (NaN or inf)")
         if any(float(s) == 0.0 for s in self.std):
             raise PreprocessConfigError(f"std {list(self.std)} has a zero: it divides the pixels")
 

@@ -44,12 +44,13 @@ def load_labels(path: str | None, class_num: int) -> list[str]:
         if class_num == IMAGENET_CLASS_NUM:
             return list(imagenet_labels())
         return [f"class_{i}" for i in range(class_num)]
+    from ppinfer.safe_io import CARD_MAX_BYTES, read_regular_file
+
+    data = read_regular_file(path, CARD_MAX_BYTES, ConfigError, what="label file ")
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            labels = parse_label_lines(fh.read().splitlines())
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "it is not UTF-8 text"
-        raise ConfigError(f"Cannot read label file {path}: {reason}.") from None
+        labels = parse_label_lines(data.decode("utf-8-sig").splitlines())
+    except UnicodeDecodeError:
+        raise ConfigError(f"Cannot read label file {path}: it is not UTF-8 text.") from None
     if len(labels) != class_num:
         raise ConfigError(
             f"Label file {path} has {len(labels)} labels but the model has {class_num} classes: "
