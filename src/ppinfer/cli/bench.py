@@ -83,10 +83,12 @@ def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations,
     ppinfer bench --engine all --cpu-threads 1,2 --duration 10
     """
     from ppinfer.api.benchmarking import bench_report
-    from ppinfer.bench.report import print_table, write_json, write_plot
+    from ppinfer.bench.report import plot_path, print_table, write_json, write_plot
 
     if end_to_end and input_spec == "random":
         raise click.UsageError("--end-to-end times real images: pass --input PATH.")
+    if plot_file:
+        plot_file = plot_path(plot_file)  # a plot that cannot be written fails before measuring
     report = bench_report(
         list(models) or None, engine=engines, batch_size=batch_sizes, precision=precisions,
         cpu_threads=threads, warmup=warmup, iterations=iterations, duration=duration,
