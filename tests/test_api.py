@@ -121,6 +121,7 @@ def test_a_closed_predictor_says_so():
     ({"precision": "int4"}, ppinfer.ConfigError, "Unknown precision 'int4'"),
     ({"device": "tpu"}, ppinfer.ConfigError, "Unknown device 'tpu'"),
     ({"engine": "tensorflow"}, ppinfer.UnknownNameError, "Unknown engine 'tensorflow'"),
+    ({"engine": "all"}, ppinfer.ConfigError, "engine='all' compares engines"),
     ({"image_shape": "3,224"}, ppinfer.ConfigError, "not C,H,W"),
     ({"model": "/nonexistent/model"}, ppinfer.ModelFormatError, "does not exist"),
 ])

@@ -89,7 +89,7 @@ def test_models_at_80_columns_cuts_no_family_or_name():
     assert max(map(len, run.stdout.splitlines())) <= 80
 
 
-def test_plot_message_names_the_file_written(report, tmp_path, monkeypatch):
+def test_plot_message_names_the_file_written(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     monkeypatch.chdir(tmp_path)
     run = CliRunner().invoke(cli, ["bench", "--iterations", "1", "--warmup", "0",
@@ -99,6 +99,7 @@ def test_plot_message_names_the_file_written(report, tmp_path, monkeypatch):
     assert Path("rplot.png").read_bytes()[:4] == b"\x89PNG"
     run = CliRunner().invoke(cli, ["bench", "--iterations", "1", "--plot", "r.nope"])
     assert run.exit_code == 2 and "matplotlib cannot write .nope files" in run.stderr
+    assert "[1/1]" not in run.stderr  # refused before anything was measured
 
 
 def test_engine_all_over_several_images_says_how_many_agree(photos):

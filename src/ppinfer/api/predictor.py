@@ -82,6 +82,9 @@ def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
     if max_pixels < 1 or max_image_bytes < 1:
         raise ConfigError("max_pixels and max_image_bytes must be at least 1.")
     model_kw["image_shape"] = parse_image_shape(model_kw.get("image_shape"))
+    if engine == "all":
+        raise ConfigError("engine='all' compares engines and is for `ppinfer predict --engine "
+                          "all`: load one engine here (ppinfer engines lists them).")
     config = make_run_config(**run_kw)
     engine_cls = get_engine(engine)
     source = open_source(model, needs_architecture=engine_cls.needs_architecture, **model_kw)

@@ -210,29 +210,36 @@ def percent_over(value: float, limit: float) -> str:
 # -- plot ---------------------------------------------------------------------------------------
 
 
-def write_plot(report: BenchReport, path: str | os.PathLike[str]) -> Path:
-    """Throughput and p99 latency against batch size: a row per model, a line per engine and
-    precision (and thread count, when several were run). Returns the file written: ``path``,
-    with ``.png`` added when it has no extension."""
+def plot_path(path: str | os.PathLike[str]) -> Path:
+    """The file ``--plot path`` writes (``.png`` added when it has no extension), checked
+    before any measuring: matplotlib is installed and can write that kind of file."""
     from ppinfer.errors import ConfigError
 
     try:
-        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
     except ImportError:
         raise ConfigError(
             "--plot needs matplotlib: pip install 'ppinfer[bench]' (or matplotlib)."
         ) from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     path = Path(path)
     if not path.suffix:
         path = path.with_name(path.name + ".png")
-    kinds = plt.figure().canvas.get_supported_filetypes()
-    plt.close("all")
+    kinds = FigureCanvasAgg.get_supported_filetypes()
     if path.suffix[1:].lower() not in kinds:
         raise ConfigError(f"--plot {path}: matplotlib cannot write {path.suffix} files; use "
                           f"one of {', '.join('.' + k for k in sorted(kinds))}.")
+    return path
+
+
+def write_plot(report: BenchReport, path: str | os.PathLike[str]) -> Path:
+    """Throughput and p99 latency against batch size: a row per model, a line per engine and
+    precision (and thread count, when several were run). Returns the file written
+    (:func:`plot_path`)."""
+    path = plot_path(path)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(r.case.model for r in report.results))
     several_threads = len({r.cpu_threads for r in report.results if r.status == "ok"}) > 1

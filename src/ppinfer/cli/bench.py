@@ -83,7 +83,7 @@ def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations,
     ppinfer bench --engine all --cpu-threads 1,2 --duration 10
     """
     from ppinfer.api.benchmarking import bench_report
-    from ppinfer.bench.report import print_table
+    from ppinfer.bench.report import plot_path, print_table
     from ppinfer.errors import ConfigError
     from ppinfer.output import check_output_path
 
@@ -91,6 +91,8 @@ def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations,
         raise click.UsageError("--end-to-end times real images: pass --input PATH.")
     for option, path in (("--json", json_file), ("--plot", plot_file)):
         check_output_path(path, option)  # before the run, not after it
+    if plot_file:
+        plot_file = plot_path(plot_file)  # a plot that cannot be written fails before measuring
     try:
         report = bench_report(
             list(models) or None, engine=engines, batch_size=batch_sizes, precision=precisions,

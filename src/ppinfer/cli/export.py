@@ -41,8 +41,9 @@ def export(model_name, checkpoint, output, class_num, image_shape, fmt, labels_f
         model_name, checkpoint, output, class_num=class_num, image_shape=image_shape,
         format=fmt, labels=labels_file, force=force, validate=not no_validate,
     )
+    layout = "paddleclas1" if result.format == "seed" else result.format
     click.echo(f"Exported {result.model_name} ({result.class_num} classes, input "
-               f"{'x'.join(map(str, result.input_shape))}, {result.format}) to {result.output}: "
+               f"{'x'.join(map(str, result.input_shape))}, {layout}) to {result.output}: "
                f"{', '.join(result.files)} in {result.seconds:.1f}s.")
     if result.max_abs_diff is not None:
         click.echo(f"Check: exported model vs training program, max |score diff| = "
