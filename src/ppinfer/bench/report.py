@@ -170,8 +170,9 @@ def _f(value: float | None, fmt: str = ".1f", suffix: str = "") -> str:
 
 def print_table(report: BenchReport, console=None) -> None:
     """Rich table of the configurations that ran, then skips and stability warnings."""
-    from rich.console import Console
     from rich.table import Table
+
+    from ppinfer.output import console as Console  # noqa: N812
 
     if console is None:
         console = Console()

@@ -151,7 +151,10 @@ def _models(paths):
 
         paths = (str(default_model_dir()),)
     sources = [resolve_source(model=p, prefer=paddle_env().native_format) for p in paths]
-    names = [s.model_name or s.display_name for s in sources]
+    from ppinfer.output import control_escaped
+
+    # Shown in tables: a card's model name cannot carry escape codes to the terminal.
+    names = [control_escaped(s.model_name or s.display_name) for s in sources]
     return [
         BenchModel(name if names.count(name) == 1 else s.layout.root.name, s)
         for name, s in zip(names, sources)

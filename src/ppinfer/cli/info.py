@@ -28,8 +28,9 @@ def models_cmd(pattern: str, as_json: bool) -> None:
         for row in rows:
             click.echo(json.dumps(row))
         return
-    from rich.console import Console
     from rich.table import Column, Table
+
+    from ppinfer.output import console as Console  # noqa: N812
 
     table = Table("family", "parameters", "input", "preprocess")
     table.columns.insert(0, Column("model", no_wrap=True))
@@ -96,8 +97,9 @@ def engines_cmd(as_json: bool) -> None:
         for row in rows:
             click.echo(json.dumps(row))
         return
-    from rich.console import Console
     from rich.table import Column, Table
+
+    from ppinfer.output import console as Console  # noqa: N812
 
     table = Table(Column("engine", no_wrap=True), "runs", "about")
     for row in rows:

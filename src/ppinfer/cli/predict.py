@@ -135,8 +135,9 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
         for result in report.errors:
             click.echo(result.to_json_line())
     else:
-        from rich.console import Console
         from rich.table import Column, Table
+
+        from ppinfer.output import console as Console  # noqa: N812
 
         table = Table(Column("engine", no_wrap=True), "top-1", "build s", "ms/image",
                       f"max |Δ score| vs {report.reference}",
