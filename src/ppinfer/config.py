@@ -133,7 +133,7 @@ class RunConfig:
         if self.batch_size > MAX_BATCH_SIZE:
             raise ConfigError(
                 f"--batch-size {self.batch_size} is over ppinfer's limit of {MAX_BATCH_SIZE}: "
-                "memory grows with the batch (about 12 MB per 224x224 image for the built-in "
+                "memory grows with the batch (about 11 MB per 224x224 image for the built-in "
                 "model), and larger batches do not run faster on a CPU."
             )
         if self.trt_max_batch is not None and self.trt_max_batch < self.batch_size:

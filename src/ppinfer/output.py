@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import sys
 import unicodedata
 from collections.abc import Iterable
-from typing import IO
+from typing import IO, Any
 
 from ppinfer.errors import OutputError
 from ppinfer.pipeline.postprocess import Result
 
 # Show a progress bar only when there is enough to wait for.
 PROGRESS_MIN_ITEMS = 16
+
+
+@functools.lru_cache(maxsize=1)
+def _console_class() -> type:
+    from rich.console import Console
+
+    class PipeAwareConsole(Console):
+        """rich ends the process with exit 1 when stdout is closed; ppinfer's CLI ends it
+        quietly with 141 instead (``cli.main.broken_pipe``), like other tools."""
+
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    return PipeAwareConsole
+
+
+def console(**kwargs: Any):
+    """A rich Console (same arguments) whose closed stdout raises BrokenPipeError."""
+    return _console_class()(**kwargs)
 
 
 def control_escaped(text: object) -> str:
@@ -89,7 +109,7 @@ class ResultWriter:
         self.total = total
         self.stream = stream
         self.rows: list[Result] = []
-        self._save: IO[str] | None = None
+        self._save: IO[bytes] | None = None  # unbuffered: nothing is left to flush on close
         self._saved_lines = 0
         self._save_existed = False
         self._save_is_file = False  # a regular file (not /dev/stderr, a pipe, ...)
@@ -102,7 +122,7 @@ class ResultWriter:
             self._save_existed = os.path.exists(self.save_file)
             try:
                 # Append mode: checks the path without truncating; see write().
-                self._save = open(self.save_file, "a", encoding="utf-8")  # noqa: SIM115
+                self._save = open(self.save_file, "ab", buffering=0)  # noqa: SIM115
             except OSError as exc:
                 raise OutputError(
                     f"Cannot write the --save file {self.save_file}: {exc.strerror or exc}."
@@ -111,10 +131,9 @@ class ResultWriter:
             if self._save_is_file:
                 self._whole_size = self._save.tell()
         if self.total >= PROGRESS_MIN_ITEMS and sys.stderr.isatty():
-            from rich.console import Console
             from rich.progress import Progress
 
-            self._progress = Progress(console=Console(stderr=True), transient=True)
+            self._progress = Progress(console=console(stderr=True), transient=True)
             self._progress.start()
             self._task = self._progress.add_task("predicting", total=self.total)
         return self
@@ -135,8 +154,9 @@ class ResultWriter:
             if self._saved_lines == 0 and self._save_is_file:
                 self._save.truncate(0)  # the first result replaces an earlier file
                 self._whole_size = 0
-            self._save.write(line + "\n")
-            self._save.flush()
+            data = memoryview((line + "\n").encode("utf-8"))
+            while data:  # a raw write may take part of the line
+                data = data[self._save.write(data):]
         except OSError as exc:
             self._drop_torn_line()
             kept = f"; it holds the {self._saved_lines} whole lines written before" \
@@ -149,14 +169,14 @@ class ResultWriter:
             self._whole_size = self._save.tell()
 
     def _drop_torn_line(self) -> None:
-        """After a failed write (disk full): cut the file back to its last whole line and close
-        it without flushing again, so it holds whole JSON lines only."""
+        """After a failed write (disk full): cut the file back to its last whole line, so it
+        holds whole JSON lines only."""
         save, self._save = self._save, None
         with contextlib.suppress(OSError, ValueError):
             if self._save_is_file:
                 os.ftruncate(save.fileno(), self._whole_size)
         with contextlib.suppress(OSError, ValueError):
-            save.close()  # the failed buffer is flushed again, and fails again: ignored
+            save.close()
 
     def advance(self, n: int) -> None:
         if self._progress is not None:
@@ -166,10 +186,8 @@ class ResultWriter:
         if self._progress is not None:
             self._progress.stop()
         if self._save is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._save.close()
-            except OSError:
-                self._save = None  # closing flushed nothing new: every line was flushed
             if self._saved_lines == 0 and not self._save_existed:
                 with contextlib.suppress(OSError):
                     os.remove(self.save_file)  # created on entry, nothing to keep
@@ -177,7 +195,6 @@ class ResultWriter:
             self._print_table()
 
     def _print_table(self) -> None:
-        from rich.console import Console
         from rich.table import Column, Table
 
         # Long paths wrap rather than being cut: the file name is the part that matters.
@@ -193,4 +210,4 @@ class ResultWriter:
             ):
                 table.add_row(name if rank == 0 else "", str(cid), f"{score:.4f}",
                               terminal_text(label), end_section=rank == len(result.class_ids) - 1)
-        Console(file=self.stream or sys.stdout).print(table)
+        console(file=self.stream or sys.stdout).print(table)

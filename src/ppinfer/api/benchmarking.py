@@ -137,7 +137,10 @@ def bench_models(paths):
         paths = [default_model_dir()]
     sources = [resolve_source(model=os.fspath(p), prefer=paddle_env().native_format)
                for p in paths]
-    names = [s.model_name or s.display_name for s in sources]
+    from ppinfer.output import control_escaped
+
+    # Shown in tables: a card's model name cannot carry escape codes to the terminal.
+    names = [control_escaped(s.model_name or s.display_name) for s in sources]
     return [
         BenchModel(name if names.count(name) == 1 else s.layout.root.name, s)
         for name, s in zip(names, sources)

@@ -167,7 +167,8 @@ def write_json(report: BenchReport, path: str | os.PathLike[str]) -> dict[str, A
 
 def print_table(report: BenchReport, console=None) -> None:
     """The configurations that ran (:mod:`ppinfer.bench.table`), then skips and warnings."""
-    from rich.console import Console
+
+    from ppinfer.output import console as Console  # noqa: N812
 
     if console is None:
         console = Console()

@@ -28,8 +28,9 @@ def models_cmd(pattern: str, as_json: bool) -> None:
         for row in rows:
             click.echo(json.dumps(row))
         return
-    from rich.console import Console
     from rich.table import Column, Table
+
+    from ppinfer.output import console as Console  # noqa: N812
 
     # Names are never cut; the preprocess column wraps instead.
     table = Table(Column("model", no_wrap=True), Column("family", no_wrap=True),
@@ -99,8 +100,9 @@ def engines_cmd(as_json: bool) -> None:
         for row in rows:
             click.echo(json.dumps(row))
         return
-    from rich.console import Console
     from rich.table import Column, Table
+
+    from ppinfer.output import console as Console  # noqa: N812
 
     table = Table(Column("engine", no_wrap=True), "runs", "about")
     for row in rows:

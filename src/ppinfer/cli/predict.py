@@ -129,8 +129,9 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
         for result in report.errors:
             click.echo(result.to_json_line())
     else:
-        from rich.console import Console
         from rich.table import Column, Table
+
+        from ppinfer.output import console as Console  # noqa: N812
 
         several = max((len(run.results) for run in report.runs), default=0) > 1
         top1_header = f"top-1 same as {report.reference}" if several else "top-1"
