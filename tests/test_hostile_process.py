@@ -240,7 +240,7 @@ def test_ctrl_c_during_bench_writes_the_finished_configurations(models, tmp_path
         proc.kill()
     assert proc.returncode == 130, err
     assert last_line(err) == "Interrupted."
-    assert f"Wrote {report} (the finished configurations)." in err
+    assert f"Wrote {report} (the finished configurations)\n" in err
     results = json.loads(report.read_text())["results"]
     assert [(r["batch_size"], r["status"]) for r in results] == [(1, "ok")]
 

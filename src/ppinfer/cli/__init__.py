@@ -1,6 +1,14 @@
 """The ``ppinfer`` command line; importing this package registers every command."""
 
-from ppinfer.cli import bench, export, info, predict  # noqa: F401  (each registers its command)
-from ppinfer.cli.main import cli, main
+try:
+    from ppinfer.cli import bench, export, info, predict  # noqa: F401  (each registers its command)
+    from ppinfer.cli.main import cli, main
+except KeyboardInterrupt:  # Ctrl-C while the command line itself loads: no traceback
+    import os
+    import sys
+
+    sys.stderr.write("Interrupted.\n")
+    sys.stderr.flush()
+    os._exit(130)
 
 __all__ = ["cli", "main"]

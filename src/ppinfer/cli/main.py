@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from typing import Any
 
@@ -108,3 +109,8 @@ def main() -> None:
         interrupted()
     except BrokenPipeError:
         broken_pipe()
+    finally:
+        # The work is done and its exit status decided: a Ctrl-C while the interpreter and
+        # Paddle tear down must not turn it into death by signal.
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
