@@ -17,9 +17,12 @@ from ppinfer.cli.main import cli
 def models_cmd(pattern: str, as_json: bool) -> None:
     """List the registered architectures, with parameter counts and input size.
 
+    PATTERN matches a name or an alias (PaddleX's names such as PP-LCNet_x1_0).
+
     \b
     ppinfer models
     ppinfer models 'ResNet*_vd'
+    ppinfer models 'PP-*'
     """
     from ppinfer.models.info import model_rows
 
@@ -33,8 +36,10 @@ def models_cmd(pattern: str, as_json: bool) -> None:
 
     table = Table("family", "parameters", "input", "preprocess")
     table.columns.insert(0, Column("model", no_wrap=True))
+    table.columns.insert(1, Column("alias", no_wrap=True))
     for row in rows:
-        table.add_row(row["name"], row["family"], f"{row['parameters'] / 1e6:.2f}M",
+        table.add_row(row["name"], ", ".join(row["aliases"]), row["family"],
+                      f"{row['parameters'] / 1e6:.2f}M",
                       "x".join(map(str, row["input_shape"])), row["preprocess"])
     Console().print(table)
 
