@@ -92,27 +92,38 @@ def legendary_model(module: str, factory: str, **kwargs):
     return getattr(models, factory)(pretrained=False, **kwargs)
 
 
-def calibrate_batch_norm(model, batch, passes: int = 8) -> None:
-    """Train-mode forward passes over real photos, so BN running statistics are the photos'
-    (random weights with statistics 0/1 give scores that barely depend on the input)."""
+def calibrate_batch_norm(model, batch, passes: int = 2) -> None:
+    """Train-mode forward passes over real photos with momentum 0, so every BN's running
+    statistics are the photos' own (random weights with statistics 0/1 give scores that barely
+    depend on the input)."""
     import paddle
 
+    norms = [layer for layer in model.sublayers() if isinstance(layer, paddle.nn.BatchNorm2D)]
+    momenta = [layer._momentum for layer in norms]
+    for layer in norms:
+        layer._momentum = 0.0
     model.train()
     with paddle.no_grad():
         for _ in range(passes):
             model(paddle.to_tensor(batch))
     model.eval()
+    for layer, momentum in zip(norms, momenta):
+        layer._momentum = momentum
 
 
-def spread_classifier(model, batch, fc_weight, ceiling: float = 0.6) -> None:
-    """Shrink the classifier until no photo's top score exceeds ``ceiling``: a saturated
-    softmax (one 1.0, ties at 0) would make the top-5 comparison mean nothing."""
+def spread_classifier(model, batch, fc, low: float = 0.3, high: float = 0.7) -> None:
+    """Scale the classifier ``fc`` until the batch's highest score is in [low, high]: neither
+    near-uniform scores (that differ by less than the tolerance) nor a saturated softmax (one
+    1.0, ties at 0), so the top-5 comparison means something."""
     import numpy as np
 
-    for _ in range(16):
-        if softmax_scores(model, batch).max() < ceiling:
+    for _ in range(40):
+        top = float(softmax_scores(model, batch).max())
+        if low <= top <= high:
             return
-        fc_weight.set_value(fc_weight.numpy() * np.float32(0.3))
+        factor = np.float32(1.5 if top < low else 0.6)
+        fc.weight.set_value(fc.weight.numpy() * factor)
+        fc.bias.set_value(fc.bias.numpy() * factor)
     raise AssertionError("could not bring the random classifier's scores into range")
 
 
