@@ -12,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from ppinfer.cli import cli
+from ppinfer.modelcard import read_card
 from ppinfer.models import get_model
 from ppinfer.pipeline.decode import load_image
 from ppinfer.pipeline.preprocess import preprocess_image
+from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
 from . import paddleclas_ref_b as ref
 from .conftest import CLASS_NUM
@@ -31,9 +34,40 @@ EVERY_SIZE = ([("pp_lcnet", name) for name in LCNET_COUNTS]
               + [("pp_hgnet_v2", name) for name in HGNETV2_COUNTS])
 COUNTS = {**LCNET_COUNTS, **HGNETV2_COUNTS}
 
+# Infer.transforms of ppcls/configs/ImageNet/PPLCNet/PPLCNet_x*.yaml (all eight alike) and
+# ppcls/configs/ImageNet/PPHGNetV2/PPHGNetV2_B*.yaml (all seven alike), PaddleClas 2.6.
+PADDLECLAS_INFER_TRANSFORMS = {
+    "pp_lcnet": """
+    - DecodeImage: {to_rgb: True, channel_first: False}
+    - ResizeImage: {resize_short: 256}
+    - CropImage: {size: 224}
+    - NormalizeImage:
+        {scale: 1.0/255.0, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], order: ''}
+    - ToCHWImage:
+    """,
+    "pp_hgnet_v2": """
+    - DecodeImage: {to_rgb: True, channel_first: False}
+    - ResizeImage: {resize_short: 232, interpolation: bicubic, backend: pil}
+    - CropImage: {size: 224}
+    - NormalizeImage:
+        {scale: 1.0/255.0, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], order: ''}
+    - ToCHWImage:
+    """,
+}
+
+
+def paddleclas_preprocess(module: str) -> PreprocessConfig:
+    return PreprocessConfig.from_paddleclas_ops(yaml.safe_load(PADDLECLAS_INFER_TRANSFORMS[module]))
+
+
+@pytest.mark.parametrize(("module", "name"), EVERY_SIZE, ids=[row[1] for row in EVERY_SIZE])
+def test_default_preprocessing_is_paddleclas_infer_config(module, name):
+    assert get_model(name).preprocess == paddleclas_preprocess(module)
+
 
 @dataclass
 class Reference:
+    module: str
     name: str
     alias: str
     checkpoint: Path
@@ -51,14 +85,15 @@ def reference(request, photos, tmp_path_factory) -> Reference:
     batch = np.stack([preprocess_image(load_image(path), preprocess) for path in files])
     paddle.seed(7)
     model = ref.legendary_model(module, name, class_num=CLASS_NUM)
-    ref.calibrate_batch_norm(model, batch)
+    calibration = [preprocess_image(image, preprocess) for image in ref.calibration_images()]
+    ref.calibrate_batch_norm(model, np.stack(calibration))
     ref.spread_classifier(model, batch, model.fc)
     scores = ref.softmax_scores(model, batch)
     # Scores depend on the photo (calibrated statistics), or the comparison would prove little.
     assert np.abs(scores - scores[0]).max() > 0.02
     checkpoint = tmp_path_factory.mktemp("paddleclas") / f"{name}_pretrained.pdparams"
     paddle.save(model.state_dict(), str(checkpoint))
-    return Reference(name, alias, checkpoint, files, scores)
+    return Reference(module, name, alias, checkpoint, files, scores)
 
 
 def assert_predictions_match(output: str, reference: Reference) -> None:
@@ -78,6 +113,7 @@ def test_export_and_predict_agree_with_paddleclas_forward(reference, photos, tmp
     result = runner.invoke(cli, ["export", "-m", reference.name, "-p", str(reference.checkpoint),
                                  "-o", str(out), "--class-num", str(CLASS_NUM)])
     assert result.exit_code == 0, result.output
+    assert read_card(out / "inference.yml").preprocess == paddleclas_preprocess(reference.module)
     result = runner.invoke(cli, ["predict", "-i", str(reference.files[0].parent),
                                  "--model", str(out), "--json"])
     assert result.exit_code == 0, result.output
