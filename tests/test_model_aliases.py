@@ -1,6 +1,7 @@
 """Architectures answer to their aliases (PaddleX's names): get_model resolves them, list_models
 and `ppinfer models` match them but list the registered name, an unknown name's error suggests
-the closest name, and export accepts an alias but writes the registered name."""
+the closest name; export accepts an alias and records PaddleX's name, as PaddleClas's own
+export does, and predict reads it back."""
 
 from __future__ import annotations
 
@@ -65,7 +66,14 @@ def test_models_command_shows_aliases():
     assert "PP-HGNetV2-B0" in table.output and "232→224" in table.output
 
 
-def test_export_accepts_an_alias_and_records_the_registered_name(tmp_path):
+def test_paddlex_name_is_an_alias_and_the_name_exports_record():
+    spec = get_model("PPLCNet_x1_0")
+    assert spec.paddlex_name == "PP-LCNet_x1_0" and spec.card_name == "PP-LCNet_x1_0"
+    assert get_model("PPHGNetV2_B2").card_name == "PP-HGNetV2-B2"
+    assert get_model("ResNet50_vd").card_name == "ResNet50_vd"  # PaddleX's name is the same
+
+
+def test_export_accepts_an_alias_and_records_the_paddlex_name(tmp_path, photos):
     import paddle
 
     paddle.seed(0)
@@ -76,5 +84,10 @@ def test_export_accepts_an_alias_and_records_the_registered_name(tmp_path):
     result = CliRunner().invoke(cli, ["export", "-m", "PP-LCNet_x0_25", "-p", str(ckpt),
                                       "-o", str(out), "--class-num", "4"])
     assert result.exit_code == 0, result.output
+    assert result.output.startswith("Exported PPLCNet_x0_25 (4 classes")
     card = yaml.safe_load((out / "inference.yml").read_text())
-    assert card["Global"]["model_name"] == "PPLCNet_x0_25"
+    assert card["Global"]["model_name"] == "PP-LCNet_x0_25"
+    result = CliRunner().invoke(cli, ["predict", "-i", str(photos["chelsea"]), "--model", str(out),
+                                      "--engine", "all", "--json"])
+    assert result.exit_code == 0, result.output  # executor-persistable rebuilt it by that name
+    assert "executor-persistable" in result.output

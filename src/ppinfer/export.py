@@ -145,7 +145,7 @@ def export_model(
     try:
         files = _save(static_model, tmp, fmt)
         write_card(tmp, ModelCard(
-            model_name=spec.name,
+            model_name=spec.card_name,
             preprocess=preprocess,
             labels=labels,
             topk=5,

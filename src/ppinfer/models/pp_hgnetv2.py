@@ -249,7 +249,7 @@ def _register(arch: str) -> None:
 
     factory.__name__ = factory.__qualname__ = f"PPHGNetV2_{arch}"
     factory.__doc__ = f"PP-HGNetV2-{arch} (PaddleX: PP-HGNetV2-{arch})."
-    register_model(aliases=(f"PP-HGNetV2-{arch}",), preprocess=HGNETV2_PREPROCESS)(factory)
+    register_model(paddlex_name=f"PP-HGNetV2-{arch}", preprocess=HGNETV2_PREPROCESS)(factory)
 
 
 for _arch in ARCHS:

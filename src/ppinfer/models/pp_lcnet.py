@@ -137,7 +137,7 @@ def _register(suffix: str, scale: float) -> None:
 
     factory.__name__ = factory.__qualname__ = f"PPLCNet_{suffix}"
     factory.__doc__ = f"PP-LCNet at width {scale} (PaddleX: PP-LCNet_{suffix})."
-    register_model(aliases=(f"PP-LCNet_{suffix}",))(factory)
+    register_model(paddlex_name=f"PP-LCNet_{suffix}")(factory)
 
 
 for _suffix, _scale in SCALES.items():

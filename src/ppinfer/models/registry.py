@@ -41,12 +41,21 @@ class ModelSpec:
     # Other namings of this family's .pdparams keys (e.g. PaddleClas 2.x structured names), tried
     # after variable names and the model's own structured names: see checkpoints/namings.py.
     namings: tuple[Naming, ...] = ()
-    # Other names users know the architecture by (PaddleX's "PP-LCNet_x1_0" for PPLCNet_x1_0):
-    # get_model accepts them, list_models and inference.yml use ``name``.
+    # Other names users know the architecture by: get_model accepts them, list_models shows
+    # ``name``. ``paddlex_name`` (one of them) is PaddleX's name where it differs, e.g.
+    # "PP-LCNet_x1_0" for PPLCNet_x1_0: inference.yml's Global.model_name is PaddleX's name
+    # (PaddleClas's dump_infer_config writes its pdx_model_name there, and PaddleX refuses a
+    # model directory whose name is not one of its own).
     aliases: tuple[str, ...] = ()
+    paddlex_name: str | None = None
 
     def build(self, class_num: int = 1000):
         return self.factory(class_num=class_num)
+
+    @property
+    def card_name(self) -> str:
+        """The name an exported model's inference.yml records (Global.model_name)."""
+        return self.paddlex_name or self.name
 
 
 _MODELS: dict[str, ModelSpec] = {}
@@ -62,9 +71,12 @@ def register_model(
     foreign_maps: dict[str, Callable[[dict], dict]] | None = None,
     namings: tuple[Naming, ...] = (),
     aliases: tuple[str, ...] = (),
+    paddlex_name: str | None = None,
 ):
     """Register ``factory(class_num=...) -> nn.Layer`` under ``name`` (default: its __name__),
-    also reachable by each of ``aliases``."""
+    also reachable by each of ``aliases`` and by ``paddlex_name``."""
+    if paddlex_name and paddlex_name not in aliases:
+        aliases = (*aliases, paddlex_name)
 
     def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
         key = name or factory.__name__
@@ -81,6 +93,7 @@ def register_model(
             foreign_maps=dict(foreign_maps or {}),
             namings=tuple(namings),
             aliases=tuple(aliases),
+            paddlex_name=paddlex_name,
         )
         return factory
 
