@@ -75,15 +75,14 @@ def register_model(
 ):
     """Register ``factory(class_num=...) -> nn.Layer`` under ``name`` (default: its __name__),
     also reachable by each of ``aliases`` and by ``paddlex_name``."""
-    if paddlex_name and paddlex_name not in aliases:
-        aliases = (*aliases, paddlex_name)
 
     def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
         key = name or factory.__name__
-        for taken in (key, *aliases):
+        others = tuple(dict.fromkeys(a for a in (*aliases, paddlex_name) if a and a != key))
+        for taken in (key, *others):
             if taken in _MODELS or taken in _ALIASES:
                 raise ValueError(f"model name {taken!r} is registered twice")
-        _ALIASES.update((alias, key) for alias in aliases)
+        _ALIASES.update((alias, key) for alias in others)
         _MODELS[key] = ModelSpec(
             name=key,
             factory=factory,
@@ -92,8 +91,8 @@ def register_model(
             preprocess=preprocess,
             foreign_maps=dict(foreign_maps or {}),
             namings=tuple(namings),
-            aliases=tuple(aliases),
-            paddlex_name=paddlex_name,
+            aliases=others,
+            paddlex_name=paddlex_name if paddlex_name != key else None,
         )
         return factory
 
