@@ -17,9 +17,12 @@ from ppinfer.cli.main import cli
 def models_cmd(pattern: str, as_json: bool) -> None:
     """List the registered architectures, with parameter counts and input size.
 
+    PATTERN matches a name or an alias (PaddleX's names such as PP-LCNet_x1_0).
+
     \b
     ppinfer models
     ppinfer models 'ResNet*_vd'
+    ppinfer models 'PP-*'
     """
     from ppinfer.models.info import model_rows
 
@@ -33,11 +36,12 @@ def models_cmd(pattern: str, as_json: bool) -> None:
     from ppinfer.output import console as Console  # noqa: N812
 
     # Names are never cut; the preprocess column wraps instead.
-    table = Table(Column("model", no_wrap=True), Column("family", no_wrap=True),
-                  Column("parameters", no_wrap=True), Column("input", no_wrap=True),
-                  "preprocess")
+    table = Table(Column("model", no_wrap=True), Column("alias", no_wrap=True),
+                  Column("family", no_wrap=True), Column("parameters", no_wrap=True),
+                  Column("input", no_wrap=True), "preprocess")
     for row in rows:
-        table.add_row(row["name"], row["family"], f"{row['parameters'] / 1e6:.2f}M",
+        table.add_row(row["name"], ", ".join(row["aliases"]), row["family"],
+                      f"{row['parameters'] / 1e6:.2f}M",
                       "x".join(map(str, row["input_shape"])), row["preprocess"])
     Console().print(table)
 

@@ -26,6 +26,7 @@ def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
         pre = spec.preprocess
         rows.append({
             "name": name,
+            "aliases": list(spec.aliases),
             "family": spec.family,
             "parameters": parameter_count(name),
             "input_shape": list(spec.input_shape),

@@ -6,6 +6,7 @@ they are imported on first lookup by :func:`_load_families`.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import importlib
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ FAMILY_MODULES = (
     "ppinfer.models.resnet",
     "ppinfer.models.mobilenet_v3",
     "ppinfer.models.efficientnet",
+    "ppinfer.models.pp_lcnet",
+    "ppinfer.models.pp_hgnetv2",
 )
 
 
@@ -38,12 +41,25 @@ class ModelSpec:
     # Other namings of this family's .pdparams keys (e.g. PaddleClas 2.x structured names), tried
     # after variable names and the model's own structured names: see checkpoints/namings.py.
     namings: tuple[Naming, ...] = ()
+    # Other names users know the architecture by: get_model accepts them, list_models shows
+    # ``name``. ``paddlex_name`` (one of them) is PaddleX's name where it differs, e.g.
+    # "PP-LCNet_x1_0" for PPLCNet_x1_0: inference.yml's Global.model_name is PaddleX's name
+    # (PaddleClas's dump_infer_config writes its pdx_model_name there, and PaddleX refuses a
+    # model directory whose name is not one of its own).
+    aliases: tuple[str, ...] = ()
+    paddlex_name: str | None = None
 
     def build(self, class_num: int = 1000):
         return self.factory(class_num=class_num)
 
+    @property
+    def card_name(self) -> str:
+        """The name an exported model's inference.yml records (Global.model_name)."""
+        return self.paddlex_name or self.name
+
 
 _MODELS: dict[str, ModelSpec] = {}
+_ALIASES: dict[str, str] = {}  # alias -> registered name
 _loaded = False
 
 
@@ -54,13 +70,19 @@ def register_model(
     preprocess: PreprocessConfig = IMAGENET_PREPROCESS,
     foreign_maps: dict[str, Callable[[dict], dict]] | None = None,
     namings: tuple[Naming, ...] = (),
+    aliases: tuple[str, ...] = (),
+    paddlex_name: str | None = None,
 ):
-    """Register ``factory(class_num=...) -> nn.Layer`` under ``name`` (default: its __name__)."""
+    """Register ``factory(class_num=...) -> nn.Layer`` under ``name`` (default: its __name__),
+    also reachable by each of ``aliases`` and by ``paddlex_name``."""
 
     def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
         key = name or factory.__name__
-        if key in _MODELS:
-            raise ValueError(f"model {key!r} is registered twice")
+        others = tuple(dict.fromkeys(a for a in (*aliases, paddlex_name) if a and a != key))
+        for taken in (key, *others):
+            if taken in _MODELS or taken in _ALIASES:
+                raise ValueError(f"model name {taken!r} is registered twice")
+        _ALIASES.update((alias, key) for alias in others)
         _MODELS[key] = ModelSpec(
             name=key,
             factory=factory,
@@ -69,6 +91,8 @@ def register_model(
             preprocess=preprocess,
             foreign_maps=dict(foreign_maps or {}),
             namings=tuple(namings),
+            aliases=others,
+            paddlex_name=paddlex_name if paddlex_name != key else None,
         )
         return factory
 
@@ -88,18 +112,31 @@ def _load_families() -> None:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Registered names matching an fnmatch ``pattern``, sorted."""
+    """Registered names whose name or an alias matches an fnmatch ``pattern``, sorted."""
     _load_families()
-    return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
+    return sorted(
+        name for name, spec in _MODELS.items()
+        if any(fnmatch.fnmatchcase(n, pattern) for n in (name, *spec.aliases))
+    )
+
+
+def _fold(name: str) -> str:
+    """A name without case and separators: "pp-lcnet_x1_0" and "PPLCNet_x1_0" fold alike."""
+    return "".join(c for c in name.lower() if c.isalnum())
 
 
 def get_model(name: str) -> ModelSpec:
+    """The architecture registered as ``name`` or under the alias ``name``."""
     _load_families()
-    try:
-        return _MODELS[name]
-    except KeyError:
-        close = [n for n in _MODELS if n.lower() == name.lower()]
-        hint = f" Did you mean {close[0]}?" if close else ""
-        raise UnknownNameError(
-            f"Unknown model {name!r}.{hint} Registered models: {', '.join(sorted(_MODELS))}."
-        ) from None
+    spec = _MODELS.get(_ALIASES.get(name, name))
+    if spec is not None:
+        return spec
+    known = [*_MODELS, *_ALIASES]
+    close = [n for n in known if _fold(n) == _fold(name)]
+    close = close or difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    aliased = f" (and aliases such as {min(_ALIASES)})" if _ALIASES else ""
+    raise UnknownNameError(
+        f"Unknown model {name!r}.{hint} Registered models: {', '.join(sorted(_MODELS))}"
+        f"{aliased}."
+    )
