@@ -35,13 +35,13 @@ def models_cmd(pattern: str, as_json: bool) -> None:
 
     from ppinfer.output import console as Console  # noqa: N812
 
-    # Names are never cut; the preprocess column wraps instead.
-    table = Table(Column("model", no_wrap=True), Column("alias", no_wrap=True),
-                  Column("family", no_wrap=True), Column("parameters", no_wrap=True),
-                  Column("input", no_wrap=True), "preprocess")
+    # Names are never cut (aliases go on their own lines under the name, so 80 columns hold
+    # the table); the preprocess column wraps instead.
+    table = Table(Column("model (aliases)", no_wrap=True), Column("family", no_wrap=True),
+                  Column("params", no_wrap=True), Column("input", no_wrap=True), "preprocess")
     for row in rows:
-        table.add_row(row["name"], ", ".join(row["aliases"]), row["family"],
-                      f"{row['parameters'] / 1e6:.2f}M",
+        name = "\n".join([row["name"], *(f"[dim]{alias}[/dim]" for alias in row["aliases"])])
+        table.add_row(name, row["family"], f"{row['parameters'] / 1e6:.2f}M",
                       "x".join(map(str, row["input_shape"])), row["preprocess"])
     Console().print(table)
 
