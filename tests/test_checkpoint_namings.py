@@ -75,3 +75,23 @@ def test_a_file_in_no_known_naming_names_the_namings_tried(tmp_path):
     message = str(info.value)
     assert "in any naming ppinfer knows (variable names;" in message
     assert "ppinfer's structured names" in message and "w0" in message
+    # Same shapes as the model: the architecture fits, so --model-name is not the fix.
+    assert message.endswith(f"its parameter shapes are {MODEL}'s, so only its key naming is one "
+                            "ppinfer does not read: rename its keys into one of those namings.")
+    assert "--model-name" not in message
+
+
+def test_key_table_rows_translate_through_lookups_and_skip_parts_they_lack():
+    from ppinfer.checkpoints.keymap import KeyMap
+
+    keymap = KeyMap(
+        (("blocks.{block}.conv{branch}.{tail}", "b.{block}.{branch}.{tail}"),
+         ("{unit}.{param}", "stem.{unit}.{param}")),
+        {"block": ("res2a", "res2b"), "branch": ("x", "y"), "unit": {"_conv": "conv"}},
+    )
+    assert keymap("blocks.1.conv0.bn._mean") == "b.res2b.x.bn._mean"
+    assert keymap("_conv.weight") == "stem.conv.weight"
+    assert keymap("blocks.2.conv0.bn._mean") is None  # no third block in the lookup
+    assert keymap("blocks.x.conv0.weight") is None  # a sequence lookup takes an index
+    assert keymap("_batch_norm.weight") is None  # the mapping lacks the part
+    assert keymap("fc.weight.extra") is None

@@ -274,3 +274,29 @@ def test_2_0_era_state_dict_exports_and_predicts_as_paddleclas(name, with_table,
         assert table["bb_1_0.short._batch_norm._mean"] == "bn3a_branch1_mean"
     out = export(reference, path, tmp_path / "out")
     assert_agrees(predicted([*image_args(reference), "--model", str(out)]), reference)
+
+
+def _shapes(net) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in net.state_dict().items()}
+
+
+@pytest.mark.parametrize("family", ["ResNet*", "MobileNetV3_*"])
+def test_the_paddleclas_naming_renames_every_key_of_every_member(family, paddleclas_root):
+    """For every registered depth, width and variant, PaddleClas's own model's keys rename onto
+    ppinfer's, every one, each to a parameter of the same shape: the tables are bound to each
+    architecture, not just to the smallest members the forward tests run."""
+    import paddle
+
+    from ppinfer.models import list_models
+
+    paddle.disable_static()
+    for name in list_models(family):
+        module = import_legendary(paddleclas_root, MODELS.get(name) or
+                                  ("resnet" if name.startswith("ResNet") else "mobilenet_v3"))
+        with paddle.LazyGuard():  # shapes only: no weights drawn
+            theirs = _shapes(getattr(module, name)(class_num=CLASS_NUM))
+            ours = _shapes(get_model(name).build(class_num=CLASS_NUM))
+        (naming,) = [n for n in get_model(name).namings
+                     if n.label == "PaddleClas 2.x/3.x structured names"]
+        renamed = {naming.rename(key): shape for key, shape in theirs.items()}
+        assert renamed == ours, name

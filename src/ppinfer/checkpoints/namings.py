@@ -18,12 +18,13 @@ matches by position.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from ppinfer.checkpoints.matching import listing, match_state
+from ppinfer.checkpoints.matching import is_training_state, listing, match_state
 from ppinfer.errors import CheckpointError
 
 
@@ -45,16 +46,36 @@ class CheckpointState(dict):
     structured_names: Mapping[str, str] | None = None  # 2.0-era StructuredToParameterName@@
 
 
-def _translate(
-    state: Mapping[str, np.ndarray], naming: Naming, structured: Mapping[str, str]
-) -> dict[str, np.ndarray]:
+@dataclass
+class _Reading:
+    """``state`` read in one naming: renamed into variable names, with what it covers."""
+
+    naming: Naming
+    renamed: dict[str, np.ndarray]
+    unknown: list[str]  # the file's keys this naming does not rename (training state left out)
+    covered: int  # the program's variables present
+    wrong_shape: list[str]  # present variables of another shape
+
+
+def _read(
+    state: Mapping[str, np.ndarray],
+    naming: Naming,
+    structured: Mapping[str, str],
+    expected: dict[str, tuple[int, ...]],
+) -> _Reading:
     """``state`` renamed into variable names; keys the naming does not know keep their own name
     (so match_state reports them as unexpected)."""
     renamed: dict[str, np.ndarray] = {}
+    unknown = []
     for key, value in state.items():
-        name = naming.rename(key) or key
+        name = naming.rename(key)
+        if name is None and not is_training_state(key):
+            unknown.append(key)
+        name = name or key
         renamed[structured.get(name, name)] = value
-    return renamed
+    present = [name for name in expected if name in renamed]
+    wrong = [n for n in present if tuple(renamed[n].shape) != tuple(expected[n])]
+    return _Reading(naming, renamed, unknown, len(present), wrong)
 
 
 def candidate_namings(
@@ -81,27 +102,60 @@ def fit_naming(
 ) -> dict[str, np.ndarray]:
     """``state`` keyed by the program's variable names, in the naming that fits it.
 
-    ``structured`` maps the model's structured keys to variable names. Raises
-    :class:`CheckpointError` naming the namings tried when none covers the program.
+    ``structured`` maps the model's structured keys to variable names. A naming that covers
+    every variable is checked by :func:`match_state` (shapes, extra keys). When none does,
+    raises :class:`CheckpointError` naming the namings tried and the closest one's first
+    mismatches.
     """
-    tried = []
+    readings = []
     for naming in candidate_namings(state, structured, family):
-        renamed = _translate(state, naming, structured)
-        covered = sum(1 for name in expected if name in renamed)
-        tried.append((covered, naming, renamed))
-        if covered == len(expected):
-            return match_state(expected, renamed, source=source, model_name=model_name)
-    covered, naming, renamed = max(tried, key=lambda row: row[0])
-    if covered == 0:
-        labels = "; ".join(row[1].label for row in tried)
-        raise CheckpointError(
-            f"{source} names none of {model_name}'s {len(expected)} parameters in any naming "
-            f"ppinfer knows ({labels}); its keys are {listing(sorted(state))}: check "
-            "--model-name matches the checkpoint."
-        )
-    # The closest naming's own error says what is missing or of the wrong shape.
-    try:
-        match_state(expected, renamed, source=source, model_name=model_name)
-    except CheckpointError as exc:
-        raise CheckpointError(f"Read in its closest naming ({naming.label}), {exc}") from None
-    raise AssertionError("unreachable: a naming that covers less than all must mismatch")
+        reading = _read(state, naming, structured, expected)
+        if reading.covered == len(expected):
+            return match_state(expected, reading.renamed, source=source, model_name=model_name)
+        readings.append(reading)
+    closest = max(readings, key=lambda r: (r.covered, -len(r.wrong_shape)))
+    raise CheckpointError(
+        _no_naming_fits(readings, closest, state, expected, source, model_name)
+    )
+
+
+def _no_naming_fits(readings, closest, state, expected, source, model_name) -> str:
+    tried = "; ".join(r.naming.label for r in readings)
+    surplus, shortfall = _shape_differences(state, expected)
+    if len(closest.wrong_shape) > 2 or surplus > 2:
+        fix = "check --model-name matches the checkpoint"
+    elif shortfall:
+        fix = (f"every parameter it holds has a shape {model_name} makes, but {shortfall} are "
+               "missing: the file looks incomplete")
+    else:
+        fix = (f"its parameter shapes are {model_name}'s, so only its key naming is one ppinfer "
+               "does not read: rename its keys into one of those namings")
+    if closest.covered == 0:
+        return (f"{source} names none of {model_name}'s {len(expected)} parameters in any "
+                f"naming ppinfer knows ({tried}); its keys are {listing(sorted(state))}: {fix}.")
+    missing = [name for name in expected if name not in closest.renamed]
+    detail = f"lacks {len(missing)} of {len(expected)} variables ({listing(missing)})"
+    if closest.unknown:
+        detail += f" and has {len(closest.unknown)} keys it does not name "
+        detail += f"({listing(closest.unknown)})"
+    if closest.wrong_shape:
+        name = closest.wrong_shape[0]
+        detail += (f", and {len(closest.wrong_shape)} of another shape ({name} is "
+                   f"{list(closest.renamed[name].shape)}, {model_name} makes "
+                   f"{list(expected[name])})")
+    return (f"{source} fits none of the namings ppinfer knows for {model_name} ({tried}); "
+            f"read in the closest, {closest.naming.label}, it {detail}: {fix}.")
+
+
+def _shape_differences(
+    state: Mapping[str, np.ndarray], expected: dict[str, tuple[int, ...]]
+) -> tuple[int, int]:
+    """How many of the file's parameter shapes the model does not make, and the reverse.
+
+    Compared as multisets, whatever the naming: a file of another architecture holds shapes the
+    model does not make (beyond the classifier's weight and bias, which --class-num changes); an
+    incomplete file only lacks some.
+    """
+    have = Counter(tuple(v.shape) for k, v in state.items() if not is_training_state(k))
+    want = Counter(tuple(shape) for shape in expected.values())
+    return sum((have - want).values()), sum((want - have).values())
