@@ -95,3 +95,17 @@ def test_key_table_rows_translate_through_lookups_and_skip_parts_they_lack():
     assert keymap("blocks.x.conv0.weight") is None  # a sequence lookup takes an index
     assert keymap("_batch_norm.weight") is None  # the mapping lacks the part
     assert keymap("fc.weight.extra") is None
+
+
+def test_a_table_of_generated_names_is_not_taken_for_a_naming():
+    """paddle.save of PaddleClas 2.x's models writes a table of names Paddle generated in
+    creation order (conv2d_0.w_0, ...): reading by it would be reading by position."""
+    from ppinfer.checkpoints.namings import CheckpointState, candidate_namings
+
+    state = CheckpointState({"stem.0.conv.weight": np.zeros(1), "fc.weight": np.zeros(1)})
+    state.structured_names = {"stem.0.conv.weight": "conv2d_0.w_0", "fc.weight": "linear_0.w_0"}
+    labels = [naming.label for naming in candidate_namings(state, {}, ())]
+    assert labels == ["variable names", "ppinfer's structured names"]
+    state.structured_names = {"conv1_1._conv.weight": "conv1_1_weights", "out.weight": "fc_0.w_0"}
+    labels = [naming.label for naming in candidate_namings(state, {}, ())]
+    assert "the file's own StructuredToParameterName@@ table" in labels

@@ -300,3 +300,42 @@ def test_the_paddleclas_naming_renames_every_key_of_every_member(family, paddlec
                      if n.label == "PaddleClas 2.x/3.x structured names"]
         renamed = {naming.rename(key): shape for key, shape in theirs.items()}
         assert renamed == ours, name
+
+
+def export_error(name: str, params: Path, out: Path) -> str:
+    result = CliRunner().invoke(cli, ["export", "-m", name, "-p", str(params), "-o", str(out),
+                                      "--class-num", str(CLASS_NUM)])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+    assert not out.exists()
+    return result.output.strip()
+
+
+def test_paddleclas_file_of_another_variant_names_the_closest_naming_and_model_name(
+    references, tmp_path
+):
+    """A plain ResNet18 file exported as ResNet18_vd: its stem's shapes differ."""
+    reference = references("ResNet18")
+    text = export_error("ResNet18_vd", reference.pdparams, tmp_path / "out")
+    assert text.startswith(f"Error: {reference.pdparams} fits none of the namings ppinfer knows "
+                           "for ResNet18_vd (variable names; ppinfer's structured names; "
+                           "PaddleClas 2.x/3.x structured names; PaddleClas 2.0 structured "
+                           "names); read in the closest, PaddleClas 2.x/3.x structured names, "
+                           "it lacks 10 of 117 variables (conv1_2_weights, ")
+    assert ("and 5 of another shape (conv1_1_weights is [64, 3, 7, 7], ResNet18_vd makes "
+            "[32, 3, 3, 3])") in text
+    assert text.endswith(": check --model-name matches the checkpoint.")
+
+
+def test_incomplete_paddleclas_file_is_not_blamed_on_the_model_name(references, tmp_path):
+    import paddle
+
+    reference = references("MobileNetV3_small_x0_35")
+    kept = {k: v for k, v in reference.state.items() if not k.startswith("blocks.3.mid_se.")}
+    path = tmp_path / "partial.pdparams"
+    paddle.save(kept, str(path))
+    text = export_error(reference.name, path, tmp_path / "out")
+    assert "read in the closest, PaddleClas 2.x/3.x structured names, it lacks 4 of " in text
+    assert "(conv5_se_1_weights, conv5_se_1_offset, conv5_se_2_weights, conv5_se_2_offset)" in text
+    assert text.endswith(f": every parameter it holds has a shape {reference.name} makes, but 4 "
+                         "are missing: the file looks incomplete.")

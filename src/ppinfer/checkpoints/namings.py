@@ -18,6 +18,7 @@ matches by position.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,12 @@ import numpy as np
 
 from ppinfer.checkpoints.matching import is_training_state, listing, match_state
 from ppinfer.errors import CheckpointError
+
+# Names Paddle generates for parameters without a ParamAttr name (conv2d_3.w_0, linear_0.b_0,
+# generated_tensor_0). A StructuredToParameterName@@ table of nothing else (what paddle.save
+# writes for PaddleClas 2.x's models) numbers the parameters in creation order: reading by it
+# would be reading by position, so such a table is not a naming.
+_GENERATED_NAME = re.compile(r"^(\w+_\d+\.[wb]_\d+|generated_tensor_\d+)$")
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,7 @@ def candidate_namings(
     """Namings to try for ``state``, most specific first."""
     namings = [Naming("variable names", lambda key: key)]
     table = getattr(state, "structured_names", None)
-    if table:
+    if table and not all(_GENERATED_NAME.match(name) for name in table.values()):
         namings.append(Naming("the file's own StructuredToParameterName@@ table", table.get))
     namings.append(Naming("ppinfer's structured names", lambda key: key if key in structured
                           else None))
