@@ -10,7 +10,11 @@ files users have are keyed in other namings:
 - a 2.0-era ``paddle.save(state_dict)``, whose ``StructuredToParameterName@@`` table maps every
   structured key to its variable name;
 - a family's declared foreign namings (``ModelSpec.namings``): e.g. PaddleClas 2.x "legendary"
-  structured names for a family ppinfer builds with 1.x names.
+  structured names for a family ppinfer builds with 1.x names, written as key tables
+  (checkpoints/keymap.py) next to the architecture.
+
+A table holding only names Paddle generated (``conv2d_0.w_0``: what ``paddle.save`` writes for
+PaddleClas 2.x models) is not a naming: it numbers parameters in creation order.
 
 :func:`fit_naming` tries each and keeps the one that covers the program's variables; it never
 matches by position.
@@ -59,7 +63,7 @@ class _Reading:
 
     naming: Naming
     renamed: dict[str, np.ndarray]
-    unknown: list[str]  # the file's keys this naming does not rename (training state left out)
+    unknown: list[str]  # the file's keys that land on none of the variables (training state aside)
     covered: int  # the program's variables present
     wrong_shape: list[str]  # present variables of another shape
 
@@ -75,11 +79,11 @@ def _read(
     renamed: dict[str, np.ndarray] = {}
     unknown = []
     for key, value in state.items():
-        name = naming.rename(key)
-        if name is None and not is_training_state(key):
+        name = naming.rename(key) or key
+        name = structured.get(name, name)
+        if name not in expected and not is_training_state(key):
             unknown.append(key)
-        name = name or key
-        renamed[structured.get(name, name)] = value
+        renamed[name] = value
     present = [name for name in expected if name in renamed]
     wrong = [n for n in present if tuple(renamed[n].shape) != tuple(expected[n])]
     return _Reading(naming, renamed, unknown, len(present), wrong)
@@ -126,7 +130,14 @@ def fit_naming(
     )
 
 
-def _no_naming_fits(readings, closest, state, expected, source, model_name) -> str:
+def _no_naming_fits(
+    readings: list[_Reading],
+    closest: _Reading,
+    state: Mapping[str, np.ndarray],
+    expected: dict[str, tuple[int, ...]],
+    source: str,
+    model_name: str,
+) -> str:
     tried = "; ".join(r.naming.label for r in readings)
     surplus, shortfall = _shape_differences(state, expected)
     if len(closest.wrong_shape) > 2 or surplus > 2:
@@ -143,7 +154,7 @@ def _no_naming_fits(readings, closest, state, expected, source, model_name) -> s
     missing = [name for name in expected if name not in closest.renamed]
     detail = f"lacks {len(missing)} of {len(expected)} variables ({listing(missing)})"
     if closest.unknown:
-        detail += f" and has {len(closest.unknown)} keys it does not name "
+        detail += f" and has {len(closest.unknown)} keys it cannot place "
         detail += f"({listing(closest.unknown)})"
     if closest.wrong_shape:
         name = closest.wrong_shape[0]
