@@ -97,11 +97,11 @@ def _tells_apart(net, x) -> bool:
 
 
 def _teach_photos_apart(net, x) -> None:
-    """A few training steps (photo i -> class i) when the scores barely depend on the input.
+    """A few training steps (photo i -> class i) until each photo has its own top-1.
 
-    A deep random MobileNetV3 maps every photo to nearly the same pooled features (they differ by
-    about 0.1%), which would leave a 1e-5 comparison nearly blind to the input; random ResNets
-    need no teaching.
+    A deep random network maps every photo to nearly the same pooled features (a random
+    MobileNetV3's differ by about 0.1%) and gives all three the same top-1, which would leave a
+    1e-5 comparison nearly blind to the input.
     """
     import paddle
 
