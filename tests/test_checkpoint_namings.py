@@ -75,3 +75,37 @@ def test_a_file_in_no_known_naming_names_the_namings_tried(tmp_path):
     message = str(info.value)
     assert "in any naming ppinfer knows (variable names;" in message
     assert "ppinfer's structured names" in message and "w0" in message
+    # Same shapes as the model: the architecture fits, so --model-name is not the fix.
+    assert message.endswith(f"its parameter shapes are {MODEL}'s, so only its key naming is one "
+                            "ppinfer does not read: rename its keys into one of those namings.")
+    assert "--model-name" not in message
+
+
+def test_key_table_rows_translate_through_lookups_and_skip_parts_they_lack():
+    from ppinfer.checkpoints.keymap import KeyMap
+
+    keymap = KeyMap(
+        (("blocks.{block}.conv{branch}.{tail}", "b.{block}.{branch}.{tail}"),
+         ("{unit}.{param}", "stem.{unit}.{param}")),
+        {"block": ("res2a", "res2b"), "branch": ("x", "y"), "unit": {"_conv": "conv"}},
+    )
+    assert keymap("blocks.1.conv0.bn._mean") == "b.res2b.x.bn._mean"
+    assert keymap("_conv.weight") == "stem.conv.weight"
+    assert keymap("blocks.2.conv0.bn._mean") is None  # no third block in the lookup
+    assert keymap("blocks.x.conv0.weight") is None  # a sequence lookup takes an index
+    assert keymap("_batch_norm.weight") is None  # the mapping lacks the part
+    assert keymap("fc.weight.extra") is None
+
+
+def test_a_table_of_generated_names_is_not_taken_for_a_naming():
+    """paddle.save of PaddleClas 2.x's models writes a table of names Paddle generated in
+    creation order (conv2d_0.w_0, ...): reading by it would be reading by position."""
+    from ppinfer.checkpoints.namings import CheckpointState, candidate_namings
+
+    state = CheckpointState({"stem.0.conv.weight": np.zeros(1), "fc.weight": np.zeros(1)})
+    state.structured_names = {"stem.0.conv.weight": "conv2d_0.w_0", "fc.weight": "linear_0.w_0"}
+    labels = [naming.label for naming in candidate_namings(state, {}, ())]
+    assert labels == ["variable names", "ppinfer's structured names"]
+    state.structured_names = {"conv1_1._conv.weight": "conv1_1_weights", "out.weight": "fc_0.w_0"}
+    labels = [naming.label for naming in candidate_namings(state, {}, ())]
+    assert "the file's own StructuredToParameterName@@ table" in labels

@@ -11,7 +11,8 @@ model, so a PaddleClas checkpoint of either era loads by variable name:
 * the head is ``last_1x1_conv_weights`` (no bias, no batch norm) and ``fc_weights``/``fc_offset``.
 
 The sublayer attributes (``conv1``, ``conv2`` ... ``last_second_conv``, ``last_conv``, ``out``)
-are release/2.0's too, so its dygraph ``state_dict`` keys match as well.
+are release/2.0's too, so its dygraph ``state_dict`` keys match as well. PaddleClas 2.x/3.x's
+"legendary" model numbers its blocks instead: :data:`PADDLECLAS_LEGENDARY` reads its keys.
 
 Math worth knowing, all as PaddleClas has it: the squeeze-excite gate is
 ``hardsigmoid(x, slope=0.2, offset=0.5)`` (fluid's default, not the 1/6 of ``paddle.nn``); the
@@ -29,6 +30,8 @@ import paddle
 import paddle.nn.functional as F
 from paddle import ParamAttr, nn
 
+from ppinfer.checkpoints.keymap import KeyTable, table_naming
+from ppinfer.checkpoints.namings import Naming
 from ppinfer.models.layers import fresh_parameter_names, named_batch_norm
 from ppinfer.models.registry import register_model
 
@@ -250,52 +253,70 @@ class MobileNetV3(nn.Layer):
         return self.out(paddle.flatten(x, start_axis=1))
 
 
+# PaddleClas 2.x/3.x (ppcls/arch/backbone/legendary_models/mobilenet_v3.py) keys, read by the
+# table machinery of checkpoints/keymap.py: conv.bn._mean, blocks.3.mid_se.conv1.weight, fc.bias.
+PADDLECLAS_LEGENDARY: KeyTable = (
+    ("conv.{tail}", "conv1.{tail}"),
+    ("blocks.{block}.{tail}", "{block}.{tail}"),
+    ("last_second_conv.{tail}", "last_second_conv.{tail}"),
+    ("last_conv.{tail}", "last_conv.{tail}"),
+    ("fc.{tail}", "out.{tail}"),
+)
+
+
+def paddleclas_namings(arch: str) -> tuple[Naming, ...]:
+    """PaddleClas 2.x/3.x's naming of MobileNetV3 ``arch``; 2.0's keys are this module's own."""
+    blocks = tuple(f"conv{i}" for i in range(2, len(ARCHS[arch].blocks) + 2))
+    return (table_naming("PaddleClas 2.x/3.x structured names", PADDLECLAS_LEGENDARY,
+                         block=blocks),)
+
+
 # PaddleClas's variants; one factory per registered name.
-@register_model()
+@register_model(namings=paddleclas_namings("large"))
 def MobileNetV3_large_x0_35(class_num: int = 1000) -> nn.Layer:
     return MobileNetV3("large", 0.35, class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings("large"))
 def MobileNetV3_large_x0_5(class_num: int = 1000) -> nn.Layer:
     return MobileNetV3("large", 0.5, class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings("large"))
 def MobileNetV3_large_x0_75(class_num: int = 1000) -> nn.Layer:
     return MobileNetV3("large", 0.75, class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings("large"))
 def MobileNetV3_large_x1_0(class_num: int = 1000) -> nn.Layer:
     return MobileNetV3("large", 1.0, class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings("large"))
 def MobileNetV3_large_x1_25(class_num: int = 1000) -> nn.Layer:
     return MobileNetV3("large", 1.25, class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings("small"))
 def MobileNetV3_small_x0_35(class_num: int = 1000) -> nn.Layer:
     return MobileNetV3("small", 0.35, class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings("small"))
 def MobileNetV3_small_x0_5(class_num: int = 1000) -> nn.Layer:
     return MobileNetV3("small", 0.5, class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings("small"))
 def MobileNetV3_small_x0_75(class_num: int = 1000) -> nn.Layer:
     return MobileNetV3("small", 0.75, class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings("small"))
 def MobileNetV3_small_x1_0(class_num: int = 1000) -> nn.Layer:
     return MobileNetV3("small", 1.0, class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings("small"))
 def MobileNetV3_small_x1_25(class_num: int = 1000) -> nn.Layer:
     return MobileNetV3("small", 1.25, class_num)

@@ -1,4 +1,9 @@
-"""ResNet and ResNet_vd, named as in PaddleClas 1.x ppcls/modeling/architectures/resnet*.py."""
+"""ResNet and ResNet_vd, named as in PaddleClas 1.x ppcls/modeling/architectures/resnet*.py.
+
+The variables keep PaddleClas 1.x's ``ParamAttr`` names (``conv1_1_weights``,
+``res2a_branch2a_weights``, ``bn2a_branch2a_scale``, ``fc_0.w_0``, ...). The tables at the end
+read the structured names of PaddleClas's later dygraph models into this module's own ones.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import math
 import paddle
 from paddle import ParamAttr, nn
 
+from ppinfer.checkpoints.keymap import KeyTable, table_naming
+from ppinfer.checkpoints.namings import Naming
 from ppinfer.models.layers import fresh_parameter_names, named_batch_norm
 from ppinfer.models.registry import register_model
 
@@ -196,51 +203,91 @@ class ResNet(nn.Layer):
         return self.fc(paddle.flatten(self.pool(x), start_axis=1))
 
 
-@register_model()
+# How PaddleClas's later dygraph ResNets name their keys (see checkpoints/keymap.py). The 2.x/3.x
+# "legendary" model (ppcls/arch/backbone/legendary_models/resnet.py) numbers its stem convs and
+# blocks: stem.0.conv.weight, blocks.3.conv1.bn._mean, blocks.2.short.conv.weight, fc.weight.
+PADDLECLAS_LEGENDARY: KeyTable = (
+    ("stem.{stem}.{tail}", "stem.{stem}.{tail}"),
+    ("blocks.{block}.conv{branch2}.{tail}", "blocks.{block}.branch2.{branch2}.{tail}"),
+    ("blocks.{block}.short.{tail}", "blocks.{block}.branch1.{tail}"),
+    ("fc.{tail}", "fc.{tail}"),
+)
+# PaddleClas 2.0's model_zoo/resnet.py and resnet_vd.py: conv._conv.weight (plain stem),
+# conv1_1._batch_norm._mean (vd stem), res3a.conv0._conv.weight (plain) or bb_1_0.short._conv.weight
+# (vd blocks), out.weight. Their files usually carry a StructuredToParameterName@@ table too.
+PADDLECLAS_2_0: KeyTable = (
+    ("conv.{unit}.{param}", "stem.conv1.{unit}.{param}"),
+    ("{stem}.{unit}.{param}", "stem.{stem}.{unit}.{param}"),
+    ("{block}.conv{branch2}.{unit}.{param}", "blocks.{block}.branch2.{branch2}.{unit}.{param}"),
+    ("{block}.short.{unit}.{param}", "blocks.{block}.branch1.{unit}.{param}"),
+    ("out.{param}", "fc.{param}"),
+)
+_BRANCH2 = ("branch2a", "branch2b", "branch2c")
+_UNITS_2_0 = {"_conv": "conv", "_batch_norm": "bn"}
+
+
+def paddleclas_namings(depth: int, vd: bool = False) -> tuple[Naming, ...]:
+    """The PaddleClas 2.x/3.x and 2.0 namings of ResNet{depth}(_vd), bound to its blocks."""
+    stem = ("conv1_1", "conv1_2", "conv1_3") if vd else ("conv1",)
+    stages = [(stage, index) for stage, count in enumerate(_STAGE_DEPTHS[depth])
+              for index in range(count)]
+    blocks = tuple(_block_name(depth, stage, index) for stage, index in stages)
+    # 2.0's vd model adds its blocks as bb_{stage}_{index}, the plain one under their 1.x names.
+    keys_2_0 = [f"bb_{stage}_{index}" for stage, index in stages] if vd else blocks
+    return (
+        table_naming("PaddleClas 2.x/3.x structured names", PADDLECLAS_LEGENDARY,
+                     stem=stem, block=blocks, branch2=_BRANCH2),
+        table_naming("PaddleClas 2.0 structured names", PADDLECLAS_2_0,
+                     stem={name: name for name in stem if vd}, block=dict(zip(keys_2_0, blocks)),
+                     branch2=_BRANCH2, unit=_UNITS_2_0),
+    )
+
+
+@register_model(namings=paddleclas_namings(18))
 def ResNet18(class_num: int = 1000) -> nn.Layer:
     return ResNet(18, class_num=class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings(34))
 def ResNet34(class_num: int = 1000) -> nn.Layer:
     return ResNet(34, class_num=class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings(50))
 def ResNet50(class_num: int = 1000) -> nn.Layer:
     return ResNet(50, class_num=class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings(101))
 def ResNet101(class_num: int = 1000) -> nn.Layer:
     return ResNet(101, class_num=class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings(152))
 def ResNet152(class_num: int = 1000) -> nn.Layer:
     return ResNet(152, class_num=class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings(18, vd=True))
 def ResNet18_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(18, vd=True, class_num=class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings(34, vd=True))
 def ResNet34_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(34, vd=True, class_num=class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings(50, vd=True))
 def ResNet50_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(50, vd=True, class_num=class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings(101, vd=True))
 def ResNet101_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(101, vd=True, class_num=class_num)
 
 
-@register_model()
+@register_model(namings=paddleclas_namings(152, vd=True))
 def ResNet152_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(152, vd=True, class_num=class_num)

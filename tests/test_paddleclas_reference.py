@@ -1,0 +1,341 @@
+"""State dicts saved by PaddleClas's own code export and predict as PaddleClas's forward does.
+
+The reference is the ``paddleclas==2.6.0`` wheel's ``legendary_models`` (see
+paddleclas_reference.py): its model is built with random weights, its batch-norm statistics are
+calibrated on three real photos and, where that is not enough for the scores to depend on the
+input, it is trained a few steps to tell them apart; ``paddle.save(state_dict())``
+writes the file a user has, and ``ppinfer export`` + ``ppinfer predict`` must give PaddleClas's
+top-5 with scores within 1e-5. The smallest member of each family keeps it fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ppinfer.cli import cli
+from ppinfer.models import get_model
+from ppinfer.pipeline.decode import load_image
+from ppinfer.pipeline.preprocess import make_batch, preprocess_image
+
+from .conftest import CLASS_NUM
+from .paddleclas_reference import ReferenceUnavailable, fetch_paddleclas, import_legendary
+
+# registered name -> PaddleClas legendary module holding the same-named factory
+MODELS = {
+    "ResNet18": "resnet",
+    "ResNet18_vd": "resnet",
+    "MobileNetV3_small_x0_35": "mobilenet_v3",
+    "MobileNetV3_large_x0_35": "mobilenet_v3",
+}
+CALIBRATION_PASSES = 20
+TRAIN_STEPS = 60
+SCORE_ATOL = 1e-5
+
+
+@dataclass
+class Reference:
+    name: str
+    state: dict[str, np.ndarray]  # PaddleClas's state_dict, as arrays
+    pdparams: Path  # paddle.save(model.state_dict())
+    scores: np.ndarray  # [photo, class]: PaddleClas's forward + softmax
+    photos: list[Path]
+
+
+@pytest.fixture(scope="session")
+def paddleclas_root() -> Path:
+    try:
+        return fetch_paddleclas()
+    except ReferenceUnavailable as exc:
+        if os.environ.get("PPINFER_TEST_REQUIRE_PADDLECLAS") == "1":
+            pytest.fail(f"the PaddleClas reference is required here: {exc}")
+        pytest.skip(f"the PaddleClas reference wheel is unavailable ({exc})")
+
+
+def _photo_batch(name: str, photos: list[Path]) -> np.ndarray:
+    cfg = get_model(name).preprocess
+    return make_batch([preprocess_image(load_image(p), cfg) for p in photos])
+
+
+def _spread_classifier(net, fc, x) -> np.ndarray:
+    """Scale the classifier until no photo's scores are saturated (top-1 under 0.95) or flat
+    (top-1 at least 0.2)."""
+    import paddle
+
+    for _ in range(40):
+        scores = paddle.nn.functional.softmax(net(x), axis=-1).numpy()
+        top = scores.max(axis=1).min()
+        if top >= 0.2 and scores.max() < 0.95:
+            return scores
+        factor = 1.5 if top < 0.2 else 0.7
+        fc.weight.set_value(fc.weight.numpy() * np.float32(factor))
+    raise AssertionError(f"could not spread the random classifier's scores (top-1 {top:.3f})")
+
+
+def _calibrate_batch_norm(net, x) -> None:
+    """Train-mode passes without gradients: running mean/variance settle on the photos."""
+    import paddle
+
+    net.train()
+    with paddle.no_grad():
+        for _ in range(CALIBRATION_PASSES):
+            net(x)
+    net.eval()
+
+
+def _tells_apart(net, x) -> bool:
+    import paddle
+
+    with paddle.no_grad():
+        return len(set(net(x).numpy().argmax(axis=1).tolist())) == x.shape[0]
+
+
+def _teach_photos_apart(net, x) -> None:
+    """A few training steps (photo i -> class i) until each photo has its own top-1.
+
+    A deep random network maps every photo to nearly the same pooled features (a random
+    MobileNetV3's differ by about 0.1%) and gives all three the same top-1, which would leave a
+    1e-5 comparison nearly blind to the input.
+    """
+    import paddle
+
+    labels = paddle.arange(x.shape[0])
+    optimizer = paddle.optimizer.Adam(learning_rate=3e-3, parameters=net.parameters())
+    for step in range(TRAIN_STEPS):
+        net.train()
+        loss = paddle.nn.functional.cross_entropy(net(x), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        net.eval()
+        if step % 3 == 2 and _tells_apart(net, x):
+            return
+
+
+def build_reference(root: Path, name: str, photos: list[Path], out: Path) -> Reference:
+    """PaddleClas's own ``name``: random weights, BN statistics from ``photos``, and (if the
+    random network cannot tell them apart) a few training steps."""
+    import paddle
+
+    paddle.disable_static()
+    paddle.seed(7)
+    net = getattr(import_legendary(root, MODELS[name]), name)(class_num=CLASS_NUM)
+    x = paddle.to_tensor(_photo_batch(name, photos))
+    _calibrate_batch_norm(net, x)
+    if not _tells_apart(net, x):
+        _teach_photos_apart(net, x)
+        _calibrate_batch_norm(net, x)
+    with paddle.no_grad():
+        scores = _spread_classifier(net, net.fc, x)
+    order = np.sort(scores, axis=1)[:, ::-1]
+    gaps = order[:, :5] - order[:, 1:6]
+    assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-5 would make the order check luck"
+    assert len({int(row.argmax()) for row in scores}) == len(photos), "scores ignore the input"
+    state = {key: value.numpy() for key, value in net.state_dict().items()}
+    paddle.save(net.state_dict(), str(out))
+    return Reference(name, state, out, scores, photos)
+
+
+@pytest.fixture(scope="module")
+def references(paddleclas_root, photos, tmp_path_factory):
+    """``references(name)``: the :class:`Reference` of ``name``, built once per module."""
+    built: dict[str, Reference] = {}
+
+    def get(name: str) -> Reference:
+        if name not in built:
+            out = tmp_path_factory.mktemp("paddleclas") / f"{name}_pretrained.pdparams"
+            built[name] = build_reference(paddleclas_root, name, list(photos.values()), out)
+        return built[name]
+
+    return get
+
+
+def predicted(args: list[str]) -> list[dict]:
+    result = CliRunner().invoke(cli, ["predict", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+
+
+def assert_agrees(lines: list[dict], ref: Reference) -> None:
+    """Each photo's top-5 is PaddleClas's, its scores within SCORE_ATOL of PaddleClas's."""
+    assert [line["file_name"] for line in lines] == [str(p) for p in ref.photos]
+    for line, scores in zip(lines, ref.scores):
+        order = np.argsort(-scores, kind="stable")[:5]
+        assert line["class_ids"] == order.tolist()
+        np.testing.assert_allclose(line["scores"], scores[order], rtol=0, atol=SCORE_ATOL)
+
+
+def image_args(ref: Reference) -> list[str]:
+    return [arg for p in ref.photos for arg in ("-i", str(p))]
+
+
+def export(ref: Reference, params: Path, out: Path) -> Path:
+    result = CliRunner().invoke(cli, ["export", "-m", ref.name, "-p", str(params), "-o", str(out),
+                                      "--class-num", str(CLASS_NUM)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_paddleclas_state_dict_exports_and_predicts_as_paddleclas(name, references, tmp_path):
+    reference = references(name)
+    out = export(reference, reference.pdparams, tmp_path / "out")
+    assert_agrees(predicted([*image_args(reference), "--model", str(out)]), reference)
+
+
+def test_executor_persistable_predicts_from_a_paddleclas_state_dict(references):
+    reference = references("MobileNetV3_small_x0_35")
+    lines = predicted([*image_args(reference), "--engine", "executor-persistable",
+                       "--model-name", reference.name, "--class-num", str(CLASS_NUM),
+                       "-p", str(reference.pdparams)])
+    assert_agrees(lines, reference)
+
+
+# PaddleClas 2.0 (model_zoo/resnet.py, resnet_vd.py): no wheel on the registry ships it (2.0.x
+# wheels hold no model code; 2.2+ hold the legendary model), so its files are written here from
+# its layout: attribute names conv / conv1_1.. (stem), res2a.. (plain) or bb_{stage}_{index} (vd)
+# blocks with conv0.. and short, ConvBNLayer's _conv and _batch_norm, the head `out`; variables
+# named by ParamAttr as PaddleClas 1.x did.
+_UNITS_2_0 = {"conv": "_conv", "bn": "_batch_norm"}
+_VARIABLE_SUFFIX = {"weight": "_scale", "bias": "_offset", "_mean": "_mean",
+                    "_variance": "_variance"}
+
+
+def _stage_blocks(depth_per_stage=(2, 2, 2, 2)) -> list[tuple[int, int]]:
+    return [(stage, index) for stage, count in enumerate(depth_per_stage) for index in range(count)]
+
+
+def _era_2_0_entry(key: str, vd: bool) -> tuple[str, str]:
+    """A legendary ResNet18(_vd) key -> (2.0 structured key, 1.x variable name)."""
+    parts = key.split(".")
+    if parts[0] == "fc":
+        return f"out.{parts[1]}", {"weight": "fc_0.w_0", "bias": "fc_0.b_0"}[parts[1]]
+    if parts[0] == "stem":
+        conv_name = f"conv1_{int(parts[1]) + 1}" if vd else "conv1"
+        prefix = conv_name if vd else "conv"
+        unit, param = parts[2], parts[3]
+    else:
+        stage, index = _stage_blocks()[int(parts[1])]
+        block = f"res{stage + 2}{chr(97 + index)}"
+        prefix = f"bb_{stage}_{index}" if vd else block
+        sub = parts[2]
+        branch = "branch1" if sub == "short" else "branch2" + "abc"[int(sub[-1])]
+        prefix, conv_name = f"{prefix}.{sub}", f"{block}_{branch}"
+        unit, param = parts[3], parts[4]
+    if unit == "conv":
+        variable = f"{conv_name}_weights"
+    else:
+        bn = "bn_conv1" if conv_name == "conv1" else "bn" + conv_name[3:]
+        variable = bn + _VARIABLE_SUFFIX[param]
+    return f"{prefix}.{_UNITS_2_0[unit]}.{param}", variable
+
+
+def save_era_2_0(reference: Reference, path: Path, with_table: bool) -> Path:
+    """``reference``'s weights as a 2.0-era paddle.save: with its StructuredToParameterName@@
+    table (parameters named as 2.0's ParamAttr names them) or as bare arrays (no table)."""
+    import paddle
+
+    from ppinfer.models.layers import fresh_parameter_names
+
+    vd = reference.name.endswith("_vd")
+    entries = {_era_2_0_entry(key, vd): array for key, array in reference.state.items()}
+    if not with_table:
+        paddle.save({key: array for (key, _), array in entries.items()}, str(path))
+        return path
+    with fresh_parameter_names():
+        state = {}
+        for (key, variable), array in entries.items():
+            param = paddle.create_parameter(list(array.shape), "float32",
+                                            attr=paddle.ParamAttr(name=variable))
+            param.set_value(array)
+            state[key] = param
+    paddle.save(state, str(path))
+    return path
+
+
+@pytest.mark.parametrize(("name", "with_table"), [("ResNet18_vd", True), ("ResNet18_vd", False),
+                                                  ("ResNet18", False)])
+def test_2_0_era_state_dict_exports_and_predicts_as_paddleclas(name, with_table, references,
+                                                                 tmp_path):
+    import pickle
+
+    reference = references(name)
+    path = save_era_2_0(reference, tmp_path / f"{name}_2.0.pdparams", with_table)
+    with open(path, "rb") as fh:  # written just above: trusted
+        table = pickle.load(fh).get("StructuredToParameterName@@")
+    assert (table is not None) == with_table
+    if with_table:
+        assert table["bb_1_0.short._batch_norm._mean"] == "bn3a_branch1_mean"
+    out = export(reference, path, tmp_path / "out")
+    assert_agrees(predicted([*image_args(reference), "--model", str(out)]), reference)
+
+
+def _shapes(net) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in net.state_dict().items()}
+
+
+@pytest.mark.parametrize("family", ["ResNet*", "MobileNetV3_*"])
+def test_the_paddleclas_naming_renames_every_key_of_every_member(family, paddleclas_root):
+    """For every registered depth, width and variant, PaddleClas's own model's keys rename onto
+    ppinfer's, every one, each to a parameter of the same shape: the tables are bound to each
+    architecture, not just to the smallest members the forward tests run."""
+    import paddle
+
+    from ppinfer.models import list_models
+
+    paddle.disable_static()
+    for name in list_models(family):
+        module = import_legendary(paddleclas_root, MODELS.get(name) or
+                                  ("resnet" if name.startswith("ResNet") else "mobilenet_v3"))
+        with paddle.LazyGuard():  # shapes only: no weights drawn
+            theirs = _shapes(getattr(module, name)(class_num=CLASS_NUM))
+            ours = _shapes(get_model(name).build(class_num=CLASS_NUM))
+        (naming,) = [n for n in get_model(name).namings
+                     if n.label == "PaddleClas 2.x/3.x structured names"]
+        renamed = {naming.rename(key): shape for key, shape in theirs.items()}
+        assert renamed == ours, name
+
+
+def export_error(name: str, params: Path, out: Path) -> str:
+    result = CliRunner().invoke(cli, ["export", "-m", name, "-p", str(params), "-o", str(out),
+                                      "--class-num", str(CLASS_NUM)])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+    assert not out.exists()
+    return result.output.strip()
+
+
+def test_paddleclas_file_of_another_variant_names_the_closest_naming_and_model_name(
+    references, tmp_path
+):
+    """A plain ResNet18 file exported as ResNet18_vd: its stem's shapes differ."""
+    reference = references("ResNet18")
+    text = export_error("ResNet18_vd", reference.pdparams, tmp_path / "out")
+    assert text.startswith(f"Error: {reference.pdparams} fits none of the namings ppinfer knows "
+                           "for ResNet18_vd (variable names; ppinfer's structured names; "
+                           "PaddleClas 2.x/3.x structured names; PaddleClas 2.0 structured "
+                           "names); read in the closest, PaddleClas 2.x/3.x structured names, "
+                           "it lacks 10 of 117 variables (conv1_2_weights, ")
+    assert ("and 5 of another shape (conv1_1_weights is [64, 3, 7, 7], ResNet18_vd makes "
+            "[32, 3, 3, 3])") in text
+    assert text.endswith(": check --model-name matches the checkpoint.")
+
+
+def test_incomplete_paddleclas_file_is_not_blamed_on_the_model_name(references, tmp_path):
+    import paddle
+
+    reference = references("MobileNetV3_small_x0_35")
+    kept = {k: v for k, v in reference.state.items() if not k.startswith("blocks.3.mid_se.")}
+    path = tmp_path / "partial.pdparams"
+    paddle.save(kept, str(path))
+    text = export_error(reference.name, path, tmp_path / "out")
+    assert "read in the closest, PaddleClas 2.x/3.x structured names, it lacks 4 of " in text
+    assert "(conv5_se_1_weights, conv5_se_1_offset, conv5_se_2_weights, conv5_se_2_offset)" in text
+    assert text.endswith(f": every parameter it holds has a shape {reference.name} makes, but 4 "
+                         "are missing: the file looks incomplete.")
