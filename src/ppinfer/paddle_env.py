@@ -55,12 +55,17 @@ def import_paddle():
     """Import and return ``paddle``, or raise a one-sentence install hint."""
     # Paddle's C++ side logs through glog at INFO by default: keep stderr for our own messages.
     os.environ.setdefault("GLOG_minloglevel", "2")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "No ccache found" on import
-            import paddle  # deliberately late: heavy, and optional
-    except ImportError as exc:
-        raise PaddleMissingError(PADDLE_INSTALL_HINT) from exc
+    from ppinfer.interrupts import deferred_interrupts
+
+    # Ctrl-C while Paddle's C++ extension loads surfaces as an ImportError ("not installed"):
+    # it is held until the import is over, then raised as the KeyboardInterrupt it is.
+    with deferred_interrupts():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. "No ccache found" on import
+                import paddle  # deliberately late: heavy, and optional
+        except ImportError as exc:
+            raise PaddleMissingError(PADDLE_INSTALL_HINT) from exc
     return paddle
 
 
