@@ -283,6 +283,21 @@ def test_nan_in_std_is_refused(models, tmp_path, jpeg):
     assert_one_sentence_error(predict(model, tmp_path / "a.jpg"), "is not finite (NaN or inf)")
 
 
+@pytest.mark.parametrize(("old", "new", "fragment"), [
+    ("resize_short: 256", "resize_short: 1000000000", "over ppinfer's limit of 8192"),
+    ("topk: 5", "topk: .inf", "cannot convert float infinity to integer"),
+], ids=["gigapixel-resize", "infinite-topk"])
+def test_card_numbers_that_would_exhaust_the_machine_are_refused(models, tmp_path, jpeg, old,
+                                                                 new, fragment):
+    model = model_copy(models, tmp_path)
+    card = model / "inference.yml"
+    text = card.read_text(encoding="utf-8")
+    assert old in text
+    card.write_text(text.replace(old, new), encoding="utf-8")
+    (tmp_path / "a.jpg").write_bytes(jpeg)
+    assert_one_sentence_error(predict(model, tmp_path / "a.jpg"), fragment)
+
+
 @pytest.mark.parametrize("how", ["absolute", "dot-dot", "symlink-out"])
 def test_class_id_map_file_outside_the_model_is_refused(models, tmp_path, jpeg, how):
     secret = tmp_path / "secret.txt"

@@ -89,7 +89,7 @@ def read_card(path: str | Path) -> ModelCard:
         )
     try:
         return _card_from_dict(doc, path.parent)
-    except (TypeError, ValueError, KeyError, AttributeError, OSError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, OSError, OverflowError) as exc:
         raise ModelFormatError(
             f"{path} has an unexpected shape ({short(exc, 200)}): fix or delete it to use "
             "ppinfer's defaults."

@@ -57,8 +57,8 @@ def import_paddle():
     os.environ.setdefault("GLOG_minloglevel", "2")
     from ppinfer.interrupts import deferred_interrupts
 
-    # Ctrl-C waits for the import to finish: Paddle's import turns an interrupt inside it into an
-    # ImportError, which would read as "not installed".
+    # Ctrl-C while Paddle's C++ extension loads surfaces as an ImportError ("not installed"):
+    # it is held until the import is over, then raised as the KeyboardInterrupt it is.
     with deferred_interrupts():
         try:
             with warnings.catch_warnings():

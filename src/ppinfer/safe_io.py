@@ -155,6 +155,12 @@ def _bounded_loader() -> type:
         """SafeLoader without aliases and with bounded nesting: a 400-byte alias bomb or a
         10,000-deep list is refused while composing, before anything is built."""
 
+        def fetch_flow_collection_start(self, token_class):  # noqa: ANN001, ANN201
+            # Refused while scanning: the scanner's work grows with the square of the depth.
+            if self.flow_level >= YAML_MAX_DEPTH:
+                raise YamlRefused(f"it nests deeper than {YAML_MAX_DEPTH} levels")
+            return super().fetch_flow_collection_start(token_class)
+
         def compose_node(self, parent, index):  # noqa: ANN001, ANN201
             if self.check_event(yaml.AliasEvent):
                 event = self.peek_event()

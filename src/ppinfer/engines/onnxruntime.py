@@ -109,7 +109,11 @@ def converter_problem(p2o_version: str | None, paddle_version: str, layout_kind:
 def model_digest(layout: ModelLayout, converter: str) -> str:
     """SHA-256 of the program and parameter files plus the converter's name and version."""
     digest = hashlib.sha256(f"{converter};opset={OPSET}\n".encode())
+    from ppinfer.errors import ModelFormatError
+    from ppinfer.safe_io import check_regular_file
+
     for path in (layout.program, layout.params):
+        check_regular_file(path, ModelFormatError)  # a FIFO would block open()
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)

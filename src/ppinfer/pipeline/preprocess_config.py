@@ -17,6 +17,7 @@ from ppinfer.errors import ConfigError
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
 BACKENDS = ("cv2", "pil")
+MAX_SIDE = 8192  # resize and crop sizes: a card cannot make every image gigapixels
 PADDLECLAS_OPS = ("DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage")
 
 
@@ -72,6 +73,12 @@ class PreprocessConfig:
             raise PreprocessConfigError(f"std {list(self.std)} has a zero: it divides the pixels")
 
     def _check_sizes(self) -> None:
+        sides = [*self.crop_size, *(self.resize_size or ()), self.resize_short]
+        if max(sides) > MAX_SIDE:
+            raise PreprocessConfigError(
+                f"a resize or crop of {max(sides)} pixels is over ppinfer's limit of {MAX_SIDE}: "
+                "every image would be resized to it"
+            )
         if len(self.crop_size) != 2 or min(self.crop_size) < 1:
             raise PreprocessConfigError(
                 f"crop_size {self.crop_size} must be two positive integers (width, height)"
