@@ -29,6 +29,7 @@ from ppinfer.paddle_env import import_paddle, paddle_env
 from ppinfer.pipeline.labels import imagenet_labels, load_labels
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 from ppinfer.program import INPUT_NAME, build_static_model
+from ppinfer.program_output import output_kind
 from ppinfer.publish import make_temp_dir, swap_into_place, sync_dir, tidy_after_killed_exports
 
 FORMATS = ("pir", "legacy", "seed")
@@ -130,6 +131,7 @@ def export_model(
     tmp = make_temp_dir(output)
     try:
         files = _save(static_model, tmp, fmt)
+        program = detect_directory(tmp, prefer="pir" if fmt == "pir" else "legacy").program
         write_card(tmp, ModelCard(
             model_name=spec.name,
             preprocess=preprocess,
@@ -139,6 +141,8 @@ def export_model(
                 "class_num": class_num,
                 "input_shape": list(static_model.input_shape),
                 "input_name": INPUT_NAME,
+                # what the program ends in, so predict never judges it from the scores
+                "output": output_kind(program) or "softmax",
                 "format": fmt,
                 "checkpoint": os.path.abspath(checkpoint),
                 "checkpoint_sha256": sha256(checkpoint),

@@ -18,7 +18,7 @@ from ppinfer.engines.base import load_plugins
 from ppinfer.errors import ImageError, PPInferError
 from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.inputs import InputItem
-from ppinfer.pipeline.postprocess import Result, ensure_probabilities
+from ppinfer.pipeline.postprocess import Result
 from ppinfer.source import ModelSource, with_checkpoint
 
 REFERENCE_ENGINE = "analysis"
@@ -113,9 +113,9 @@ def _run_one(name: str, source: ModelSource, config: RunConfig, images, names) -
         start = time.perf_counter()
         outputs = engine.execute(engine.organize(images[i : i + size]))
         run.seconds += time.perf_counter() - start
-        probs = ensure_probabilities(np.asarray(outputs).reshape(len(images[i : i + size]), -1))
+        probs = engine.probabilities(outputs)
         chunks.append(probs)
-        run.results += engine.analyze(probs, names[i : i + size])
+        run.results += engine.results(probs, names[i : i + size])
     run.probs = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
     return run
 

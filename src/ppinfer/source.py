@@ -26,6 +26,7 @@ class ModelSource:
     preprocess: PreprocessConfig = IMAGENET_PREPROCESS
     labels_file: str | None = None
     card: ModelCard | None = None
+    output: str | None = None  # softmax | sigmoid | logits; None: read on first use
     _labels: dict[int, list[str]] = field(default_factory=dict, repr=False)
 
     @property
@@ -35,6 +36,20 @@ class ModelSource:
         if self.layout is not None:
             return self.layout.root.name
         return str(self.checkpoint)
+
+    def output_kind(self) -> str | None:
+        """What the model's program ends in (``softmax``, ``sigmoid`` or ``logits``), decided
+        once: the ``ppinfer.output`` export wrote into ``inference.yml``, else read from the
+        program itself (PaddleClas and PaddleX models), else None (unreadable program)."""
+        if self.output is None:
+            from ppinfer.program_output import OUTPUTS, output_kind
+
+            recorded = self.card.provenance.get("output") if self.card else None
+            if recorded in OUTPUTS:
+                self.output = recorded
+            elif self.layout is not None and self.layout.program is not None:
+                self.output = output_kind(self.layout.program)
+        return self.output
 
     def labels_for(self, class_num: int) -> list[str]:
         """Label names for a classifier of width ``class_num`` (cached)."""
