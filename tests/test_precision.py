@@ -147,7 +147,9 @@ def test_paddles_log_lines_stay_off_stdout_and_stderr(builtin_model, real_photos
     assert "marked" not in run.stderr and "---" not in run.stderr, run.stderr
     lines = run.stdout.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["label_names"][0] == "espresso"
-    assert [line for line in run.stderr.splitlines() if line.strip()] == [], run.stderr
+    # ppinfer's own line only: the fp32 comparison of the first batch
+    ours = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(ours) == 1 and ours[0].startswith("bf16 vs fp32 on 1 image: top-1 agrees on 1/1")
 
 
 @needs_bf16
@@ -174,3 +176,79 @@ def test_executor_on_a_seed_model_keeps_paddles_deprecation_note_quiet(tmp_path,
     loud = _cli("--verbose", "predict", "-i", str(real_photos[0]), "--model", str(out),
                 "--engine", "executor-inference", "--json")
     assert "deprecated" in loud.stderr or paddle_env().major < 3
+
+
+# -- reduced precision, verified --------------------------------------------------------------
+
+
+def test_compare_scores_counts_top1_and_the_largest_difference():
+    from ppinfer.precision_check import compare_scores
+
+    ref = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3]], dtype=np.float32)
+    got = np.array([[0.8, 0.2, 0.0], [0.2, 0.3, 0.5]], dtype=np.float32)
+    a = compare_scores(got, ref, "bf16")
+    assert (a.images, a.top1_agree) == (2, 1)
+    assert a.max_score_diff == pytest.approx(0.2)
+    assert not a.within(0.05) and compare_scores(ref, ref, "bf16").within(0.0)
+
+
+@needs_bf16
+def test_checked_bf16_engine_reports_its_agreement_with_fp32(builtin_model, real_photos):
+    from ppinfer.engines import create_engine
+    from ppinfer.pipeline.decode import load_image
+    from ppinfer.precision_check import CheckedEngine, agreement_message
+    from ppinfer.source import resolve_source
+
+    source = resolve_source(model=str(builtin_model), prefer="legacy")
+    config = RunConfig(device="cpu", precision="bf16", bf16_emulation=True)
+    checked = CheckedEngine(create_engine("analysis", source, config))
+    checked.ensure_built()
+    results = checked.predict([load_image(str(real_photos[1]))], ["coffee"])
+    assert results[0].label_names[0] == "espresso"
+    message = agreement_message(checked)
+    assert checked.agreement.top1_agree == 1 and checked.agreement.max_score_diff <= 0.05
+    assert message.startswith("bf16 vs fp32 on 1 image") and "warning" not in message
+    strict = agreement_message(checked, tolerance=checked.agreement.max_score_diff / 2)
+    assert strict.startswith("warning: bf16 vs fp32") and "largest score difference" in strict
+
+
+@needs_bf16
+def test_engine_all_in_bf16_compares_each_engine_with_analysis_fp32(builtin_model, real_photos):
+    from ppinfer.parity import compare_engines
+    from ppinfer.pipeline.inputs import expand_inputs
+    from ppinfer.source import resolve_source
+
+    source = resolve_source(model=str(builtin_model), prefer="legacy")
+    config = RunConfig(device="cpu", precision="bf16", bf16_emulation=True).resolve()
+    report = compare_engines(source, config, expand_inputs([str(real_photos[0])]))
+    reference = report.runs[0]
+    assert (reference.engine, reference.precision, reference.max_abs_diff) == (
+        "analysis", "fp32", 0.0)
+    bf16 = [r for r in report.runs if r.precision == "bf16" and r.skipped is None]
+    assert [r.engine for r in bf16][:1] == ["analysis"]
+    for run in bf16:
+        assert 0 < run.max_abs_diff <= 0.05 and run.top1_agree == 1.0
+    skipped = {r.engine: r.skipped for r in report.runs if r.skipped}
+    assert skipped["executor-inference"] == "runs fp32 only"
+    assert not report.disagreeing
+
+
+@needs_bf16
+def test_bench_in_bf16_alone_still_compares_with_fp32(builtin_model, real_photos):
+    from ppinfer.bench import BenchModel, BenchSettings, StopRule, run_bench
+    from ppinfer.pipeline.inputs import expand_inputs
+    from ppinfer.source import resolve_source
+
+    source = resolve_source(model=str(builtin_model), prefer="legacy")
+    settings = BenchSettings(engines=["analysis"], precisions=["bf16"], warmup=0,
+                             stop=StopRule(iterations=1),
+                             inputs=expand_inputs([str(p) for p in real_photos[:2]]))
+
+    def make_config(batch, precision, threads):
+        return RunConfig(device="cpu", batch_size=batch, precision=precision,
+                         cpu_threads=threads, bf16_emulation=True).resolve()
+
+    (result,) = run_bench([BenchModel("lite0", source)], settings, make_config).results
+    assert result.status == "ok", result.reason
+    assert result.top1_vs_fp32 == 1.0
+    assert 0 < result.score_diff_vs_fp32 <= 0.05

@@ -128,7 +128,8 @@ def case_json(r: CaseResult) -> dict[str, Any]:
         "end_to_end": None, "peak_rss_mb": None, "peak_rss_scope": None, "rss_before_mb": None,
         "gpu_memory_mb": None, "gpu_memory_note": None,
         "ratio_to_baseline": r.ratio, "e2e_ratio_to_baseline": r.e2e_ratio,
-        "top1_vs_fp32": r.top1_vs_fp32, "top1_vs_baseline": r.top1_vs_baseline, "top1": None,
+        "top1_vs_fp32": r.top1_vs_fp32, "score_diff_vs_fp32": r.score_diff_vs_fp32,
+        "top1_vs_baseline": r.top1_vs_baseline, "top1": None,
     }
     if m is None:
         return out
@@ -186,7 +187,7 @@ def print_table(report: BenchReport, console=None) -> None:
     if e2e:
         for name in ("e2e img/s", "e2e/eng", "pre/inf/post ms"):
             table.add_column(name, justify="right")
-    for name in ("top-1 = fp32", "RSS MB"):
+    for name in ("vs fp32: top-1, max Δ", "RSS MB"):
         table.add_column(name, justify="right")
     for r in report.results:
         m = r.measurement
@@ -204,12 +205,32 @@ def print_table(report: BenchReport, console=None) -> None:
                 _f(p.throughput / m.engine.throughput if m.engine.throughput else None, ".2f"),
                 "/".join(_f(p.stages_ms[k]) for k in ("preprocess", "inference", "postprocess")),
             ]
-        row += [_f(None if r.top1_vs_fp32 is None else 100 * r.top1_vs_fp32, ".0f", "%"),
-                _f(m.peak_rss_mb, ".0f")]
+        row += [_vs_fp32(r), _f(m.peak_rss_mb, ".0f")]
         table.add_row(*row)
     console.print(table)
     for line in notes(report):
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def _vs_fp32(r: CaseResult) -> str:
+    """Top-1 agreement with fp32 and the largest score difference, side by side."""
+    if r.top1_vs_fp32 is None:
+        return "-"
+    if r.case.precision == "fp32":
+        return "ref"
+    return f"{100 * r.top1_vs_fp32:.0f}% {_f(r.score_diff_vs_fp32, '.3f')}"
+
+
+def _precision_warning(r: CaseResult) -> list[str]:
+    from ppinfer.precision_check import SCORE_TOLERANCE
+
+    if r.case.precision == "fp32" or r.score_diff_vs_fp32 is None:
+        return []
+    if r.top1_vs_fp32 == 1.0 and r.score_diff_vs_fp32 <= SCORE_TOLERANCE:
+        return []
+    return [f"warning: {r.case.describe()}: top-1 agrees with fp32 on "
+            f"{100 * r.top1_vs_fp32:.0f}% of inputs, largest score difference "
+            f"{r.score_diff_vs_fp32:.3f} (tolerance {SCORE_TOLERANCE:g})."]
 
 
 def notes(report: BenchReport) -> list[str]:
@@ -219,6 +240,7 @@ def notes(report: BenchReport) -> list[str]:
         if r.status != "ok":
             lines.append(f"{r.status}: {r.case.describe()}: {r.reason}")
             continue
+        lines += _precision_warning(r)
         phases = [("", r.measurement.engine), ("end-to-end ", r.measurement.end_to_end)]
         for label, phase in phases:
             if phase is not None and phase.latencies and phase.stats.unstable:

@@ -21,6 +21,9 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
                    "engine that can run the model and compares their scores.")
 @click.option("--tolerance", type=float, default=1e-4, show_default=True,
               help="With --engine all: largest score difference to analysis that still agrees.")
+@click.option("--precision-check/--no-precision-check", default=True, show_default=True,
+              help="With bf16 or int8: run the first batch at fp32 too and report top-1 "
+                   "agreement and the largest score difference (a warning beyond 0.05).")
 @click.option("--model", "model", type=click.Path(), default=None,
               help="Model directory (layout detected). Default: the built-in model.")
 @click.option("-m", "--model-file", type=click.Path(), default=None,
@@ -43,9 +46,9 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
               help="Print mean ms per image for preprocess, inference, postprocess.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse images larger than this many pixels (default 100 megapixels).")
-def predict(images, engine, tolerance, model, model_file, params_file, model_dir, model_name,
-            class_num, image_shape, top_k, labels_file, as_json, save_file, enable_benchmark,
-            max_pixels, **device_kw) -> None:
+def predict(images, engine, tolerance, precision_check, model, model_file, params_file, model_dir,
+            model_name, class_num, image_shape, top_k, labels_file, as_json, save_file,
+            enable_benchmark, max_pixels, **device_kw) -> None:
     """Predict the top-k classes of images.
 
     \b
@@ -85,6 +88,11 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
         _predict_all(source, config, items, tolerance, max_pixels, as_json)
         return
     runner = create_engine(engine, source, config)
+    checked = None
+    if precision_check and config.precision != "fp32":
+        from ppinfer.precision_check import CheckedEngine
+
+        runner = checked = CheckedEngine(runner)
 
     from ppinfer.output import ResultWriter
 
@@ -93,6 +101,12 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
             runner, items, writer.write, max_pixels=max_pixels,
             on_batch=writer.advance,
         )
+    if checked is not None:
+        from ppinfer.precision_check import agreement_message
+
+        message = agreement_message(checked)
+        if message:
+            click.echo(message, err=True)
     if enable_benchmark:
         ms = summary.timer.ms_per_image()
         click.echo(
@@ -114,6 +128,7 @@ def _predict_all(source, config, items, tolerance: float, max_pixels: int, as_js
     from ppinfer.parity import compare_engines
 
     report = compare_engines(source, config, items, tolerance=tolerance, max_pixels=max_pixels)
+    reference_precision = "fp32"
     if as_json:
         for run in report.runs:
             click.echo(json.dumps(run.to_json_dict(), ensure_ascii=False))
@@ -123,27 +138,34 @@ def _predict_all(source, config, items, tolerance: float, max_pixels: int, as_js
         from rich.console import Console
         from rich.table import Column, Table
 
-        table = Table(Column("engine", no_wrap=True), "top-1", "build s", "ms/image",
-                      f"max |Δ score| vs {report.reference}", title=source.display_name)
+        table = Table(Column("engine", no_wrap=True), "prec", "top-1", "build s", "ms/image",
+                      f"max |Δ score| vs {report.reference} {reference_precision}",
+                      title=source.display_name)
         for run in report.runs:
             if run.skipped:
-                table.add_row(run.engine, f"[dim]skipped: {run.skipped}[/dim]", "", "", "")
+                table.add_row(run.engine, run.precision, f"[dim]skipped: {run.skipped}[/dim]",
+                              "", "", "")
                 continue
             tops = {(r.class_ids[0], r.label_names[0]) for r in run.results}
             top1 = (f"{run.results[0].class_ids[0]} {run.results[0].label_names[0]}"
                     if len(run.results) == 1 else f"{len(tops)} distinct over {len(run.results)}")
             diff = run.max_abs_diff
-            mark = "" if diff is None or diff <= tolerance else " [red]✗[/red]"
-            shown = f"{diff:.2e}{mark}" if diff is not None else ""
-            table.add_row(run.engine, top1, f"{run.build_seconds:.2f}", f"{run.ms_per_image:.2f}",
-                          shown)
+            bad = run in report.disagreeing
+            shown = "" if diff is None else f"{diff:.2e}" + (" [red]✗[/red]" if bad else "")
+            if run.top1_agree is not None and run.top1_agree < 1.0:
+                shown += f" top-1 {100 * run.top1_agree:.0f}%"
+            table.add_row(run.engine, run.precision, top1, f"{run.build_seconds:.2f}",
+                          f"{run.ms_per_image:.2f}", shown)
         Console().print(table)
         for result in report.errors:
             click.echo(f"{result.file_name}: {result.error}", err=True)
     if report.disagreeing:
         worst = max(report.disagreeing, key=lambda r: r.max_abs_diff)
-        click.echo(f"{worst.engine} differs from {report.reference} by {worst.max_abs_diff:.2e}, "
-                   f"more than --tolerance {tolerance:g}.", err=True)
+        agree = "" if (worst.top1_agree or 1.0) == 1.0 else (
+            f" and agrees on top-1 for {100 * worst.top1_agree:.0f}% of images")
+        click.echo(f"{worst.engine} {worst.precision} differs from {report.reference} fp32 by "
+                   f"{worst.max_abs_diff:.2e}{agree}, more than the tolerance "
+                   f"{report.tolerance_for(worst):g}.", err=True)
         sys.exit(1)
     if report.errors:
         sys.exit(1)
