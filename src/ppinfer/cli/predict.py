@@ -9,7 +9,8 @@ import click
 from ppinfer.cli.main import cli
 from ppinfer.cli.options import device_options, parse_shape, run_config_from
 
-ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxruntime")
+ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxruntime",
+                "openvino")
 
 
 @cli.command()

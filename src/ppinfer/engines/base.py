@@ -131,6 +131,11 @@ class Engine(ABC):
         verify_layout(layout)
 
     @classmethod
+    def missing(cls) -> str | None:
+        """What this engine needs that is not installed (one sentence), or None."""
+        return None
+
+    @classmethod
     def can_run(cls, source: ModelSource) -> bool:
         if cls.needs_architecture:
             return source.model_name is not None and source.checkpoint is not None

@@ -46,6 +46,13 @@ class OnnxRuntimeEngine(Engine):
     layouts = frozenset({"pir", "legacy", "seed"})
     summary = "ONNX Runtime on the model converted by paddle2onnx (cached), a peer to compare"
 
+    @classmethod
+    def missing(cls) -> str | None:
+        import importlib.util
+
+        needed = ("onnxruntime", "paddle2onnx")
+        return INSTALL_HINT if any(importlib.util.find_spec(m) is None for m in needed) else None
+
     def build(self) -> None:
         ort = _import_onnxruntime()
         providers = ["CPUExecutionProvider"]
