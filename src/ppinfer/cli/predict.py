@@ -19,7 +19,8 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
                    "Default: the sample photo shipped with ppinfer.")
 @click.option("--engine", default="analysis", show_default=True,
               help=f"One of {', '.join(ENGINE_NAMES)} (or a plug-in engine); 'all' runs every "
-                   "engine that can run the model and compares their scores.")
+                   "engine that can run the model and compares their scores; 'auto' measures "
+                   "the installed engines once (cached) and runs the fastest that agrees.")
 @click.option("--tolerance", type=float, default=1e-4, show_default=True,
               help="With --engine all: largest score difference to analysis that still agrees.")
 @click.option("--precision-check/--no-precision-check", default=True, show_default=True,
@@ -67,7 +68,7 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
     from ppinfer.source import resolve_source
 
     config = run_config_from(device_kw, top_k=top_k)
-    engine_cls = None if engine == "all" else get_engine(engine)
+    engine_cls = None if engine in ("all", "auto") else get_engine(engine)
     needs_architecture = engine_cls is not None and engine_cls.needs_architecture
     if model is None and model_file is None and model_dir is None and params_file is None:
         from ppinfer.default_model import default_model_dir
@@ -88,7 +89,10 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
     if engine == "all":
         _predict_all(source, config, items, tolerance, max_pixels, as_json)
         return
-    runner = create_engine(engine, source, config)
+    if engine == "auto":
+        runner = _auto_engine(source, config)
+    else:
+        runner = create_engine(engine, source, config)
     checked = None
     if precision_check and config.precision != "fp32":
         from ppinfer.precision_check import CheckedEngine
@@ -120,6 +124,16 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
         click.echo(f"{summary.errors} of {len(items)} inputs failed; their lines say why.",
                    err=True)
         sys.exit(1)
+
+
+def _auto_engine(source, config):
+    """The engine --engine auto picks (measured once, then cached), built; its line on stderr."""
+    from ppinfer.autoselect import choose_engine
+    from ppinfer.engines import create_engine
+
+    choice = choose_engine(source, config)
+    click.echo(choice.describe(), err=True)
+    return choice.built or create_engine(choice.engine, source, config)
 
 
 def _predict_all(source, config, items, tolerance: float, max_pixels: int, as_json: bool) -> None:

@@ -42,6 +42,8 @@ class Engine(ABC):
     layouts: ClassVar[frozenset[str]] = frozenset()
     #: True when the engine builds the architecture itself (needs --model-name + checkpoint)
     needs_architecture: ClassVar[bool] = False
+    #: False for engines --engine auto never measures (known slower, kept for checking)
+    auto_candidate: ClassVar[bool] = True
 
     def __init__(self, source: ModelSource, config: RunConfig) -> None:
         self.source = source

@@ -1,0 +1,240 @@
+"""``--engine auto``: the fastest installed engine for this model, machine, precision, batch
+size and thread count, chosen by measuring, with parity against analysis checked.
+
+:func:`choose_engine` is the plain entry point (the CLI and the Python API call it). On first
+use it builds every engine that can run the model at the precision, checks its scores on the
+shipped photo against ``analysis`` (fp32 for reduced precisions), times it for a moment on a
+batch of that photo, and keeps the fastest that agrees; the figures are written to
+``<cache>/auto/<model digest>/<precision>-b<batch>-t<threads>.json`` and reused while the model
+files, the machine and the installed engines are the same. Peers such as PaddleX's
+high-performance mode choose from a static table; this measures.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ppinfer.config import RunConfig, default_cache_dir
+from ppinfer.errors import ConfigError, PPInferError
+from ppinfer.source import ModelSource
+
+REFERENCE = "analysis"
+FP32_TOLERANCE = 1e-4
+MEASURE_SECONDS = 1.0  # timed per engine, after a warm-up
+WARMUP = 2
+SCHEMA = "ppinfer-auto/1"
+
+
+@dataclass
+class Candidate:
+    engine: str
+    status: str  # ok | skipped | disagrees | failed
+    reason: str | None = None
+    images_per_s: float | None = None
+    ms_per_batch: float | None = None
+    build_s: float | None = None
+    max_abs_diff: float | None = None  # vs analysis (fp32 for a reduced precision)
+
+
+@dataclass
+class Choice:
+    engine: str
+    precision: str
+    batch_size: int
+    cpu_threads: int
+    candidates: list[Candidate]
+    measured_at: str
+    cached: bool = False
+    path: Path | None = None
+    built: object | None = field(default=None, repr=False)  # the winner, built, when measured
+
+    def describe(self) -> str:
+        """One line: the choice and every candidate's throughput."""
+        figures = ", ".join(
+            f"{c.engine} {c.images_per_s:.1f}" if c.images_per_s is not None
+            else f"{c.engine} {c.status}" for c in self.candidates)
+        how = "cached" if self.cached else "measured"
+        return (f"--engine auto chose {self.engine} ({self.precision}, batch {self.batch_size}, "
+                f"{self.cpu_threads} threads; img/s: {figures}; {how} {self.measured_at}).")
+
+    def to_json_dict(self) -> dict:
+        return {"schema": SCHEMA, "engine": self.engine, "precision": self.precision,
+                "batch_size": self.batch_size, "cpu_threads": self.cpu_threads,
+                "measured_at": self.measured_at,
+                "candidates": [asdict(c) for c in self.candidates]}
+
+
+def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = False,
+                  cache_root: Path | None = None, seconds: float | None = None) -> Choice:
+    """The fastest engine that agrees with analysis, from the cache or measured now
+    (``seconds`` timed per engine, default :data:`MEASURE_SECONDS`)."""
+    config = config.resolve()
+    if source.layout is None or not source.layout.is_inference_model:
+        raise ConfigError("--engine auto chooses among engines that run an exported model: "
+                          "pass --model DIR (export a checkpoint first).")
+    path = cache_path(source, config, cache_root)
+    if not refresh:
+        cached = _read(path)
+        if cached is not None:
+            return cached
+    choice = measure_candidates(source, config, MEASURE_SECONDS if seconds is None else seconds)
+    choice.path = path
+    _write(path, choice)
+    return choice
+
+
+def candidate_engines(source: ModelSource, precision: str) -> list[tuple[str, str | None]]:
+    """(engine, why it cannot take part or None) for every registered engine."""
+    from ppinfer.engines import ENGINES
+    from ppinfer.engines.base import load_plugins, precision_problem
+
+    load_plugins()
+    out = []
+    for name in sorted(ENGINES, key=lambda n: (n != REFERENCE, n)):
+        cls = ENGINES[name]
+        reason = None
+        if cls.needs_architecture:
+            reason = "builds the architecture from a checkpoint (slow to start)"
+        elif not cls.auto_candidate:
+            reason = "not measured by auto (a checking engine, slower than analysis)"
+        elif not cls.can_run(source):
+            reason = f"cannot run a {source.layout.kind} model"
+        else:
+            reason = cls.missing() or precision_problem(cls, source, precision)
+        out.append((name, reason))
+    return out
+
+
+def measure_candidates(source: ModelSource, config: RunConfig, seconds: float) -> Choice:
+    batch = _photo_batch(source, config.batch_size)
+    reference = _reference_scores(source, config, batch)
+    tolerance = FP32_TOLERANCE if config.precision == "fp32" else _reduced_tolerance()
+    candidates, best, best_engine = [], None, None
+    for name, reason in candidate_engines(source, config.precision):
+        if reason:
+            candidates.append(Candidate(name, "skipped", reason))
+            continue
+        candidate, engine = _measure_one(name, source, config, batch, reference, tolerance,
+                                         seconds)
+        candidates.append(candidate)
+        if candidate.status == "ok" and (best is None
+                                         or candidate.images_per_s > best.images_per_s):
+            best, best_engine = candidate, engine  # the one kept built; the others dropped
+        del engine
+    if best is None:
+        raise ConfigError("--engine auto found no engine that runs this model at "
+                          f"{config.precision}: `ppinfer engines --model M` says why.")
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return Choice(best.engine, config.precision, config.batch_size, int(config.cpu_threads),
+                  candidates, now, built=best_engine)
+
+
+def _measure_one(name, source, config, batch, reference, tolerance, seconds):
+    from ppinfer.engines import create_engine
+
+    try:
+        engine = create_engine(name, source, config)
+        start = time.perf_counter()
+        engine.ensure_built()
+        build_s = time.perf_counter() - start
+        probs = engine.probabilities(engine.execute(batch))
+        diff = float(np.max(np.abs(probs - reference)))
+        if diff > tolerance or not np.array_equal(probs.argmax(1), reference.argmax(1)):
+            return Candidate(name, "disagrees", f"scores differ from {REFERENCE} by {diff:.2e}",
+                             build_s=build_s, max_abs_diff=diff), None
+        for _ in range(WARMUP):
+            engine.execute(batch)
+        runs, start = 0, time.perf_counter()
+        while runs < 3 or time.perf_counter() - start < seconds:
+            engine.execute(batch)
+            runs += 1
+        wall = time.perf_counter() - start
+    except PPInferError as exc:
+        return Candidate(name, "skipped", str(exc)), None
+    except Exception as exc:  # an engine that breaks must not stop the others
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        return Candidate(name, "failed", f"{type(exc).__name__}: {first}"), None
+    return Candidate(name, "ok", None, runs * len(batch) / wall, 1000.0 * wall / runs, build_s,
+                     diff), engine
+
+
+def _reduced_tolerance() -> float:
+    from ppinfer.precision_check import SCORE_TOLERANCE
+
+    return SCORE_TOLERANCE
+
+
+def _photo_batch(source: ModelSource, batch_size: int) -> np.ndarray:
+    """The shipped photo, preprocessed for this model, repeated to the batch size."""
+    from ppinfer.default_model import sample_image_path
+    from ppinfer.pipeline.decode import load_image
+    from ppinfer.pipeline.preprocess import preprocess_image
+
+    tensor = preprocess_image(load_image(str(sample_image_path())), source.preprocess)
+    return np.ascontiguousarray(np.repeat(tensor[None], batch_size, axis=0), dtype=np.float32)
+
+
+def _reference_scores(source: ModelSource, config: RunConfig, batch: np.ndarray) -> np.ndarray:
+    from ppinfer.engines import create_engine
+
+    engine = create_engine(REFERENCE, source, replace(config, precision="fp32"))
+    engine.ensure_built()
+    return engine.probabilities(engine.execute(batch))
+
+
+# -- the cache ----------------------------------------------------------------------------------
+
+
+def cache_path(source: ModelSource, config: RunConfig, cache_root: Path | None = None) -> Path:
+    """``<cache>/auto/<model digest>/<precision>-b<batch>-t<threads>-<setup>.json``."""
+    from ppinfer.engines.onnxruntime import model_digest
+
+    layout = source.layout
+    digest = model_digest(layout, "auto")[:32] if layout.params is not None else (
+        hashlib.sha256(str(layout.root.resolve()).encode()).hexdigest()[:32])
+    root = (cache_root or default_cache_dir()) / "auto" / digest
+    name = (f"{config.precision}-b{config.batch_size}-t{config.cpu_threads}-"
+            f"{setup_key(config)}.json")
+    return root / name
+
+
+def setup_key(config: RunConfig) -> str:
+    """A short digest of what else decides the figures: the CPU, ppinfer, Paddle, the engines'
+    packages, oneDNN, IR optimisation."""
+    from ppinfer import __version__
+    from ppinfer.paddle_env import package_version, paddle_env
+
+    env = paddle_env()
+    parts = [env.cpu_model, str(env.cpu_count), __version__, env.version,
+             str(config.mkldnn), str(config.ir_optim), str(config.mkldnn_cache_capacity)]
+    parts += [f"{p}={package_version(p)}" for p in ("onnxruntime", "paddle2onnx", "openvino")]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def _read(path: Path) -> Choice | None:
+    try:
+        if not path.is_file() or path.stat().st_size > 1 << 20:
+            return None
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("schema") != SCHEMA:
+            return None
+        candidates = [Candidate(**c) for c in doc["candidates"]]
+        return Choice(doc["engine"], doc["precision"], doc["batch_size"], doc["cpu_threads"],
+                      candidates, doc["measured_at"], cached=True, path=path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # damaged: measure again
+
+
+def _write(path: Path, choice: Choice) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(choice.to_json_dict(), indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
