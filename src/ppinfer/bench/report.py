@@ -65,7 +65,7 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": {name: package_version(name) for name in
                      ("numpy", "opencv-python", "opencv-python-headless", "onnxruntime",
-                      "paddle2onnx")},
+                      "paddle2onnx", "openvino")},
     }
 
 
