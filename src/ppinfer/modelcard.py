@@ -63,7 +63,9 @@ def read_card(path: str | Path) -> ModelCard:
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+            # libyaml's safe loader when PyYAML has it: the same safe subset, and a card with
+            # 1000 labels parses in ~5 ms instead of ~130 ms (a tenth of predict's cold start)
+            doc = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = getattr(exc, "problem", None) or type(exc).__name__
         raise ModelFormatError(
