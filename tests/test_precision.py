@@ -93,6 +93,15 @@ def test_export_writes_the_output_kind_into_the_card(builtin_model):
     assert card.provenance["output"] == "softmax"
 
 
+def test_the_program_outranks_a_card_copied_beside_it(tmp_path):
+    from ppinfer.source import resolve_source
+
+    _save_linear(tmp_path, with_softmax=True, ir="legacy")
+    card = "Global: {model_name: null}\nppinfer: {output: logits}\n"
+    (tmp_path / "inference.yml").write_text(card)
+    assert resolve_source(model=str(tmp_path), prefer="legacy").output_kind() == "softmax"
+
+
 def test_logits_model_gets_softmax_even_when_a_row_sums_to_one(tmp_path):
     """The program says logits: a batch that happens to look like probabilities still gets
     the softmax (the per-batch guess this replaces would have passed it through)."""

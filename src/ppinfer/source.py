@@ -39,16 +39,17 @@ class ModelSource:
 
     def output_kind(self) -> str | None:
         """What the model's program ends in (``softmax``, ``sigmoid`` or ``logits``), decided
-        once: the ``ppinfer.output`` export wrote into ``inference.yml``, else read from the
-        program itself (PaddleClas and PaddleX models), else None (unreadable program)."""
+        once: read from the program itself (ppinfer's exports, PaddleClas and PaddleX models
+        alike; the program is the fact, a card copied beside another program is not), else
+        the ``ppinfer.output`` export wrote into ``inference.yml``, else None."""
         if self.output is None:
             from ppinfer.program_output import OUTPUTS, output_kind
 
-            recorded = self.card.provenance.get("output") if self.card else None
-            if recorded in OUTPUTS:
-                self.output = recorded
-            elif self.layout is not None and self.layout.program is not None:
+            if self.layout is not None and self.layout.program is not None:
                 self.output = output_kind(self.layout.program)
+            recorded = self.card.provenance.get("output") if self.card else None
+            if self.output is None and recorded in OUTPUTS:
+                self.output = recorded
         return self.output
 
     def labels_for(self, class_num: int) -> list[str]:
