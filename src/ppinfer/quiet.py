@@ -13,10 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 _verbose = False
+# File descriptors are process-wide: two threads redirecting at once could restore each
+# other's redirection and leave stdout pointing at /dev/null. One capture at a time.
+_lock = threading.RLock()
 
 
 def set_verbose(on: bool) -> None:
@@ -33,7 +37,9 @@ def verbose() -> bool:
 
 @contextlib.contextmanager
 def output_to(path: Path) -> Iterator[None]:
-    """Send file descriptors 1 and 2 (C++ and Python prints alike) to ``path`` for a while."""
+    """Send file descriptors 1 and 2 (C++ and Python prints alike) to ``path`` for a while.
+
+    Process-wide: what other threads print meanwhile goes there too."""
     _flush()
     saved = [os.dup(1), os.dup(2)]
     # The CLI points sys.stdout at a copy of fd 1 (see cli.main), so redirect both layers.
@@ -62,8 +68,16 @@ def captured_output() -> Iterator[None]:
     if _verbose:
         yield
         return
-    with output_to(Path(os.devnull)):
-        yield
+    import logging
+
+    with _lock, output_to(Path(os.devnull)):
+        # Loggers whose handler holds a stream object other than fd 2 (a test runner's, say)
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(previous)
 
 
 def _flush() -> None:

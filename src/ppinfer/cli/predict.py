@@ -178,9 +178,14 @@ def _predict_all(source, config, items, tolerance: float, max_pixels: int, as_js
         worst = max(report.disagreeing, key=lambda r: r.max_abs_diff)
         agree = "" if (worst.top1_agree or 1.0) == 1.0 else (
             f" and agrees on top-1 for {100 * worst.top1_agree:.0f}% of images")
-        click.echo(f"{worst.engine} {worst.precision} differs from {report.reference} fp32 by "
-                   f"{worst.max_abs_diff:.2e}{agree}, more than the tolerance "
-                   f"{report.tolerance_for(worst):g}.", err=True)
+        if worst.precision == "fp32":
+            click.echo(f"{worst.engine} differs from {report.reference} by "
+                       f"{worst.max_abs_diff:.2e}{agree}, more than --tolerance {tolerance:g}.",
+                       err=True)
+        else:
+            click.echo(f"{worst.engine} {worst.precision} differs from {report.reference} fp32 "
+                       f"by {worst.max_abs_diff:.2e}{agree}, more than the {worst.precision} "
+                       f"tolerance {report.tolerance_for(worst):g}.", err=True)
         sys.exit(1)
     if report.errors:
         sys.exit(1)
