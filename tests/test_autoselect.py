@@ -107,3 +107,23 @@ def test_engines_command_shows_the_choice_and_figures(tiny_legacy, tmp_path, mon
     rows = [json.loads(line) for line in listing.stdout.splitlines()]
     assert {"analysis", "openvino"} <= {r["name"] for r in rows}
     assert all(isinstance(r["installed"], bool) for r in rows)
+
+
+def test_the_model_key_follows_the_files_content(tiny_legacy, tmp_path):
+    import json as _json
+    import shutil
+
+    from ppinfer.autoselect import model_key
+    from ppinfer.formats import detect_directory
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_legacy, model)
+    layout = detect_directory(model, prefer="legacy")
+    first = model_key(layout, tmp_path / "auto")
+    assert len(_json.loads((tmp_path / "auto" / "digests.json").read_text())) == 1
+    assert model_key(layout, tmp_path / "auto") == first  # remembered
+    with open(layout.params, "r+b") as fh:  # same size, other bytes
+        head = fh.read(64)
+        fh.seek(0)
+        fh.write(bytes(255 - b for b in head))
+    assert model_key(layout, tmp_path / "auto") != first
