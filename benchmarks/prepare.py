@@ -51,8 +51,9 @@ def write_photos(out: Path) -> list[Path]:
     return written
 
 
-def random_resnet50_vd_checkpoint(out: Path) -> Path:
-    """A ResNet50_vd persistable checkpoint with Paddle's own random initialisation."""
+def random_resnet50_vd_checkpoint(out: Path, name: str = "ResNet50_vd") -> Path:
+    """A persistable checkpoint of ``name`` (default ResNet50_vd) with Paddle's own random
+    initialisation."""
     import paddle
 
     from ppinfer.models import get_model
@@ -61,7 +62,7 @@ def random_resnet50_vd_checkpoint(out: Path) -> Path:
     if out.is_dir() and any(out.iterdir()):
         return out
     paddle.seed(0)
-    model = build_static_model(get_model("ResNet50_vd"), 1000, ir="legacy")
+    model = build_static_model(get_model(name), 1000, ir="legacy")
     names = set(model.expected)
     with model.guard():
         paddle.static.io.save_vars(model.executor, str(out), model.program,
@@ -82,6 +83,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--format", default=None, help="export format (default: native)")
+    parser.add_argument("--mobilenet", action="store_true",
+                        help="also MobileNetV3_large_x1_0 (random weights), a depthwise network")
     parser.add_argument("--also-legacy", action="store_true",
                         help="also export .pdmodel copies (suffix -legacy), to compare IRs")
     args = parser.parse_args()
@@ -96,6 +99,9 @@ def main() -> None:
         "ResNet50_vd": random_resnet50_vd_checkpoint(args.out / "checkpoints" / "ResNet50_vd"),
         "EfficientNet_lite0": lite0_weights_path(),
     }
+    if args.mobilenet:
+        name = "MobileNetV3_large_x1_0"
+        checkpoints[name] = random_resnet50_vd_checkpoint(args.out / "checkpoints" / name, name)
     formats = [fmt] + (["legacy"] if args.also_legacy and fmt != "legacy" else [])
     for name, checkpoint in checkpoints.items():
         for f in formats:

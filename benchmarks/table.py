@@ -25,7 +25,8 @@ def machine(doc: dict) -> str:
         f"{env['date']}; {cpu['model']}, {cpu['usable_cores']} cores ({' '.join(features)}), "
         f"{cpu['memory_gb']} GB; Paddle {paddle['version']} ({paddle['ir']}, commit "
         f"{paddle['build'].get('commit', '?')[:8]}, oneDNN {paddle['onednn']}); onnxruntime "
-        f"{packages.get('onnxruntime')}, paddle2onnx {packages.get('paddle2onnx')}; ppinfer "
+        f"{packages.get('onnxruntime')}, paddle2onnx {packages.get('paddle2onnx')}, openvino "
+        f"{packages.get('openvino')}; ppinfer "
         f"{env['ppinfer']}, Python {env['python']}"
     )
 
@@ -38,7 +39,7 @@ def table(doc: dict) -> str:
     if e2e:
         head += ["end-to-end img/s", f"e2e × {base['engine']}", "e2e / engine",
                  "pre / inf / post ms per image"]
-    head += ["top-1 = fp32", "build s", "first run ms", "peak RSS MB"]
+    head += ["top-1 = fp32", "max Δ score vs fp32", "build s", "first run ms", "peak RSS MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in doc["results"]:
         if r["status"] != "ok":
@@ -57,7 +58,8 @@ def table(doc: dict) -> str:
                     " / ".join(_f(stages.get(k)) for k in ("preprocess", "inference",
                                                            "postprocess"))]
         agree = r["top1_vs_fp32"]
-        row += [_f(None if agree is None else 100 * agree, ".0f", "%"), _f(r["build_s"], ".2f"),
+        row += [_f(None if agree is None else 100 * agree, ".0f", "%"),
+                _f(r.get("score_diff_vs_fp32"), ".3f"), _f(r["build_s"], ".2f"),
                 _f(r["first_run_ms"], ".0f"), _f(r["peak_rss_mb"], ".0f")]
         lines.append("| " + " | ".join(row) + " |")
     skipped = [f"- {r['model']} {r['engine']} {r['precision']} b{r['batch_size']}: {r['reason']}"

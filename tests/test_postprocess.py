@@ -10,10 +10,10 @@ import pytest
 from ppinfer.errors import ConfigError
 from ppinfer.pipeline.postprocess import (
     Result,
-    build_results,
-    ensure_probabilities,
     is_probabilities,
+    results_from_probabilities,
     softmax,
+    to_probabilities,
     top_k,
 )
 
@@ -48,17 +48,34 @@ def test_top_k_accepts_one_row_and_rejects_k_below_one():
         top_k(np.array([[0.3, 0.7]]), 0)
 
 
-def test_probabilities_pass_through_unchanged():
+def test_softmax_models_scores_pass_through_unchanged():
     probs = np.array([[0.25, 0.25, 0.5], [1.0, 0.0, 0.0]], dtype=np.float32)
-    assert is_probabilities(probs)
-    out = ensure_probabilities(probs)
+    out = to_probabilities(probs, "softmax")
     assert out.dtype == np.float32 and np.array_equal(out, probs)
 
 
-def test_half_precision_probabilities_within_tolerance():
+def test_bf16_like_probabilities_are_never_softmaxed_twice():
+    # oneDNN bf16 rows sum to 1 only within about 1e-3: the model's kind decides, not the sum.
+    probs = np.full((1, 1000), 0.0001, dtype=np.float32)
+    probs[0, 967] = 0.9466
+    assert abs(probs.sum() - 1.0) > 1e-3
+    assert to_probabilities(probs, "softmax")[0, 967] == pytest.approx(0.9466)
+
+
+def test_sigmoid_scores_are_kept_as_they_are():
+    scores = np.array([[0.9, 0.8, 0.1]], dtype=np.float32)
+    assert np.array_equal(to_probabilities(scores, "sigmoid"), scores)
+
+
+def test_unknown_output_kind_is_an_error():
+    with pytest.raises(ValueError):
+        to_probabilities(np.zeros((1, 3)), "probably")
+
+
+def test_is_probabilities_for_unreadable_programs_only():
     probs = softmax(np.random.default_rng(2).normal(size=(4, 1000))).astype(np.float16)
     assert is_probabilities(probs)
-    assert np.array_equal(ensure_probabilities(probs), probs.astype(np.float32))
+    assert not is_probabilities(np.array([[2.0, 1.0, 0.1]]))
 
 
 @pytest.mark.parametrize(
@@ -68,28 +85,21 @@ def test_half_precision_probabilities_within_tolerance():
         [[-1.0, 0.5, 1.5]],  # negative
         [[0.2, 0.2, 0.2]],  # non-negative but sums to 0.6
         [[1000.0, 0.0, -1000.0]],  # would overflow a naive exp
+        [[0.25, 0.25, 0.5]],  # sums to 1, but the model says logits
     ],
 )
 def test_logits_get_softmax(logits):
     logits = np.array(logits, dtype=np.float32)
-    assert not is_probabilities(logits)
-    probs = ensure_probabilities(logits)
+    probs = to_probabilities(logits, "logits")
     assert np.allclose(probs.sum(axis=1), 1.0) and np.isfinite(probs).all()
     assert np.argmax(probs) == np.argmax(logits)
     exp = np.exp(logits.astype(np.float64) - logits.max())
     assert np.allclose(probs, exp / exp.sum(), atol=1e-6)
 
 
-def test_one_logit_row_makes_the_whole_batch_logits():
-    out = np.array([[0.5, 0.5], [3.0, 1.0]], dtype=np.float32)
-    probs = ensure_probabilities(out)
-    assert probs[0] == pytest.approx([0.5, 0.5])  # softmax of equal values
-    assert probs[1, 0] > 0.85
-
-
 def test_four_dimensional_output_is_flattened():
     out = np.zeros((2, 5, 1, 1), dtype=np.float32)
-    assert ensure_probabilities(out).shape == (2, 5)
+    assert to_probabilities(out, "logits").shape == (2, 5)
 
 
 def test_result_json_shape():
@@ -120,12 +130,13 @@ def test_error_result_json_shape():
     assert "猫" in result.to_json_line()  # kept readable, not \\u-escaped
 
 
-def test_build_results():
+def test_results_from_probabilities():
     logits = np.array([[0.0, 5.0, 1.0], [4.0, 0.0, 0.0]], dtype=np.float32)
-    results = build_results(["a.jpg", "b.jpg"], logits, 2, ["zero", "one", "two"])
+    probs = to_probabilities(logits, "logits")
+    results = results_from_probabilities(["a.jpg", "b.jpg"], probs, 2, ["zero", "one", "two"])
     assert [r.file_name for r in results] == ["a.jpg", "b.jpg"]
     assert results[0].class_ids == [1, 2] and results[0].label_names == ["one", "two"]
     assert results[1].label_names == ["zero", "one"]
     assert sum(results[0].scores) < 1.0 and results[0].scores[0] > 0.9
     with pytest.raises(ValueError):
-        build_results(["a.jpg"], logits, 2, ["zero", "one", "two"])
+        results_from_probabilities(["a.jpg"], probs, 2, ["zero", "one", "two"])

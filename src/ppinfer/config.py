@@ -71,6 +71,9 @@ class RunConfig:
     precision: str = "fp32"
     batch_size: int = 1
     top_k: int = 5
+    # bf16 on a CPU without avx512_bf16: oneDNN simulates it (slow; Paddle 3.3 runs batch 1
+    # only). For checking bf16 numerics on such a machine; also PPINFER_BF16_EMULATION=1.
+    bf16_emulation: bool = False
     resolved: bool = False
 
     # -- resolution -------------------------------------------------------------------------
@@ -184,7 +187,9 @@ class RunConfig:
             )
         if p in ("bf16", "int8") and not (self.mkldnn and env.with_onednn):
             raise ConfigError(f"{p} on the CPU runs through oneDNN: drop --no-mkldnn.")
-        if p == "bf16" and not env.has_avx512_bf16:
+        emulate = self.bf16_emulation or os.environ.get("PPINFER_BF16_EMULATION") == "1"
+        can_emulate = emulate and "avx512bw" in env.cpu_flags
+        if p == "bf16" and not env.has_avx512_bf16 and not can_emulate:
             raise ConfigError(
                 "This CPU has no avx512_bf16, so bf16 would be emulated and slow: use fp32."
             )

@@ -31,6 +31,7 @@ from ppinfer.paddle_env import import_paddle, paddle_env
 from ppinfer.pipeline.labels import imagenet_labels, load_labels
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 from ppinfer.program import INPUT_NAME, build_static_model
+from ppinfer.program_output import output_kind
 from ppinfer.publish import make_temp_dir, swap_into_place, sync_dir, tidy_after_killed_exports
 
 FORMATS = ("pir", "legacy", "seed")
@@ -149,7 +150,9 @@ def _make_temp_dir(output: Path) -> Path:
         ) from None
 
 
-def _card(spec, preprocess, labels, class_num, static_model, fmt, checkpoint, env) -> ModelCard:
+def _card(
+    spec, preprocess, labels, class_num, static_model, fmt, checkpoint, env, kind: str
+) -> ModelCard:
     return ModelCard(
         model_name=spec.card_name,
         preprocess=preprocess,
@@ -159,6 +162,7 @@ def _card(spec, preprocess, labels, class_num, static_model, fmt, checkpoint, en
             "class_num": class_num,
             "input_shape": list(static_model.input_shape),
             "input_name": INPUT_NAME,
+            "output": kind,
             "format": fmt,
             "checkpoint": os.path.abspath(checkpoint),
             "checkpoint_sha256": sha256(checkpoint),
@@ -213,8 +217,11 @@ def export_model(
         tmp = _make_temp_dir(output)
         try:
             files = _save(static_model, tmp, fmt)
+            program = detect_directory(tmp, prefer="pir" if fmt == "pir" else "legacy").program
+            # what the program ends in, so predict never judges it from the scores
+            kind = output_kind(program) or "softmax"
             write_card(tmp, _card(spec, preprocess, labels, class_num, static_model, fmt,
-                                  checkpoint, env))
+                                  checkpoint, env, kind))
             checkpoint_interrupt()
             diff = _validate(static_model, tmp, preprocess) if validate else None
             if diff is not None and diff > VALIDATION_ATOL:

@@ -1,14 +1,16 @@
 """``predict --engine all``: every engine that can run the model, on the same images, compared.
 
 Each engine's full score vectors are compared with the reference engine's (``analysis``): the
-largest absolute difference is what tells a user the engines (and so an export) agree.
+largest absolute difference is what tells a user the engines (and so an export) agree. With a
+reduced precision (``--precision bf16``) every engine that runs it is compared with analysis at
+fp32 (run first, as the reference), within :data:`ppinfer.precision_check.SCORE_TOLERANCE`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -18,7 +20,7 @@ from ppinfer.engines.base import load_plugins
 from ppinfer.errors import ImageError, PPInferError
 from ppinfer.pipeline.decode import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.inputs import InputItem
-from ppinfer.pipeline.postprocess import Result, ensure_probabilities
+from ppinfer.pipeline.postprocess import Result
 from ppinfer.source import ModelSource, with_checkpoint
 
 REFERENCE_ENGINE = "analysis"
@@ -34,7 +36,15 @@ class EngineRun:
     seconds: float = 0.0  # organize + execute over all images
     max_abs_diff: float | None = None
     skipped: str | None = None  # why the engine could not run this model
+    precision: str = "fp32"
     top1_agree: int | None = None  # images whose top-1 class is the reference engine's
+
+    @property
+    def top1_share(self) -> float:
+        """Share of images whose top-1 is the reference's (1.0 when not compared)."""
+        if self.top1_agree is None or not self.results:
+            return 1.0
+        return self.top1_agree / len(self.results)
 
     @property
     def ms_per_image(self) -> float | None:
@@ -47,6 +57,7 @@ class EngineRun:
             return {"engine": self.engine, "skipped": self.skipped}
         return {
             "engine": self.engine,
+            "precision": self.precision,
             "top1": [r.class_ids[0] for r in self.results],
             "top1_labels": [r.label_names[0] for r in self.results],
             "build_seconds": round(self.build_seconds, 4),
@@ -63,11 +74,16 @@ class ParityReport:
     reference: str | None
     tolerance: float
     errors: list[Result]  # images that could not be read
+    reduced_tolerance: float = 0.05  # for runs in a reduced precision, against fp32
+
+    def tolerance_for(self, run: EngineRun) -> float:
+        return self.tolerance if run.precision == "fp32" else max(self.tolerance,
+                                                                  self.reduced_tolerance)
 
     @property
     def disagreeing(self) -> list[EngineRun]:
-        return [r for r in self.runs
-                if r.max_abs_diff is not None and r.max_abs_diff > self.tolerance]
+        return [r for r in self.runs if r.max_abs_diff is not None and (
+            r.max_abs_diff > self.tolerance_for(r) or r.top1_share < 1.0)]
 
 
 def _engine_sources(source: ModelSource) -> list[tuple[str, ModelSource | None, str | None]]:
@@ -105,7 +121,7 @@ def _decode(items: Sequence[InputItem], max_pixels: int, max_bytes: int):
 
 
 def _run_one(name: str, source: ModelSource, config: RunConfig, images, names) -> EngineRun:
-    run = EngineRun(name)
+    run = EngineRun(name, precision=config.precision)
     engine = create_engine(name, source, config)
     start = time.perf_counter()
     engine.ensure_built()
@@ -116,9 +132,9 @@ def _run_one(name: str, source: ModelSource, config: RunConfig, images, names) -
         start = time.perf_counter()
         outputs = engine.execute(engine.organize(images[i : i + size]))
         run.seconds += time.perf_counter() - start
-        probs = ensure_probabilities(np.asarray(outputs).reshape(len(images[i : i + size]), -1))
+        probs = engine.probabilities(outputs)
         chunks.append(probs)
-        run.results += engine.analyze(probs, names[i : i + size])
+        run.results += engine.results(probs, names[i : i + size])
     run.probs = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
     return run
 
@@ -132,19 +148,27 @@ def compare_engines(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> ParityReport:
+    from ppinfer.engines.base import precision_problem
+    from ppinfer.precision_check import SCORE_TOLERANCE
+
     images, names, errors = _decode(items, max_pixels, max_image_bytes)
     runs: list[EngineRun] = []
+    reduced = config.precision != "fp32"
+    if reduced and images:  # the reference: analysis at fp32
+        runs.append(_try_run(REFERENCE_ENGINE, source, replace(config, precision="fp32"),
+                             images, names))
     for name, variant, reason in _engine_sources(source):
-        if variant is None:
-            runs.append(EngineRun(name, skipped=reason))
-            continue
-        if not images:
+        if variant is not None and reduced:
+            precisions = ENGINES[name].precisions
+            reason = (f"runs {', '.join(sorted(precisions))} only"
+                      if config.precision not in precisions
+                      else precision_problem(ENGINES[name], variant, config.precision))
+        if variant is None or reason:
+            runs.append(EngineRun(name, skipped=reason, precision=config.precision))
+        elif not images:
             runs.append(EngineRun(name, skipped="no readable images"))
-            continue
-        try:
-            runs.append(_run_one(name, variant, config, images, names))
-        except PPInferError as exc:
-            runs.append(EngineRun(name, skipped=str(exc)))
+        else:
+            runs.append(_try_run(name, variant, config, images, names))
     ran = [r for r in runs if r.probs is not None]
     reference = next((r for r in ran if r.engine == REFERENCE_ENGINE), ran[0] if ran else None)
     for run in ran:
@@ -158,4 +182,12 @@ def compare_engines(
     if reference is not None:
         reference.max_abs_diff = 0.0
         reference.top1_agree = len(reference.results)
-    return ParityReport(runs, reference.engine if reference else None, tolerance, errors)
+    return ParityReport(runs, reference.engine if reference else None, tolerance, errors,
+                        reduced_tolerance=SCORE_TOLERANCE)
+
+
+def _try_run(name: str, source: ModelSource, config: RunConfig, images, names) -> EngineRun:
+    try:
+        return _run_one(name, source, config, images, names)
+    except PPInferError as exc:
+        return EngineRun(name, skipped=str(exc), precision=config.precision)

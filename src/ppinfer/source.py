@@ -26,6 +26,7 @@ class ModelSource:
     preprocess: PreprocessConfig = IMAGENET_PREPROCESS
     labels_file: str | None = None
     card: ModelCard | None = None
+    output: str | None = None  # softmax | sigmoid | logits; None: read on first use
     _labels: dict[int, list[str]] = field(default_factory=dict, repr=False)
 
     @property
@@ -35,6 +36,21 @@ class ModelSource:
         if self.layout is not None:
             return self.layout.root.name
         return str(self.checkpoint)
+
+    def output_kind(self) -> str | None:
+        """What the model's program ends in (``softmax``, ``sigmoid`` or ``logits``), decided
+        once: read from the program itself (ppinfer's exports, PaddleClas and PaddleX models
+        alike; the program is the fact, a card copied beside another program is not), else
+        the ``ppinfer.output`` export wrote into ``inference.yml``, else None."""
+        if self.output is None:
+            from ppinfer.program_output import OUTPUTS, output_kind
+
+            if self.layout is not None and self.layout.program is not None:
+                self.output = output_kind(self.layout.program)
+            recorded = self.card.provenance.get("output") if self.card else None
+            if self.output is None and recorded in OUTPUTS:
+                self.output = recorded
+        return self.output
 
     def labels_for(self, class_num: int) -> list[str]:
         """Label names for a classifier of width ``class_num`` (cached)."""

@@ -66,6 +66,8 @@ def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
     """Load a model for prediction; the engine is built here, so setup errors raise here.
 
     ``model`` is a model directory or a program file (``None``: the built-in model).
+    ``engine`` is a registered engine, or ``"auto"``: the fastest installed engine that agrees
+    with ``analysis`` for this model and setting, measured once and cached.
     ``options`` are ``ppinfer predict``'s options with underscores: ``batch_size``,
     ``precision``, ``cpu_threads``, ``device`` (or ``use_gpu``/``gpu_id``), ``use_tensorrt``,
     ``top_k``, ``params_file``, ``model_name``, ``labels``, ``max_pixels``, ... An unknown
@@ -86,10 +88,19 @@ def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
         raise ConfigError("engine='all' compares engines and is for `ppinfer predict --engine "
                           "all`: load one engine here (ppinfer engines lists them).")
     config = make_run_config(**run_kw)
-    engine_cls = get_engine(engine)
-    source = open_source(model, needs_architecture=engine_cls.needs_architecture, **model_kw)
-    predictor = Predictor(engine_cls(source, config), max_pixels=max_pixels,
-                          max_image_bytes=max_image_bytes)
+    if engine == "auto":  # measured once per model and setting, then cached (autoselect.py)
+        from ppinfer.autoselect import choose_engine
+        from ppinfer.engines import create_engine
+
+        source = open_source(model, **model_kw)
+        choice = choose_engine(source, config)
+        runner = choice.built or create_engine(choice.engine, source, config)
+    else:
+        engine_cls = get_engine(engine)
+        source = open_source(model, needs_architecture=engine_cls.needs_architecture,
+                             **model_kw)
+        runner = engine_cls(source, config)
+    predictor = Predictor(runner, max_pixels=max_pixels, max_image_bytes=max_image_bytes)
     predictor.engine.ensure_built()
     return predictor
 

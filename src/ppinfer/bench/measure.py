@@ -99,6 +99,7 @@ class Measurement:
     rss_before_mb: float | None = None  # what earlier configurations left resident
     gpu_memory_mb: float | None = None
     top1: list[int] | None = None  # class id per input image (real inputs only)
+    probs: np.ndarray | None = None  # scores on the inputs (real, else the random batch)
     notes: list[str] = field(default_factory=list)
 
 
@@ -240,17 +241,21 @@ class EngineBenchmark:
         return Phase(latencies, images, wall, stages, cpu_s=time.process_time() - cpu,
                      load_avg=(load, _load_avg()))
 
-    def top1(self, tensors: Sequence[np.ndarray]) -> list[int]:
-        """Untimed: the top-1 class of each preprocessed image, run in batches of the batch size."""
-        size = self.engine.config.batch_size
-        ids: list[int] = []
-        for start in range(0, len(tensors), size):
-            out = np.asarray(self.engine.execute(np.concatenate(tensors[start : start + size])))
-            ids += out.reshape(out.shape[0], -1).argmax(axis=1).tolist()
-        return ids
+    def scores(self, tensors: Sequence[np.ndarray]) -> np.ndarray:
+        """Untimed: [N, C] scores of the preprocessed images, run in batches of the batch
+        size (what reduced precisions are compared with fp32 on)."""
+        return engine_scores(self.engine, tensors)
 
     def peak_rss_mb(self) -> float:
         return self.memory.peak_mb()
+
+
+def engine_scores(engine: Engine, tensors: Sequence[np.ndarray]) -> np.ndarray:
+    """[N, C] scores (probabilities) of ``engine`` on ``tensors``, in batches of its size."""
+    size = engine.config.batch_size
+    chunks = [engine.probabilities(engine.execute(np.concatenate(tensors[i : i + size])))
+              for i in range(0, len(tensors), size)]
+    return np.concatenate(chunks)
 
 
 def _ignore(_result) -> None:

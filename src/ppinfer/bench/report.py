@@ -66,7 +66,7 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": {name: package_version(name) for name in
                      ("numpy", "opencv-python", "opencv-python-headless", "onnxruntime",
-                      "paddle2onnx")},
+                      "paddle2onnx", "openvino")},
     }
 
 
@@ -129,7 +129,8 @@ def case_json(r: CaseResult) -> dict[str, Any]:
         "end_to_end": None, "peak_rss_mb": None, "peak_rss_scope": None, "rss_before_mb": None,
         "gpu_memory_mb": None, "gpu_memory_note": None,
         "ratio_to_baseline": r.ratio, "e2e_ratio_to_baseline": r.e2e_ratio,
-        "top1_vs_fp32": r.top1_vs_fp32, "top1_vs_baseline": r.top1_vs_baseline, "top1": None,
+        "top1_vs_fp32": r.top1_vs_fp32, "score_diff_vs_fp32": r.score_diff_vs_fp32,
+        "top1_vs_baseline": r.top1_vs_baseline, "top1": None,
     }
     if m is None:
         return out
@@ -179,6 +180,18 @@ def print_table(report: BenchReport, console=None) -> None:
         console.print(line, highlight=False, soft_wrap=True)
 
 
+def _precision_warning(r: CaseResult) -> list[str]:
+    from ppinfer.precision_check import SCORE_TOLERANCE
+
+    if r.case.precision == "fp32" or r.score_diff_vs_fp32 is None:
+        return []
+    if r.top1_vs_fp32 == 1.0 and r.score_diff_vs_fp32 <= SCORE_TOLERANCE:
+        return []
+    return [f"warning: {r.case.describe()}: top-1 agrees with fp32 on "
+            f"{100 * r.top1_vs_fp32:.0f}% of inputs, largest score difference "
+            f"{r.score_diff_vs_fp32:.3f} (tolerance {SCORE_TOLERANCE:g})."]
+
+
 def notes(report: BenchReport) -> list[str]:
     """One line per skipped or failed configuration and per unstable measurement."""
     lines = []
@@ -186,6 +199,7 @@ def notes(report: BenchReport) -> list[str]:
         if r.status != "ok":
             lines.append(f"{r.status}: {r.case.describe()}: {r.reason}")
             continue
+        lines += _precision_warning(r)
         phases = [("", r.measurement.engine), ("end-to-end ", r.measurement.end_to_end)]
         for label, phase in phases:
             if phase is not None and phase.latencies and phase.stats.unstable:

@@ -56,6 +56,7 @@ class CaseResult:
     ratio: float | None = None  # engine throughput / the baseline's, same model, batch, threads
     e2e_ratio: float | None = None
     top1_vs_fp32: float | None = None  # agreement with the same engine's fp32
+    score_diff_vs_fp32: float | None = None  # largest |score difference| to that fp32
     top1_vs_baseline: float | None = None
 
 
@@ -123,11 +124,13 @@ def run_bench(models: Sequence[BenchModel], settings: BenchSettings, make_config
             if on_case is not None:
                 on_case(index, len(todo), result)
     except BaseException as exc:  # Ctrl-C or a crash: the finished cases travel with it
-        derive(results, settings)
+        derive(results, settings, reference=lambda r: _fp32_reference(by_label, r, settings,
+                                                                    make_config))
         exc.partial_report = BenchReport(  # type: ignore[attr-defined]
             settings, list(models), results, started, time.perf_counter() - t0)
         raise
-    derive(results, settings)
+    derive(results, settings, reference=lambda r: _fp32_reference(by_label, r, settings,
+                                                                    make_config))
     return BenchReport(settings, list(models), results, started, time.perf_counter() - t0)
 
 
@@ -181,8 +184,9 @@ def measure(engine, source: ModelSource, settings: BenchSettings) -> Measurement
     measurement = Measurement(build_s, 1000.0 * first_s, settings.warmup, bench.time_engine(batch))
     if settings.end_to_end and settings.inputs:
         measurement.end_to_end = bench.time_end_to_end(settings.inputs)
+    measurement.probs = bench.scores(tensors or [batch])
     if tensors:
-        measurement.top1 = bench.top1(tensors)
+        measurement.top1 = measurement.probs.argmax(axis=1).tolist()
     measurement.peak_rss_mb = bench.peak_rss_mb()
     measurement.peak_rss_scope = bench.memory.scope
     measurement.rss_before_mb = bench.memory.before_mb
@@ -206,12 +210,18 @@ def _real_tensors(engine, items: Sequence[InputItem]) -> list[np.ndarray]:
     return tensors
 
 
-def derive(results: Sequence[CaseResult], settings: BenchSettings) -> None:
-    """Fill the ratios to the baseline and the top-1 agreements, in place."""
+def derive(results: Sequence[CaseResult], settings: BenchSettings,
+           reference: Callable[[CaseResult], np.ndarray | None] | None = None) -> None:
+    """Fill the ratios to the baseline and the agreements with fp32, in place.
+
+    A reduced-precision case is compared with its engine's fp32 case of the same model, batch
+    size and threads; when the run has none, ``reference`` computes fp32 scores on the same
+    inputs (untimed).
+    """
     ok = {(r.case.model, r.case.engine, r.case.precision, r.case.batch_size, r.case.cpu_threads): r
           for r in results if r.status == "ok"}
     base_engine, base_precision = settings.resolved_baseline()
-    for (model, engine, _precision, batch, threads), r in ok.items():
+    for (model, engine, precision, batch, threads), r in ok.items():
         base = ok.get((model, base_engine, base_precision, batch, threads))
         fp32 = ok.get((model, engine, "fp32", batch, threads))
         m = r.measurement
@@ -221,8 +231,33 @@ def derive(results: Sequence[CaseResult], settings: BenchSettings) -> None:
                 r.e2e_ratio = _ratio(m.end_to_end.throughput,
                                      base.measurement.end_to_end.throughput)
             r.top1_vs_baseline = agreement(m.top1, base.measurement.top1)
-        if fp32 is not None:
-            r.top1_vs_fp32 = agreement(m.top1, fp32.measurement.top1)
+        ref = fp32.measurement.probs if fp32 is not None else None
+        if ref is None and precision != "fp32" and reference is not None:
+            ref = reference(r)
+        if ref is not None and m.probs is not None and ref.shape == m.probs.shape:
+            r.top1_vs_fp32 = float(np.mean(m.probs.argmax(1) == ref.argmax(1)))
+            r.score_diff_vs_fp32 = float(np.max(np.abs(m.probs - ref)))
+
+
+def _fp32_reference(models: dict[str, BenchModel], r: CaseResult, settings: BenchSettings,
+                    make_config: MakeConfig) -> np.ndarray | None:
+    """fp32 scores of ``r``'s engine on the inputs ``r`` was measured on (untimed); None when
+    that cannot run."""
+    from ppinfer.bench.measure import engine_scores
+
+    source = models[r.case.model].source
+    try:
+        config = make_config(r.case.batch_size, "fp32", r.case.cpu_threads)
+        engine = get_engine(r.case.engine)(source, config)
+        engine.ensure_built()
+        if settings.inputs:
+            tensors = _real_tensors(engine, settings.inputs)
+        else:
+            shape = (r.case.batch_size, *source.input_shape)
+            tensors = [np.random.default_rng(0).standard_normal(shape).astype(np.float32)]
+        return engine_scores(engine, tensors)
+    except PPInferError:
+        return None
 
 
 def _ratio(value: float, base: float) -> float | None:

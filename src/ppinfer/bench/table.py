@@ -34,7 +34,12 @@ def _speed(r: CaseResult) -> list[str]:
 
 
 def _agreement(r: CaseResult) -> list[str]:
-    return [_f(None if r.top1_vs_fp32 is None else 100 * r.top1_vs_fp32, ".0f", "%")]
+    """Top-1 agreement with fp32 and the largest score difference, side by side."""
+    if r.top1_vs_fp32 is None:
+        return ["-", "-"]
+    if r.case.precision == "fp32":
+        return ["ref", "-"]
+    return [_f(100 * r.top1_vs_fp32, ".0f", "%"), _f(r.score_diff_vs_fp32, ".3f")]
 
 
 def _startup(r: CaseResult) -> list[str]:
@@ -57,7 +62,7 @@ def _end_to_end(r: CaseResult) -> list[str]:
 
 Cells = Callable[[CaseResult], list[str]]
 SPEED = (("mean\nms", "p50\nms", "p99\nms", "img/s", "x\nbase"), _speed)
-AGREEMENT = (("top-1\n=fp32",), _agreement)
+AGREEMENT = (("top-1\n=fp32", "max Δ\nvs fp32"), _agreement)
 STARTUP = (("build\ns", "first\nms"), _startup)
 MEMORY = (("RSS\nMB",), _memory)
 END_TO_END = (("e2e\nimg/s", "e2e/\nengine", "pre/inf/post\nms"), _end_to_end)

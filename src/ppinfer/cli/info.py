@@ -9,6 +9,7 @@ import click
 
 from ppinfer import __version__
 from ppinfer.cli.main import cli
+from ppinfer.config import PRECISIONS
 
 
 @cli.command("models")
@@ -84,12 +85,21 @@ def info(as_json: bool) -> None:
 
 
 @cli.command("engines")
+@click.option("--model", type=click.Path(), default=None,
+              help="Also measure which engine --engine auto picks for this model (cached).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
+              help="Math-library threads (default: all cores).")
+@click.option("--refresh", is_flag=True, help="Measure again instead of using the cached choice.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per engine.")
-def engines_cmd(as_json: bool) -> None:
-    """List the engines (built-in and plug-in) and the model layouts each can run.
+def engines_cmd(model, precision, batch_size, cpu_threads, refresh, as_json: bool) -> None:
+    """List the engines (built-in and plug-in), the model layouts each can run and whether it
+    is installed; with --model, the engine --engine auto picks and the figures it measured.
 
     \b
     ppinfer engines
+    ppinfer engines --model out/ResNet50_vd --precision bf16 -b 8
     """
     from ppinfer.engines import ENGINES, list_engines
     from ppinfer.formats import KIND_FILES
@@ -99,7 +109,11 @@ def engines_cmd(as_json: bool) -> None:
         cls = ENGINES[name]
         layouts = ", ".join(KIND_FILES.get(kind, kind) for kind in sorted(cls.layouts))
         runs = f"architecture + checkpoint ({layouts})" if cls.needs_architecture else layouts
-        rows.append({"name": name, "runs": runs, "about": cls.summary})
+        rows.append({"name": name, "runs": runs, "precisions": sorted(cls.precisions),
+                     "installed": cls.missing() is None, "about": cls.summary})
+    if model is not None:
+        _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json)
+        return
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -108,7 +122,48 @@ def engines_cmd(as_json: bool) -> None:
 
     from ppinfer.output import console as Console  # noqa: N812
 
-    table = Table(Column("engine", no_wrap=True), "runs", "about")
+    table = Table(Column("engine", no_wrap=True), "runs", "installed", "about")
     for row in rows:
-        table.add_row(row["name"], row["runs"], row["about"])
+        table.add_row(row["name"], row["runs"], "yes" if row["installed"] else "no",
+                      row["about"])
     Console().print(table)
+
+
+def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) -> None:
+    """The engine --engine auto picks for ``model``, with every candidate's figures."""
+    from ppinfer.autoselect import choose_engine
+    from ppinfer.config import RunConfig
+    from ppinfer.paddle_env import paddle_env
+    from ppinfer.source import resolve_source
+
+    source = resolve_source(model=model, prefer=paddle_env().native_format)
+    config = RunConfig(device="cpu", precision=precision, batch_size=batch_size,
+                       cpu_threads=cpu_threads)
+    choice = choose_engine(source, config, refresh=refresh)
+    if as_json:
+        click.echo(json.dumps({**choice.to_json_dict(), "cached": choice.cached,
+                               "path": str(choice.path)}))
+        return
+    from rich.table import Column, Table
+
+    from ppinfer.output import console as Console  # noqa: N812
+
+    table = Table(Column("engine", no_wrap=True), "img/s", "ms/batch", "build s",
+                  "max |Δ| vs analysis", "status",
+                  title=f"{source.display_name}: {precision}, batch {batch_size}, "
+                        f"{choice.cpu_threads} threads")
+    for c in choice.candidates:
+        if c.status == "skipped":
+            continue
+        mark = " ←" if c.engine == choice.engine else ""
+        table.add_row(c.engine + mark, _fig(c.images_per_s, ".1f"), _fig(c.ms_per_batch, ".1f"),
+                      _fig(c.build_s, ".2f"), _fig(c.max_abs_diff, ".1e"), c.status)
+    Console().print(table)
+    for c in choice.candidates:
+        if c.status != "ok":
+            click.echo(f"{c.status}: {c.engine}: {c.reason}")
+    click.echo(choice.describe())
+
+
+def _fig(value, fmt: str) -> str:
+    return "-" if value is None else f"{value:{fmt}}"

@@ -48,9 +48,12 @@ class PPInferGroup(click.Group):
 
 @click.group(cls=PPInferGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ppinfer")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option("--debug", is_flag=True,
+              help="Show tracebacks instead of one-line errors (and Paddle's own logs).")
+@click.option("--verbose", is_flag=True,
+              help="Let Paddle's and the converters' own log lines through to stderr.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """PaddlePaddle image classification: export a checkpoint, predict on images, measure speed.
 
     \b
@@ -59,6 +62,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ppinfer predict -i photos/ --model out/ --json  # your model, JSON lines
     """
     ctx.ensure_object(dict)["debug"] = debug
+    if verbose or debug:
+        from ppinfer.quiet import set_verbose
+
+        set_verbose(True)
 
 
 

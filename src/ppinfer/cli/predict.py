@@ -9,7 +9,8 @@ import click
 from ppinfer.cli.main import cli
 from ppinfer.cli.options import FiniteFloat, device_options, parse_shape, run_config_from
 
-ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxruntime")
+ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxruntime",
+                "openvino")
 
 
 @cli.command()
@@ -18,9 +19,13 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
                    "Default: the sample photo shipped with ppinfer.")
 @click.option("--engine", default="analysis", show_default=True,
               help=f"One of {', '.join(ENGINE_NAMES)} (or a plug-in engine); 'all' runs every "
-                   "engine that can run the model and compares their scores.")
+                   "engine that can run the model and compares their scores; 'auto' measures "
+                   "the installed engines once (cached) and runs the fastest that agrees.")
 @click.option("--tolerance", type=FiniteFloat(min=0), default=1e-4, show_default=True,
               help="With --engine all: largest score difference to analysis that still agrees.")
+@click.option("--precision-check/--no-precision-check", default=True, show_default=True,
+              help="With bf16 or int8: run the first batch at fp32 too and report top-1 "
+                   "agreement and the largest score difference (a warning beyond 0.05).")
 @click.option("--model", "model", type=click.Path(), default=None,
               help="Model directory (layout detected). Default: the built-in model.")
 @click.option("-m", "--model-file", type=click.Path(), default=None,
@@ -46,9 +51,9 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
 @click.option("--max-image-bytes", type=click.IntRange(min=1), default=None,
               help="Refuse image files larger than this many bytes, before reading them "
                    "(default 512 MiB).")
-def predict(images, engine, tolerance, model, model_file, params_file, model_dir, model_name,
-            class_num, image_shape, top_k, labels_file, as_json, save_file, enable_benchmark,
-            max_pixels, max_image_bytes, **device_kw) -> None:
+def predict(images, engine, tolerance, precision_check, model, model_file, params_file, model_dir,
+            model_name, class_num, image_shape, top_k, labels_file, as_json, save_file,
+            enable_benchmark, max_pixels, max_image_bytes, **device_kw) -> None:
     """Predict the top-k classes of images.
 
     \b
@@ -74,7 +79,7 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
     from ppinfer.predict import run_predictions
 
     config = run_config_from(device_kw, top_k=top_k)
-    engine_cls = None if engine == "all" else get_engine(engine)
+    engine_cls = None if engine in ("all", "auto") else get_engine(engine)
     source = open_source(
         model, model_file=model_file, params_file=params_file, model_dir=model_dir,
         model_name=model_name, class_num=class_num, image_shape=image_shape,
@@ -92,13 +97,24 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
     if engine == "all":
         _predict_all(source, config, items, tolerance, (max_pixels, max_image_bytes), as_json)
         return
-    runner = engine_cls(source, config)
+    runner = _auto_engine(source, config) if engine == "auto" else engine_cls(source, config)
+    checked = None
+    if precision_check and config.precision != "fp32":
+        from ppinfer.precision_check import CheckedEngine
+
+        runner = checked = CheckedEngine(runner)
 
     with ResultWriter(as_json=as_json, save_file=save_file, total=len(items)) as writer:
         summary = run_predictions(
             runner, items, writer.write, max_pixels=max_pixels, max_image_bytes=max_image_bytes,
             on_batch=writer.advance,
         )
+    if checked is not None:
+        from ppinfer.precision_check import agreement_message
+
+        message = agreement_message(checked)
+        if message:
+            click.echo(message, err=True)
     if enable_benchmark:
         ms = summary.timer.ms_per_image()
         click.echo(
@@ -113,6 +129,16 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
         sys.exit(1)
 
 
+def _auto_engine(source, config):
+    """The engine --engine auto picks (measured once, then cached), built; its line on stderr."""
+    from ppinfer.autoselect import choose_engine
+    from ppinfer.engines import create_engine
+
+    choice = choose_engine(source, config)
+    click.echo(choice.describe(), err=True)
+    return choice.built or create_engine(choice.engine, source, config)
+
+
 def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int],
                  as_json: bool) -> None:
     """One row per engine: top-1, time, largest score difference to the reference engine."""
@@ -123,6 +149,7 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
 
     report = compare_engines(source, config, items, tolerance=tolerance, max_pixels=limits[0],
                              max_image_bytes=limits[1])
+    reference_precision = "fp32"
     if as_json:
         for run in report.runs:
             click.echo(json.dumps(run.to_json_dict(), ensure_ascii=False))
@@ -135,30 +162,42 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
 
         several = max((len(run.results) for run in report.runs), default=0) > 1
         top1_header = f"top-1 same as {report.reference}" if several else "top-1"
-        table = Table(Column("engine", no_wrap=True), top1_header, "build s", "ms/image",
-                      f"max |Δ score| vs {report.reference or 'the reference'}",
+        table = Table(Column("engine", no_wrap=True), "prec", top1_header, "build s", "ms/image",
+                      f"max |Δ score| vs {report.reference or 'the reference'} "
+                      f"{reference_precision}",
                       title=terminal_text(source.display_name))
         for run in report.runs:
             if run.skipped:
-                table.add_row(run.engine, f"[dim]skipped: {terminal_text(run.skipped)}[/dim]",
+                table.add_row(run.engine, run.precision,
+                              f"[dim]skipped: {terminal_text(run.skipped)}[/dim]",
                               "", "", "")
                 continue
             first = run.results[0]
             top1 = (f"{first.class_ids[0]} {terminal_text(first.label_names[0])}"
                     if not several else f"{run.top1_agree} of {len(run.results)} images")
             diff = run.max_abs_diff
-            mark = "" if diff is None or diff <= tolerance else " [red]✗[/red]"
-            shown = f"{diff:.2e}{mark}" if diff is not None else ""
-            table.add_row(run.engine, top1, f"{run.build_seconds:.2f}", f"{run.ms_per_image:.2f}",
-                          shown)
+            bad = run in report.disagreeing
+            shown = "" if diff is None else f"{diff:.2e}" + (" [red]✗[/red]" if bad else "")
+            if run.top1_share < 1.0 and not several:
+                shown += " top-1 differs"
+            table.add_row(run.engine, run.precision, top1, f"{run.build_seconds:.2f}",
+                          f"{run.ms_per_image:.2f}", shown)
         Console().print(table)
         for result in report.errors:
             shown = result.to_json_dict()
             click.echo(control_escaped(f"{shown['file_name']}: {shown['error']}"), err=True)
     if report.disagreeing:
         worst = max(report.disagreeing, key=lambda r: r.max_abs_diff)
-        click.echo(f"{worst.engine} differs from {report.reference} by {worst.max_abs_diff:.2e}, "
-                   f"more than --tolerance {tolerance:g}.", err=True)
+        agree = "" if worst.top1_share == 1.0 else (
+            f" and agrees on top-1 for {worst.top1_agree} of {len(worst.results)} images")
+        if worst.precision == "fp32":
+            click.echo(f"{worst.engine} differs from {report.reference} by "
+                       f"{worst.max_abs_diff:.2e}{agree}, more than --tolerance {tolerance:g}.",
+                       err=True)
+        else:
+            click.echo(f"{worst.engine} {worst.precision} differs from {report.reference} fp32 "
+                       f"by {worst.max_abs_diff:.2e}{agree}, more than the {worst.precision} "
+                       f"tolerance {report.tolerance_for(worst):g}.", err=True)
         sys.exit(1)
     if report.errors:
         sys.exit(1)

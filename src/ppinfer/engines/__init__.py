@@ -5,6 +5,7 @@ from ppinfer.engines import (  # noqa: F401  (importing registers them)
     executor_inference,
     executor_persistable,
     onnxruntime,  # imports onnxruntime/paddle2onnx only in build(): registers without them
+    openvino,  # imports openvino only in build()
 )
 from ppinfer.engines.base import (
     ENGINES,

@@ -18,7 +18,12 @@ from ppinfer.config import RunConfig
 from ppinfer.errors import ConfigError, ModelFormatError, UnknownNameError
 from ppinfer.formats import is_quantized, verify_layout
 from ppinfer.paddle_env import paddle_env
-from ppinfer.pipeline.postprocess import Result, build_results
+from ppinfer.pipeline.postprocess import (
+    Result,
+    is_probabilities,
+    results_from_probabilities,
+    to_probabilities,
+)
 from ppinfer.pipeline.preprocess import make_batch, preprocess_image
 from ppinfer.source import ModelSource
 
@@ -37,11 +42,14 @@ class Engine(ABC):
     layouts: ClassVar[frozenset[str]] = frozenset()
     #: True when the engine builds the architecture itself (needs --model-name + checkpoint)
     needs_architecture: ClassVar[bool] = False
+    #: False for engines --engine auto never measures (known slower, kept for checking)
+    auto_candidate: ClassVar[bool] = True
 
     def __init__(self, source: ModelSource, config: RunConfig) -> None:
         self.source = source
         self.config = config.resolve()
         self._built = False
+        self._output: str | None = None
 
     # -- the four steps ---------------------------------------------------------------------
     @abstractmethod
@@ -58,10 +66,34 @@ class Engine(ABC):
         """Run one batch; return the model's output scores [N, classes]."""
 
     def analyze(self, outputs: np.ndarray, file_names: Sequence[str]) -> list[Result]:
-        """Scores -> top-k results with label names."""
+        """Model outputs -> top-k results with label names."""
         outputs = np.asarray(outputs).reshape(len(file_names), -1)
-        labels = self.source.labels_for(outputs.shape[1])
-        return build_results(file_names, outputs, self.config.top_k, labels)
+        return self.results(self.probabilities(outputs), file_names)
+
+    def results(self, probs: np.ndarray, file_names: Sequence[str]) -> list[Result]:
+        """Scores (from :meth:`probabilities`) -> top-k results with label names."""
+        probs = np.asarray(probs).reshape(len(file_names), -1)
+        labels = self.source.labels_for(probs.shape[1])
+        return results_from_probabilities(file_names, probs, self.config.top_k, labels)
+
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        """[N, C] scores: a softmax only when the model ends in logits (:meth:`output_kind`)."""
+        outputs = np.asarray(outputs)
+        return to_probabilities(outputs.reshape(outputs.shape[0], -1), self.output_kind(outputs))
+
+    def output_kind(self, outputs: np.ndarray | None = None) -> str:
+        """What the model's output is (softmax, sigmoid, logits): read once from its program
+        (see :meth:`ModelSource.output_kind`). Engines that build the architecture append a
+        softmax themselves. Only a program that cannot be read is judged from its first
+        batch, and that judgement then holds for the engine's life."""
+        if self._output is None:
+            if self.needs_architecture:
+                self._output = "softmax"
+            else:
+                self._output = self.source.output_kind()
+            if self._output is None and outputs is not None:
+                self._output = "softmax" if is_probabilities(outputs) else "logits"
+        return self._output or "logits"
 
     def predict(self, images: Sequence[np.ndarray], file_names: Sequence[str]) -> list[Result]:
         """All four steps on decoded images."""
@@ -75,7 +107,10 @@ class Engine(ABC):
             if problem:
                 raise ConfigError(problem)
             self.check_layout()
-            self.build()
+            from ppinfer.quiet import captured_output
+
+            with captured_output():  # Paddle's pass logs, deprecation notes, glog lines
+                self.build()
             self._built = True
 
     def check_layout(self) -> None:
@@ -96,6 +131,11 @@ class Engine(ABC):
             )
         # Paddle loads truncated parameters, or another class count's, without complaint.
         verify_layout(layout)
+
+    @classmethod
+    def missing(cls) -> str | None:
+        """What this engine needs that is not installed (one sentence), or None."""
+        return None
 
     @classmethod
     def can_run(cls, source: ModelSource) -> bool:

@@ -16,6 +16,7 @@ from ppinfer.paddle_env import import_paddle, program_context
 class ExecutorInferenceEngine(Engine):
     layouts = frozenset({"pir", "legacy", "seed", "uncombined"})
     summary = "static-graph Executor on a saved inference model (PaddleClas 1.x py_infer.py)"
+    auto_candidate = False  # no IR passes: 3-5x slower than analysis here (BENCHMARKS.md)
 
     def build(self) -> None:
         paddle = import_paddle()

@@ -18,7 +18,6 @@ Which paddle2onnx reads what (checked with paddle2onnx 2.1.0 and 1.3.1):
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +31,7 @@ from ppinfer.engines.base import Engine, register_engine
 from ppinfer.errors import ConfigError, ModelFormatError
 from ppinfer.formats import ModelLayout
 from ppinfer.paddle_env import package_version
+from ppinfer.quiet import output_to
 
 INSTALL_HINT = (
     "The onnxruntime engine needs onnxruntime and paddle2onnx: install them with "
@@ -45,6 +45,13 @@ VALIDATION_ATOL = 1e-4  # largest |score difference| to Paddle Inference accepte
 class OnnxRuntimeEngine(Engine):
     layouts = frozenset({"pir", "legacy", "seed"})
     summary = "ONNX Runtime on the model converted by paddle2onnx (cached), a peer to compare"
+
+    @classmethod
+    def missing(cls) -> str | None:
+        import importlib.util
+
+        needed = ("onnxruntime", "paddle2onnx")
+        return INSTALL_HINT if any(importlib.util.find_spec(m) is None for m in needed) else None
 
     def build(self) -> None:
         ort = _import_onnxruntime()
@@ -167,7 +174,7 @@ def _convert(layout: ModelLayout, workdir: Path, p2o_version: str) -> Path:
         kwargs["optimize_tool"] = "none"
     log = workdir / "paddle2onnx.log"
     error = None
-    with _output_to(log):
+    with output_to(log):
         try:
             import paddle2onnx
 
@@ -208,32 +215,6 @@ def _validate(layout: ModelLayout, onnx_path: Path, cpu_threads: int) -> float:
             f"{diff:.2e}: use --engine analysis, and report this with the model."
         )
     return diff
-
-
-@contextlib.contextmanager
-def _output_to(path: Path):
-    """Send file descriptors 1 and 2 (C++ and Python prints alike) to ``path`` for a while."""
-    import sys
-
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    saved = [os.dup(1), os.dup(2)]
-    # The CLI points sys.stdout at a copy of fd 1 (see cli.main), so redirect both layers.
-    with open(path, "w", buffering=1, errors="replace") as sink, \
-            contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        try:
-            os.dup2(sink.fileno(), 1)
-            os.dup2(sink.fileno(), 2)
-            yield
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
 
 
 def _last_error_line(log: Path) -> str | None:

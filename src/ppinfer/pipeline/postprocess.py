@@ -11,8 +11,9 @@ import numpy as np
 
 from ppinfer.errors import ConfigError
 
-PROBABILITY_TOLERANCE = 1e-3
-"""How far a row may be from summing to 1 and still count as probabilities (fp16 outputs)."""
+PROBABILITY_TOLERANCE = 1e-2
+"""How far a row may be from summing to 1 and still count as probabilities, for the one model
+whose program cannot be read (decided on its first batch; bf16 rows are off by about 1e-3)."""
 
 SCORE_DECIMALS = 6
 
@@ -65,13 +66,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return rows
 
 
-def ensure_probabilities(out: np.ndarray) -> np.ndarray:
-    """[N, C] float32 probabilities: ``out`` itself if it already is (a model ending in softmax),
-    else its softmax (a model ending in logits). The check is on the whole batch, so one model
-    gets one treatment."""
-    if is_probabilities(out):
+def to_probabilities(out: np.ndarray, output: str) -> np.ndarray:
+    """[N, C] float32 scores from a model's output, by what the model ends in (decided once from
+    its program, see :mod:`ppinfer.program_output`): ``softmax`` and ``sigmoid`` outputs are
+    already scores, ``logits`` get a softmax. Never judged from the values: a bf16 row of
+    probabilities sums to 1 only within about 1e-3, and a second softmax flattens it."""
+    if output in ("softmax", "sigmoid"):
         return _as_rows(out).astype(np.float32, copy=False)
-    return softmax(out)
+    if output == "logits":
+        return softmax(out)
+    raise ValueError(f"unknown model output kind {output!r}")
 
 
 def top_k(probs: np.ndarray, k: int) -> list[tuple[list[int], list[float]]]:
@@ -133,11 +137,11 @@ class Result:
         return json.dumps(self.to_json_dict(), ensure_ascii=False)
 
 
-def build_results(
-    file_names: Sequence[str], outputs: np.ndarray, k: int, labels: Sequence[str]
+def results_from_probabilities(
+    file_names: Sequence[str], probs: np.ndarray, k: int, labels: Sequence[str]
 ) -> list[Result]:
-    """Results for a batch: probabilities (softmax if needed), top-k, label names."""
-    probs = ensure_probabilities(outputs)
+    """Results for a batch of scores (see :func:`to_probabilities`): top-k, label names."""
+    probs = _as_rows(probs)
     if probs.shape[0] != len(file_names):
         raise ValueError(f"{len(file_names)} file names for {probs.shape[0]} output rows")
     results = []

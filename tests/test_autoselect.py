@@ -1,0 +1,129 @@
+"""--engine auto: measured once per model / precision / batch / threads, parity-checked against
+analysis, cached, and shown by `ppinfer engines --model`. No speed is asserted: only that the
+choice is the fastest of the figures it measured."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ppinfer.autoselect import cache_path, candidate_engines, choose_engine
+from ppinfer.cli import cli
+from ppinfer.config import RunConfig
+from ppinfer.errors import ConfigError
+from ppinfer.source import resolve_source
+
+from .test_bench import export_tiny, tiny_checkpoint  # noqa: F401  (a fixture)
+
+
+@pytest.fixture(scope="module")
+def tiny_legacy(tiny_checkpoint, tmp_path_factory):  # noqa: F811
+    return export_tiny(tiny_checkpoint, tmp_path_factory.mktemp("auto") / "model", "legacy")
+
+
+def _config(**kw):
+    return RunConfig(device="cpu", cpu_threads=1, **kw)
+
+
+def test_auto_picks_the_fastest_engine_that_agrees_and_caches_it(tiny_legacy, tmp_path):
+    source = resolve_source(model=str(tiny_legacy), prefer="legacy")
+    choice = choose_engine(source, _config(), cache_root=tmp_path, seconds=0.2)
+    ok = [c for c in choice.candidates if c.status == "ok"]
+    assert "analysis" in [c.engine for c in ok]
+    assert choice.engine == max(ok, key=lambda c: c.images_per_s).engine
+    assert all(c.max_abs_diff <= 1e-4 for c in ok)
+    assert choice.built is not None and choice.built.name == choice.engine
+    assert not choice.cached and choice.path.is_file()
+    skipped = {c.engine: c.reason for c in choice.candidates if c.status == "skipped"}
+    assert "checkpoint" in skipped["executor-persistable"]
+
+    again = choose_engine(source, _config(), cache_root=tmp_path, seconds=0.2)
+    assert again.cached and again.engine == choice.engine and again.built is None
+    assert [c.images_per_s for c in again.candidates] == [c.images_per_s
+                                                          for c in choice.candidates]
+    fresh = choose_engine(source, _config(), cache_root=tmp_path, refresh=True, seconds=0.2)
+    assert not fresh.cached
+
+
+def test_the_cache_is_per_model_precision_batch_and_threads(tiny_legacy, tmp_path):
+    source = resolve_source(model=str(tiny_legacy), prefer="legacy")
+    base = cache_path(source, _config().resolve(), tmp_path)
+    assert cache_path(source, _config(batch_size=8).resolve(), tmp_path) != base
+    assert cache_path(source, RunConfig(device="cpu", cpu_threads=2).resolve(), tmp_path) != base
+    assert base.parent.parent == tmp_path / "auto"
+
+
+def test_a_damaged_cache_file_is_measured_again(tiny_legacy, tmp_path):
+    source = resolve_source(model=str(tiny_legacy), prefer="legacy")
+    path = cache_path(source, _config().resolve(), tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    choice = choose_engine(source, _config(), cache_root=tmp_path, seconds=0.1)
+    assert not choice.cached and json.loads(path.read_text())["engine"] == choice.engine
+
+
+def test_engines_that_cannot_take_part_say_why(tiny_legacy):
+    source = resolve_source(model=str(tiny_legacy), prefer="legacy")
+    reasons = dict(candidate_engines(source, "bf16"))
+    assert reasons["analysis"] is None
+    assert "fp32 only" in reasons["onnxruntime"]
+
+
+def test_auto_needs_an_exported_model(tiny_checkpoint):  # noqa: F811
+    source = resolve_source(model=str(tiny_checkpoint), prefer="legacy")
+    with pytest.raises(ConfigError, match="exported model"):
+        choose_engine(source, _config())
+
+
+def test_predict_with_engine_auto_says_which_engine_ran(tiny_legacy, photos, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv("PPINFER_HOME", str(tmp_path))
+    monkeypatch.setattr("ppinfer.autoselect.MEASURE_SECONDS", 0.2)
+    args = ["predict", "-i", str(photos["chelsea"]), "--model", str(tiny_legacy), "--engine",
+            "auto", "--cpu-threads", "1", "--json"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["file_name"].endswith("chelsea.jpg")
+    assert "--engine auto chose" in first.stderr and "measured" in first.stderr
+    second = CliRunner().invoke(cli, args)
+    assert "cached" in second.stderr and second.stdout == first.stdout
+
+
+def test_engines_command_shows_the_choice_and_figures(tiny_legacy, tmp_path, monkeypatch):
+    monkeypatch.setenv("PPINFER_HOME", str(tmp_path))
+    monkeypatch.setattr("ppinfer.autoselect.MEASURE_SECONDS", 0.2)
+    result = CliRunner().invoke(cli, ["engines", "--model", str(tiny_legacy), "--cpu-threads",
+                                      "1", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["engine"] in [c["engine"] for c in doc["candidates"] if c["status"] == "ok"]
+    assert doc["precision"] == "fp32" and doc["cpu_threads"] == 1
+    table = CliRunner().invoke(cli, ["engines", "--model", str(tiny_legacy), "--cpu-threads",
+                                     "1"])
+    assert "--engine auto chose" in table.stdout and "cached" in table.stdout
+    listing = CliRunner().invoke(cli, ["engines", "--json"])
+    rows = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert {"analysis", "openvino"} <= {r["name"] for r in rows}
+    assert all(isinstance(r["installed"], bool) for r in rows)
+
+
+def test_the_model_key_follows_the_files_content(tiny_legacy, tmp_path):
+    import json as _json
+    import shutil
+
+    from ppinfer.autoselect import model_key
+    from ppinfer.formats import detect_directory
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_legacy, model)
+    layout = detect_directory(model, prefer="legacy")
+    first = model_key(layout, tmp_path / "auto")
+    assert len(_json.loads((tmp_path / "auto" / "digests.json").read_text())) == 1
+    assert model_key(layout, tmp_path / "auto") == first  # remembered
+    with open(layout.params, "r+b") as fh:  # same size, other bytes
+        head = fh.read(64)
+        fh.seek(0)
+        fh.write(bytes(255 - b for b in head))
+    assert model_key(layout, tmp_path / "auto") != first
