@@ -8,6 +8,7 @@ import click
 
 from ppinfer.cli.main import cli
 from ppinfer.cli.options import device_options, parse_shape, run_config_from
+from ppinfer.cli.predict_ray import ray_options
 
 ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxruntime")
 
@@ -38,14 +39,20 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
               help="One label a line (line i = class i).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout, one per image.")
 @click.option("--save", "save_file", type=click.Path(dir_okay=False), default=None,
-              help="Also write the JSON lines to FILE.")
+              help="Also write the JSON lines to FILE (with --runner ray, NAME.parquet: "
+                   "Parquet written by Ray Data).")
 @click.option("--enable-benchmark", is_flag=True,
               help="Print mean ms per image for preprocess, inference, postprocess.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse images larger than this many pixels (default 100 megapixels).")
+@click.option("--input-list", "input_lists", multiple=True, type=click.Path(dir_okay=False),
+              help="Text file of image paths, one a line (for lists too long for a shell); "
+                   "repeatable, combined with -i.")
+@ray_options
 def predict(images, engine, tolerance, model, model_file, params_file, model_dir, model_name,
             class_num, image_shape, top_k, labels_file, as_json, save_file, enable_benchmark,
-            max_pixels, **device_kw) -> None:
+            max_pixels, input_lists, runner, ray_address, actors, actor_cpus,
+            **device_kw) -> None:
     """Predict the top-k classes of images.
 
     \b
@@ -54,6 +61,7 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
     ppinfer predict -i 'photos/**/*.jpg' -m out/model -p out/params -b 8
     ppinfer predict -i cat.jpg --engine executor-persistable --model-name ResNet50_vd -p ckpt/
     ppinfer predict -i cat.jpg --model out/ --engine all   # every engine, scores compared
+    ppinfer predict -i photos/ --runner ray --actors 2 --save out.jsonl   # on Ray Data
     """
     from ppinfer.engines import create_engine, get_engine
     from ppinfer.paddle_env import paddle_env
@@ -62,6 +70,7 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
     from ppinfer.predict import run_predictions
     from ppinfer.source import resolve_source
 
+    cpu_threads = device_kw["cpu_threads"]  # None: the runner decides
     config = run_config_from(device_kw, top_k=top_k)
     engine_cls = None if engine == "all" else get_engine(engine)
     needs_architecture = engine_cls is not None and engine_cls.needs_architecture
@@ -75,12 +84,24 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
         labels_file=labels_file, needs_architecture=needs_architecture,
         prefer=paddle_env().native_format,
     )
-    if not images:
+    if not images and not input_lists:
         from ppinfer.default_model import sample_image_path
 
         images = (str(sample_image_path()),)
     items = expand_inputs(images)
+    if input_lists:
+        from ppinfer.pipeline.input_list import items_from_lists, merge_inputs
+
+        items = merge_inputs(items, items_from_lists(input_lists))
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    if runner == "ray":
+        from ppinfer.cli.predict_ray import predict_with_ray
+
+        predict_with_ray(source, config, items, engine=engine, ray_address=ray_address,
+                         actors=actors, actor_cpus=actor_cpus, cpu_threads=cpu_threads,
+                         max_pixels=max_pixels, as_json=as_json, save_file=save_file,
+                         enable_benchmark=enable_benchmark)
+        return
     if engine == "all":
         _predict_all(source, config, items, tolerance, max_pixels, as_json)
         return
