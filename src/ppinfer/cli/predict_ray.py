@@ -8,6 +8,7 @@ one line per input in input order, an error line for each unreadable input and e
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -42,11 +43,24 @@ def predict_with_ray(source, config, items, *, engine: str, ray_address: str | N
                      max_pixels: int, as_json: bool, save_file: str | None,
                      enable_benchmark: bool) -> None:
     from ppinfer.errors import ConfigError
-    from ppinfer.runners.ray_runner import RayOptions, RayRunReport, predict_on_ray
+    from ppinfer.runners.ray_runner import RayOptions
 
     if engine == "all":
         raise ConfigError("--engine all compares engines in this process: use --runner local.")
     options = RayOptions(address=ray_address, actors=actors, actor_cpus=actor_cpus)
+    out = sys.stdout
+    # Ray prints its raylet notices (an actor died, a task is retried) on sys.stdout, where they
+    # would break --json lines: during the run they go to stderr, the results to ``out``.
+    with contextlib.redirect_stdout(sys.stderr):
+        _run(source, config, items, engine=engine, options=options, cpu_threads=cpu_threads,
+             max_pixels=max_pixels, as_json=as_json, save_file=save_file,
+             enable_benchmark=enable_benchmark, out=out)
+
+
+def _run(source, config, items, *, engine, options, cpu_threads, max_pixels, as_json,
+         save_file, enable_benchmark, out) -> None:
+    from ppinfer.runners.ray_runner import RayRunReport, predict_on_ray
+
     if save_file and save_file.lower().endswith(".parquet"):
         from ppinfer.runners.ray_parquet import predict_to_parquet
 
@@ -60,7 +74,7 @@ def predict_with_ray(source, config, items, *, engine: str, ray_address: str | N
             from ppinfer.runners.ray_parquet import read_results
 
             for result in read_results(save_file):
-                click.echo(result.to_json_line())
+                click.echo(result.to_json_line(), file=out)
         _exit_if_errors(report.errors, len(items))
         return
 
@@ -68,7 +82,8 @@ def predict_with_ray(source, config, items, *, engine: str, ray_address: str | N
 
     report = RayRunReport()
     start = time.perf_counter()
-    with ResultWriter(as_json=as_json, save_file=save_file, total=len(items)) as writer:
+    with ResultWriter(as_json=as_json, save_file=save_file, total=len(items),
+                      stream=out) as writer:
         summary = predict_on_ray(source, config, items, writer.write, engine=engine,
                                  options=options, cpu_threads=cpu_threads,
                                  max_pixels=max_pixels, on_batch=writer.advance, report=report)

@@ -24,13 +24,13 @@ def read_input_list(path: str | os.PathLike[str]) -> list[str]:
     """The paths listed in ``path``, in order; ConfigError if the list itself cannot be read."""
     name = os.fspath(path)
     try:
+        info = os.stat(name)  # before open: opening a FIFO would block
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"The --input-list {name} is not a regular file.")
+        if info.st_size > MAX_LIST_BYTES:
+            raise ConfigError(f"The --input-list {name} is over {MAX_LIST_BYTES >> 30} GiB: "
+                              "split it into several --input-list files.")
         with open(name, "rb") as fh:
-            info = os.fstat(fh.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ConfigError(f"The --input-list {name} is not a regular file.")
-            if info.st_size > MAX_LIST_BYTES:
-                raise ConfigError(f"The --input-list {name} is over {MAX_LIST_BYTES >> 30} GiB: "
-                                  "split it into several --input-list files.")
             data = fh.read(MAX_LIST_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"Cannot read the --input-list {name}: {exc.strerror or exc}.") from None

@@ -21,6 +21,7 @@ from ppinfer.pipeline.postprocess import Result
 from ppinfer.runners.ray_runner import (
     RayOptions,
     RayRunReport,
+    check_runnable,
     planned_resources,
     ray_session,
     results_dataset,
@@ -34,8 +35,9 @@ MIN_ROWS_PER_FILE = 100_000  # results are small: few large files, not one per b
 
 
 def predict_to_parquet(source: ModelSource, config: RunConfig, items: Sequence[InputItem],
-                       path: str, *, engine: str = "analysis", options: RayOptions = RayOptions(),
-                       cpu_threads: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                       path: str, *, engine: str | type = "analysis",
+                       options: RayOptions = RayOptions(), cpu_threads: int | None = None,
+                       max_pixels: int = DEFAULT_MAX_PIXELS,
                        progress: bool = False) -> RayRunReport:
     """Predict ``items`` on Ray and write the results to the Parquet directory ``path``."""
     from ppinfer.publish import make_temp_dir, swap_into_place, sync_dir
@@ -45,6 +47,7 @@ def predict_to_parquet(source: ModelSource, config: RunConfig, items: Sequence[I
         raise OutputError(f"--save {path} is a file, and Parquet output is a directory of part "
                           "files: remove it or choose another name.")
     report = RayRunReport()
+    check_runnable(source, config, engine)
     with ray_session(options.address) as ray:
         report.plan = planned_resources(ray, options, cpu_threads)
         ds = results_dataset(source, config, items, engine=engine, actors=options.actors,

@@ -118,8 +118,9 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
 
 
 def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[InputItem], *,
-                    engine: str = "analysis", actors: int = 1, actor_cpus: float | None = None,
-                    cpu_threads: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS):
+                    engine: str | type = "analysis", actors: int = 1,
+                    actor_cpus: float | None = None, cpu_threads: int | None = None,
+                    max_pixels: int = DEFAULT_MAX_PIXELS):
     """The Ray Dataset of results (lazy; Ray must be initialised), for composing pipelines.
 
     Columns: ``index`` (position in ``items``), ``file_name``, ``class_ids``, ``scores``,
@@ -160,7 +161,7 @@ def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[Inpu
         return ds.map_batches(
             PredictActor, batch_size=config.batch_size, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=plan.actors), num_cpus=plan.actor_cpus,
-            fn_constructor_kwargs={"engine_name": engine, "source": source, "config": config},
+            fn_constructor_kwargs={"engine": engine, "source": source, "config": config},
             max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=ACTOR_TASK_RETRIES,
         )
 
@@ -173,6 +174,28 @@ def _quiet_ray_data() -> None:
             handler, logging.FileHandler
         ):
             handler.setLevel(logging.ERROR)
+
+
+def engine_class(engine: str | type) -> type:
+    """An engine by registered name, or an Engine subclass as is (it reaches the workers by
+    reference, so its module must be importable there)."""
+    if isinstance(engine, type):
+        return engine
+    from ppinfer.engines import get_engine
+
+    return get_engine(engine)
+
+
+def check_runnable(source: ModelSource, config: RunConfig, engine: str | type) -> None:
+    """What a local run would refuse before building (unknown engine, a precision it would not
+    run, a model layout it cannot load) is refused here too, before any Ray work starts."""
+    from ppinfer.engines.base import precision_problem
+
+    runner = engine_class(engine)(source, config)
+    problem = precision_problem(type(runner), source, runner.config.precision)
+    if problem:
+        raise ConfigError(problem)
+    runner.check_layout()
 
 
 @dataclass
@@ -197,7 +220,7 @@ def planned_resources(ray: Any, options: RayOptions, cpu_threads: int | None) ->
 
 
 def predict_on_ray(source: ModelSource, config: RunConfig, items: Sequence[InputItem],
-                   on_result: Callable[[Result], None], *, engine: str = "analysis",
+                   on_result: Callable[[Result], None], *, engine: str | type = "analysis",
                    options: RayOptions = RayOptions(), cpu_threads: int | None = None,
                    max_pixels: int = DEFAULT_MAX_PIXELS,
                    on_batch: Callable[[int], None] | None = None,
@@ -206,6 +229,7 @@ def predict_on_ray(source: ModelSource, config: RunConfig, items: Sequence[Input
     :func:`ppinfer.predict.run_predictions` does locally; returns the same summary."""
     summary = PredictSummary()
     report = report if report is not None else RayRunReport()
+    check_runnable(source, config, engine)
     with ray_session(options.address) as ray:
         report.plan = planned_resources(ray, options, cpu_threads)
         ds = results_dataset(source, config, items, engine=engine, actors=options.actors,

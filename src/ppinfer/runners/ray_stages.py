@@ -63,12 +63,12 @@ class PredictActor:
     with every row this actor predicts, so the driver can report it per actor.
     """
 
-    def __init__(self, *, engine_name: str, source: Any, config: Any) -> None:
-        from ppinfer.engines import create_engine
+    def __init__(self, *, engine: Any, source: Any, config: Any) -> None:
+        from ppinfer.runners.ray_runner import engine_class
 
         _check_model_on_this_node(source)
         start = time.perf_counter()
-        self.engine = create_engine(engine_name, source, config)
+        self.engine = engine_class(engine)(source, config)
         self.engine.ensure_built()
         self.build_seconds = time.perf_counter() - start
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
