@@ -209,3 +209,12 @@ def test_without_ray_the_ray_runner_says_how_to_install_it(monkeypatch, photo_di
     assert result.exit_code == 2
     assert result.stderr == ("Error: --runner ray needs Ray Data: pip install 'ppinfer[ray]' "
                              "(or 'ray[data]').\n")
+
+
+def test_an_unreachable_cluster_address_fails_in_one_sentence_not_after_minutes():
+    from ppinfer.runners.ray_runner import check_reachable
+
+    with pytest.raises(ConfigError, match=r"^Cannot reach the Ray cluster at 127.0.0.1:1: "):
+        check_reachable("127.0.0.1:1")
+    check_reachable("ray://head:10001")  # Ray Client and 'auto' addresses are left to Ray
+    check_reachable("auto")

@@ -23,6 +23,7 @@ from ppinfer.runners.ray_runner import (
     RayRunReport,
     check_runnable,
     planned_resources,
+    quiet_ray_data,
     ray_session,
     results_dataset,
     row_to_result,
@@ -49,6 +50,7 @@ def predict_to_parquet(source: ModelSource, config: RunConfig, items: Sequence[I
     report = RayRunReport()
     check_runnable(source, config, engine)
     with ray_session(options.address) as ray:
+        quiet_ray_data()
         report.plan = planned_resources(ray, options, cpu_threads)
         ds = results_dataset(source, config, items, engine=engine, actors=options.actors,
                              actor_cpus=report.plan.actor_cpus, cpu_threads=cpu_threads,

@@ -99,6 +99,8 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
+    if address:
+        check_reachable(address)
     try:
         ray.init(
             address=address or "local", include_dashboard=False,
@@ -115,6 +117,23 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail in one sentence when a ``host:port`` head cannot be reached: Ray itself retries an
+    unreachable address for minutes. Other forms (``auto``, ``ray://``) are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot reach the Ray cluster at {address}: {exc.strerror or exc}. Check the "
+            "address (the head node's `ray start --head` prints it) and that the port is open."
+        ) from None
 
 
 def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[InputItem], *,
@@ -144,7 +163,6 @@ def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[Inpu
     per_block = max(1, min(MAX_PATHS_PER_BLOCK, math.ceil(len(items) / max(4 * cluster_cpus, 1))))
     blocks = [table.slice(start, per_block) for start in range(0, len(items), per_block)]
     ds = ray.data.from_arrow(blocks or [table])
-    _quiet_ray_data()
     ds.context.execution_options.preserve_order = True  # results in input order
     ds.context.enable_progress_bars = False  # ppinfer draws its own bar
     ds.context.print_on_execution_start = False
@@ -166,9 +184,11 @@ def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[Inpu
         )
 
 
-def _quiet_ray_data() -> None:
+def quiet_ray_data() -> None:
     """Ray Data logs its progress at INFO on the console; ppinfer reports in its own lines, so
     only Ray Data's errors reach the console (its log file under the Ray session keeps all)."""
+    import ray.data  # noqa: F401  (configures the ray.data logger on first import)
+
     for handler in logging.getLogger("ray.data").handlers:
         if isinstance(handler, logging.StreamHandler) and not isinstance(
             handler, logging.FileHandler
@@ -231,6 +251,7 @@ def predict_on_ray(source: ModelSource, config: RunConfig, items: Sequence[Input
     report = report if report is not None else RayRunReport()
     check_runnable(source, config, engine)
     with ray_session(options.address) as ray:
+        quiet_ray_data()
         report.plan = planned_resources(ray, options, cpu_threads)
         ds = results_dataset(source, config, items, engine=engine, actors=options.actors,
                              actor_cpus=report.plan.actor_cpus, cpu_threads=cpu_threads,
