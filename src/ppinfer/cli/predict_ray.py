@@ -102,12 +102,12 @@ def _run(source, config, items, *, engine, options, cpu_threads, max_pixels, as_
 def _report_run(report, total: int, seconds: float) -> None:
     """One line on stderr: the actors, their engines' build times, the throughput."""
     plan = report.plan
-    builds = sorted((report.build_seconds or {}).values())
-    shown = ", ".join(f"{s:.2f}" for s in builds) or "none reported"
+    builds = sorted(report.build_seconds.values())
+    shown = ", ".join(f"{s:.2f}" for s in builds) or "-"
     click.echo(
         f"Ray: {plan.actors} actor(s) of {plan.actor_cpus:g} CPUs, {plan.engine_threads} "
-        f"thread(s) each; {len(builds)} engine build(s) in s: {shown}; {total} inputs in "
-        f"{seconds:.1f} s ({total / max(seconds, 1e-9):.1f} images/s).",
+        f"thread(s) each; engine build s per actor that predicted ({len(builds)}): {shown}; "
+        f"{total} inputs in {seconds:.1f} s ({total / max(seconds, 1e-9):.1f} images/s).",
         err=True,
     )
 

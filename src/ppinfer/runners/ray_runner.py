@@ -34,7 +34,7 @@ from ppinfer.source import ModelSource
 DECODE_TASK_CPUS = 0.5
 """CPUs one decode task reserves: two run side by side on the CPU kept for decoding."""
 DECODE_BATCH = 16  # images per decode call (16 x 0.6 MB tensors at 224x224)
-MAX_PATHS_PER_BLOCK = 256  # input rows per block: enough blocks to spread over the cluster
+MAX_PATHS_PER_BLOCK = 64  # input rows per block: results (and the bar) arrive a block at a time
 ACTOR_MAX_RESTARTS = 3  # an actor that dies is restarted this often, then the run fails
 ACTOR_TASK_RETRIES = 3  # a batch whose actor died is resubmitted this often
 
