@@ -218,3 +218,40 @@ def test_an_unreachable_cluster_address_fails_in_one_sentence_not_after_minutes(
         check_reachable("127.0.0.1:1")
     check_reachable("ray://head:10001")  # Ray Client and 'auto' addresses are left to Ray
     check_reachable("auto")
+
+
+@needs_ray
+def test_ctrl_c_during_a_ray_run_keeps_every_written_line_whole(photo_dir, tmp_path):
+    """A real SIGINT to a real ``python -m ppinfer`` process running its own local Ray."""
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    images = tmp_path / "many"
+    images.mkdir()
+    count = 240
+    for i in range(count):
+        shutil.copyfile(photo_dir / "coffee.jpg", images / f"img{i:03d}.jpg")
+    save = tmp_path / "results.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "ppinfer", "predict", "-i", str(images),
+                             "--runner", "ray", "--save", str(save), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (save.exists() and save.stat().st_size) and proc.poll() is None:
+            assert time.monotonic() < deadline, "no result line within 300 s"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == "Interrupted."
+    text = save.read_text(encoding="utf-8")
+    assert text.endswith("\n")
+    lines = [json.loads(line) for line in text.splitlines()]  # each line complete JSON
+    assert 1 <= len(lines) < count, "the run finished before Ctrl-C: nothing was tested"
+    assert [line["file_name"] for line in lines] == [
+        str(images / f"img{i:03d}.jpg") for i in range(len(lines))]
+    assert out.splitlines() == text.splitlines()[: len(out.splitlines())]
