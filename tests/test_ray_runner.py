@@ -255,3 +255,9 @@ def test_ctrl_c_during_a_ray_run_keeps_every_written_line_whole(photo_dir, tmp_p
     assert [line["file_name"] for line in lines] == [
         str(images / f"img{i:03d}.jpg") for i in range(len(lines))]
     assert out.splitlines() == text.splitlines()[: len(out.splitlines())]
+
+
+def test_ray_options_without_runner_ray_are_refused_not_ignored(photo_dir):
+    result = predict("-i", str(photo_dir / "coffee.jpg"), "--actors", "2")
+    assert result.exit_code == 2
+    assert "--actors applies to --runner ray; add --runner ray." in result.stderr

@@ -8,7 +8,7 @@ import click
 
 from ppinfer.cli.main import cli
 from ppinfer.cli.options import device_options, parse_shape, run_config_from
-from ppinfer.cli.predict_ray import ray_options
+from ppinfer.cli.predict_ray import check_runner_options, ray_options
 
 ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxruntime")
 
@@ -70,6 +70,7 @@ def predict(images, engine, tolerance, model, model_file, params_file, model_dir
     from ppinfer.predict import run_predictions
     from ppinfer.source import resolve_source
 
+    check_runner_options(click.get_current_context())
     cpu_threads = device_kw["cpu_threads"]  # None: the runner decides
     config = run_config_from(device_kw, top_k=top_k)
     engine_cls = None if engine == "all" else get_engine(engine)

@@ -38,6 +38,18 @@ def ray_options(fn: Callable) -> Callable:
     return fn
 
 
+def check_runner_options(ctx: click.Context) -> None:
+    """Ray's options given to a local run would silently do nothing: refuse them."""
+    if ctx.params["runner"] == "ray":
+        return
+    from click.core import ParameterSource
+
+    for name in ("actors", "actor_cpus", "ray_address"):
+        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{flag} applies to --runner ray; add --runner ray.", ctx)
+
+
 def predict_with_ray(source, config, items, *, engine: str, ray_address: str | None,
                      actors: int, actor_cpus: float | None, cpu_threads: int | None,
                      max_pixels: int, as_json: bool, save_file: str | None,
