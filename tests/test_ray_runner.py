@@ -70,6 +70,15 @@ def photo_dir(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def builtin_source():
+    from ppinfer.default_model import default_model_dir
+    from ppinfer.paddle_env import paddle_env
+    from ppinfer.source import resolve_source
+
+    return resolve_source(model=str(default_model_dir()), prefer=paddle_env().native_format)
+
+
 def predict(*args: str):
     return CliRunner().invoke(cli, ["predict", *args], catch_exceptions=False)
 
@@ -146,19 +155,15 @@ def test_an_input_list_and_parquet_output_give_the_same_results(
 
 @needs_ray
 def test_an_actor_that_dies_is_restarted_and_its_batch_predicted_again(
-        local_ray, photo_dir, local_lines):
+        local_ray, photo_dir, local_lines, builtin_source):
     from ppinfer.config import RunConfig
-    from ppinfer.default_model import default_model_dir
-    from ppinfer.paddle_env import paddle_env
     from ppinfer.pipeline.inputs import expand_inputs
     from ppinfer.runners.ray_runner import RayOptions, predict_on_ray
-    from ppinfer.source import resolve_source
 
     from .ray_crash_engine import CrashOnceEngine
 
-    source = resolve_source(model=str(default_model_dir()), prefer=paddle_env().native_format)
     results = []
-    summary = predict_on_ray(source, RunConfig().resolve(), expand_inputs([str(photo_dir)]),
+    summary = predict_on_ray(builtin_source, RunConfig().resolve(), expand_inputs([str(photo_dir)]),
                              results.append, engine=CrashOnceEngine,
                              options=RayOptions(actors=2))
     assert local_ray.exists(), "no actor crashed: nothing was tested"
@@ -261,3 +266,21 @@ def test_ray_options_without_runner_ray_are_refused_not_ignored(photo_dir):
     result = predict("-i", str(photo_dir / "coffee.jpg"), "--actors", "2")
     assert result.exit_code == 2
     assert "--actors applies to --runner ray; add --runner ray." in result.stderr
+
+
+@needs_ray
+def test_the_results_dataset_composes_with_ray_data_and_keeps_input_order(
+        local_ray, photo_dir, local_lines, builtin_source):
+    from ppinfer.config import RunConfig
+    from ppinfer.pipeline.inputs import expand_inputs
+    from ppinfer.runners.ray_runner import results_dataset
+    from ppinfer.runners.ray_stages import RESULT_COLUMNS
+
+    ds = results_dataset(builtin_source, RunConfig().resolve(), expand_inputs([str(photo_dir)]),
+                         actors=2)
+    top1 = ds.filter(lambda row: row["error"] is None).map(
+        lambda row: {"file_name": row["file_name"], "top1": row["class_ids"][0]})
+    want = [(line["file_name"], line["class_ids"][0]) for line in local_lines
+            if "error" not in line]
+    assert [(row["file_name"], row["top1"]) for row in top1.take_all()] == want
+    assert tuple(ds.columns()[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
