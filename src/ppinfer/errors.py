@@ -49,5 +49,10 @@ class OutputError(PPInferError):
     is full, ..."""
 
 
+class RunnerError(PPInferError):
+    """A distributed run (``--runner ray``) failed as a whole: workers kept dying, the cluster
+    went away, ..."""
+
+
 class ExportError(PPInferError):
     """Export cannot write its output (exists without --force, unwritable, ...)."""

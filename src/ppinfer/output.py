@@ -131,9 +131,11 @@ class ResultWriter:
             if self._save_is_file:
                 self._whole_size = self._save.tell()
         if self.total >= PROGRESS_MIN_ITEMS and sys.stderr.isatty():
-            from rich.progress import Progress
+            from rich.progress import MofNCompleteColumn, Progress
 
-            self._progress = Progress(console=console(stderr=True), transient=True)
+            self._progress = Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
+                                      _images_per_second(), console=console(stderr=True),
+                                      transient=True)
             self._progress.start()
             self._task = self._progress.add_task("predicting", total=self.total)
         return self
@@ -211,3 +213,17 @@ class ResultWriter:
                 table.add_row(name if rank == 0 else "", str(cid), f"{score:.4f}",
                               terminal_text(label), end_section=rank == len(result.class_ids) - 1)
         console(file=self.stream or sys.stdout).print(table)
+
+
+def _images_per_second():
+    """A progress column: throughput so far, in images/s."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class ImagesPerSecond(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            shown = "" if speed is None else f"{speed:.1f} images/s"
+            return Text(shown, style="progress.data.speed")
+
+    return ImagesPerSecond()

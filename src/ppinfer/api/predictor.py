@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from ppinfer.api.inputs import Inputs, collect_inputs
 from ppinfer.api.options import MODEL_OPTIONS, RUN_OPTIONS, check_options, parse_image_shape
@@ -105,6 +105,12 @@ def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
     return predictor
 
 
+class RayOptionsSpec(NamedTuple):
+    address: str | None
+    actors: int
+    actor_cpus: float | None
+
+
 class Predictor:
     """A loaded model on one engine. Reuse it: building the engine is the slow part.
 
@@ -131,11 +137,34 @@ class Predictor:
     def source(self) -> ModelSource:
         return self.engine.source
 
-    def predict(self, inputs: Inputs) -> list[Result]:
+    def predict(self, inputs: Inputs, *, runner: str = "local", ray_address: str | None = None,
+                actors: int = 1, actor_cpus: float | None = None) -> list[Result]:
         """Results for ``inputs``, in order: one path (file, directory, glob) or a list of paths
         and H x W x 3 uint8 RGB arrays. An input that cannot be read gets a Result with
-        ``.error`` set; the others still get theirs."""
-        return list(self.predict_iter(inputs))
+        ``.error`` set; the others still get theirs.
+
+        ``runner="ray"`` predicts the paths on Ray Data instead (``actors`` engines, each built
+        once from the model's path; a local Ray unless ``ray_address``), with the same results.
+        """
+        if runner == "local":
+            return list(self.predict_iter(inputs))
+        if runner != "ray":
+            raise ConfigError(f"Unknown runner {runner!r}: use 'local' or 'ray'.")
+        return self._predict_on_ray(inputs, RayOptionsSpec(ray_address, actors, actor_cpus))
+
+    def _predict_on_ray(self, inputs: Inputs, spec: RayOptionsSpec) -> list[Result]:
+        from ppinfer.pipeline.arrays import ArrayItem
+        from ppinfer.runners.ray_runner import RayOptions, predict_on_ray
+
+        items = collect_inputs(inputs)
+        if any(isinstance(item, ArrayItem) for item in items):
+            raise ConfigError("runner='ray' predicts image files: pass paths, not arrays.")
+        results: list[Result] = []
+        engine = self.engine
+        predict_on_ray(engine.source, engine.config, items, results.append,
+                       engine=type(engine), options=RayOptions(*spec),
+                       max_pixels=self.max_pixels)
+        return results
 
     def predict_iter(self, inputs: Inputs) -> Iterator[Result]:
         """Like :meth:`predict`, yielding each result as soon as its batch is done."""

@@ -8,6 +8,7 @@ import click
 
 from ppinfer.cli.main import cli
 from ppinfer.cli.options import FiniteFloat, device_options, parse_shape, run_config_from
+from ppinfer.cli.predict_ray import check_runner_options, ray_options
 
 ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxruntime",
                 "openvino")
@@ -43,7 +44,8 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
               help="One label a line (line i = class i).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout, one per image.")
 @click.option("--save", "save_file", type=click.Path(dir_okay=False), default=None,
-              help="Also write the JSON lines to FILE.")
+              help="Also write the JSON lines to FILE (with --runner ray, NAME.parquet: "
+                   "Parquet written by Ray Data).")
 @click.option("--enable-benchmark", is_flag=True,
               help="Print mean ms per image for preprocess, inference, postprocess.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
@@ -51,9 +53,14 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
 @click.option("--max-image-bytes", type=click.IntRange(min=1), default=None,
               help="Refuse image files larger than this many bytes, before reading them "
                    "(default 512 MiB).")
+@click.option("--input-list", "input_lists", multiple=True, type=click.Path(dir_okay=False),
+              help="Text file of image paths, one a line (for lists too long for a shell); "
+                   "repeatable, combined with -i.")
+@ray_options
 def predict(images, engine, tolerance, precision_check, model, model_file, params_file, model_dir,
             model_name, class_num, image_shape, top_k, labels_file, as_json, save_file,
-            enable_benchmark, max_pixels, max_image_bytes, **device_kw) -> None:
+            enable_benchmark, max_pixels, max_image_bytes, input_lists, runner, ray_address,
+            actors, actor_cpus, **device_kw) -> None:
     """Predict the top-k classes of images.
 
     \b
@@ -62,6 +69,7 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
     ppinfer predict -i 'photos/**/*.jpg' -m out/model -p out/params -b 8
     ppinfer predict -i cat.jpg --engine executor-persistable --model-name ResNet50_vd -p ckpt/
     ppinfer predict -i cat.jpg --model out/ --engine all   # every engine, scores compared
+    ppinfer predict -i photos/ --runner ray --actors 2 --save out.jsonl   # on Ray Data
     """
     from ppinfer.pipeline.limits import (
         DEFAULT_MAX_IMAGE_BYTES,
@@ -78,6 +86,8 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
     from ppinfer.pipeline.inputs import expand_inputs
     from ppinfer.predict import run_predictions
 
+    check_runner_options(click.get_current_context())
+    cpu_threads = device_kw["cpu_threads"]  # None: the runner decides
     config = run_config_from(device_kw, top_k=top_k)
     engine_cls = None if engine in ("all", "auto") else get_engine(engine)
     source = open_source(
@@ -86,14 +96,30 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
         labels=labels_file,
         needs_architecture=engine_cls is not None and engine_cls.needs_architecture,
     )
-    if not images:
+    if not images and not input_lists:
         from ppinfer.default_model import sample_image_path
 
         images = (str(sample_image_path()),)
     items = expand_inputs(images)
+    if input_lists:
+        from ppinfer.pipeline.input_list import items_from_lists, merge_inputs
+
+        items = merge_inputs(items, items_from_lists(input_lists))
     from ppinfer.output import ResultWriter, refuse_input_as_save
 
     refuse_input_as_save(save_file, (item.path for item in items if item.error is None))
+    if runner == "ray":
+        from ppinfer.cli.predict_ray import predict_with_ray
+
+        if engine == "auto":  # chosen here, once; every actor then builds that engine
+            from ppinfer.autoselect import choose_engine
+
+            engine = choose_engine(source, config).engine
+        predict_with_ray(source, config, items, engine=engine, ray_address=ray_address,
+                         actors=actors, actor_cpus=actor_cpus, cpu_threads=cpu_threads,
+                         max_pixels=max_pixels, as_json=as_json, save_file=save_file,
+                         enable_benchmark=enable_benchmark)
+        return
     if engine == "all":
         _predict_all(source, config, items, tolerance, (max_pixels, max_image_bytes), as_json)
         return

@@ -1,0 +1,58 @@
+"""``--input-list FILE``: image paths one a line, for lists too long for a shell.
+
+Each line is one image file, taken as written (no globbing, no directory walk, nothing checked
+up front): with millions of paths on shared storage, a stat per path in the driver would cost
+more than the run. A path that cannot be read gets its error line in its place when its turn
+comes, like any unreadable image. Blank lines are skipped; relative paths are relative to the
+current directory, as for ``-i``. Bytes that are not UTF-8 are kept (surrogateescape), so any
+file name the file system allows can be listed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Sequence
+
+from ppinfer.errors import ConfigError
+from ppinfer.pipeline.inputs import InputItem
+
+MAX_LIST_BYTES = 4 << 30  # 4 GiB: tens of millions of paths
+
+
+def read_input_list(path: str | os.PathLike[str]) -> list[str]:
+    """The paths listed in ``path``, in order; ConfigError if the list itself cannot be read."""
+    name = os.fspath(path)
+    try:
+        info = os.stat(name)  # before open: opening a FIFO would block
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"The --input-list {name} is not a regular file.")
+        if info.st_size > MAX_LIST_BYTES:
+            raise ConfigError(f"The --input-list {name} is over {MAX_LIST_BYTES >> 30} GiB: "
+                              "split it into several --input-list files.")
+        with open(name, "rb") as fh:
+            data = fh.read(MAX_LIST_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the --input-list {name}: {exc.strerror or exc}.") from None
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark from some editors
+        data = data[3:]
+    text = data.decode("utf-8", "surrogateescape")
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def merge_inputs(*groups: Iterable[InputItem]) -> list[InputItem]:
+    """Concatenate item lists, dropping repeats (first kept), as ``expand_inputs`` does."""
+    items: list[InputItem] = []
+    seen: set[tuple[str, str | None]] = set()
+    for group in groups:
+        for item in group:
+            key = (os.path.normpath(os.path.abspath(item.path)), item.error)
+            if key not in seen:
+                seen.add(key)
+                items.append(item)
+    return items
+
+
+def items_from_lists(lists: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
+    """One item per listed path, over every ``--input-list`` file in turn."""
+    return [InputItem(line) for path in lists for line in read_input_list(path)]

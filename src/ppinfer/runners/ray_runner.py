@@ -1,0 +1,326 @@
+"""Batch prediction on Ray Data: the same results as a local run, on one machine or a cluster.
+
+The pipeline: a dataset of paths -> decode + preprocess in ``map_batches`` tasks -> a pool of
+:class:`~ppinfer.runners.ray_stages.PredictActor` actors, each holding one engine built once
+-> results in input order. ppinfer schedules nothing itself; Ray does.
+
+Resources: every task and actor reserves CPUs, and Ray starts only what fits. When the actors
+reserve every CPU the decode tasks never start and the pipeline stalls (measured on a 2-CPU
+machine with 2 actors of 1 CPU each). So a share of the cluster's CPUs is kept for decoding
+(:func:`plan_resources`), the actors split the rest (fractions are fine), and each engine runs
+as many math threads as its actor reserves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ppinfer.config import RunConfig
+from ppinfer.errors import ConfigError, PPInferError, RunnerError
+from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS
+from ppinfer.pipeline.inputs import InputItem
+from ppinfer.pipeline.postprocess import Result, printable
+from ppinfer.predict import PredictSummary
+from ppinfer.runners.ray_stages import PredictActor, decode_batch
+from ppinfer.source import ModelSource
+
+DECODE_TASK_CPUS = 0.5
+"""CPUs one decode task reserves: two run side by side on the CPU kept for decoding."""
+DECODE_BATCH = 16  # images per decode call (16 x 0.6 MB tensors at 224x224)
+MAX_PATHS_PER_BLOCK = 64  # input rows per block: results (and the bar) arrive a block at a time
+ACTOR_MAX_RESTARTS = 3  # an actor that dies is restarted this often, then the run fails
+ACTOR_TASK_RETRIES = 3  # a batch whose actor died is resubmitted this often
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How to run on Ray: where (``address``: None starts a local Ray), how many actors, and how
+    many CPUs each reserves (None: :func:`plan_resources` decides)."""
+
+    address: str | None = None
+    actors: int = 1
+    actor_cpus: float | None = None
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    actors: int
+    actor_cpus: float
+    engine_threads: int
+    decode_cpus: float  # kept free for decode tasks
+
+
+def plan_resources(cluster_cpus: float, actors: int, actor_cpus: float | None = None,
+                   cpu_threads: int | None = None) -> ResourcePlan:
+    """Share ``cluster_cpus`` between decoding and ``actors`` predictor actors.
+
+    A quarter of the CPUs, at least one, stays free for decode tasks; the actors split the
+    rest (a fraction each when there are more actors than CPUs). Each engine gets as many math
+    threads as its actor reserves, rounded, at least one (``cpu_threads`` overrides).
+    """
+    if actors < 1:
+        raise ConfigError("--actors must be at least 1.")
+    decode_cpus = max(DECODE_TASK_CPUS, min(max(1.0, cluster_cpus / 4), cluster_cpus / 2))
+    if actor_cpus is None:
+        actor_cpus = max(0.01, math.floor(100 * (cluster_cpus - decode_cpus) / actors) / 100)
+    elif actor_cpus <= 0:
+        raise ConfigError("--actor-cpus must be more than 0.")
+    threads = cpu_threads or max(1, round(actor_cpus))
+    return ResourcePlan(actors, actor_cpus, threads, decode_cpus)
+
+
+def check_fits(plan: ResourcePlan, cluster_cpus: float) -> str | None:
+    """Why ``plan`` cannot make progress on ``cluster_cpus`` CPUs (None when it can)."""
+    needed = plan.actors * plan.actor_cpus + DECODE_TASK_CPUS
+    if needed <= cluster_cpus + 1e-9:
+        return None
+    return (f"{plan.actors} actors of {plan.actor_cpus:g} CPUs plus {DECODE_TASK_CPUS:g} for "
+            f"decoding need {needed:g} CPUs, and this Ray cluster has {cluster_cpus:g}: lower "
+            "--actors or --actor-cpus (fractions such as 0.5 are fine).")
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None) -> Iterator[Any]:
+    """Ray for the duration of a run: the one already initialised in this process, else a
+    connection to ``address``, else a new local Ray that is shut down afterwards."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--runner ray needs Ray Data: pip install 'ppinfer[ray]' (or 'ray[data]')."
+        ) from None
+    if ray.is_initialized():
+        yield ray
+        return
+    if address:
+        check_reachable(address)
+    try:
+        ray.init(
+            address=address or "local", include_dashboard=False,
+            # Workers' prints (Paddle's logs) would mix into --json lines on stdout.
+            log_to_driver=False, logging_level=logging.ERROR,
+            # ppinfer importable in workers of a local Ray, even when run from a source tree
+            runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}}
+            if address is None else None,
+        )
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise ConfigError(f"Cannot start or reach {where}: {first_line(exc)}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail in one sentence when a ``host:port`` head cannot be reached: Ray itself retries an
+    unreachable address for minutes. Other forms (``auto``, ``ray://``) are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot reach the Ray cluster at {address}: {exc.strerror or exc}. Check the "
+            "address (the head node's `ray start --head` prints it) and that the port is open."
+        ) from None
+
+
+def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[InputItem], *,
+                    engine: str | type = "analysis", actors: int = 1,
+                    actor_cpus: float | None = None, cpu_threads: int | None = None,
+                    max_pixels: int = DEFAULT_MAX_PIXELS):
+    """The Ray Dataset of results (lazy; Ray must be initialised), for composing pipelines.
+
+    Columns: ``index`` (position in ``items``), ``file_name``, ``class_ids``, ``scores``,
+    ``label_names``, ``error`` (None when predicted), then per-row diagnostics ``worker``,
+    ``build_seconds`` and the stage times. Rows come in input order.
+    """
+    import pyarrow as pa
+    import ray
+    import ray.data
+
+    cluster_cpus = float(ray.cluster_resources().get("CPU", 0))
+    plan = plan_resources(cluster_cpus, actors, actor_cpus, cpu_threads)
+    config = replace(config, cpu_threads=plan.engine_threads)
+    table = pa.table({
+        "index": pa.array(range(len(items)), pa.int64()),
+        "file_name": pa.array([printable(item.path) for item in items], pa.string()),
+        "path": pa.array([os.fsencode(os.path.abspath(item.path)) for item in items],
+                         pa.binary()),
+        "error": pa.array([item.error or "" for item in items], pa.string()),
+    })
+    per_block = max(1, min(MAX_PATHS_PER_BLOCK, math.ceil(len(items) / max(4 * cluster_cpus, 1))))
+    blocks = [table.slice(start, per_block) for start in range(0, len(items), per_block)]
+    ds = ray.data.from_arrow(blocks or [table])
+    ds.context.execution_options.preserve_order = True  # results in input order
+    ds.context.enable_progress_bars = False  # ppinfer draws its own bar
+    ds.context.print_on_execution_start = False
+    ds = ds.map_batches(
+        decode_batch, batch_size=min(DECODE_BATCH, per_block), batch_format="numpy",
+        num_cpus=DECODE_TASK_CPUS,
+        fn_kwargs={"preprocess": source.preprocess, "input_shape": tuple(source.input_shape),
+                   "max_pixels": max_pixels},
+    )
+    with warnings.catch_warnings():
+        # Ray 2.60 takes max_restarts only as a (deprecated) extra remote argument; without it
+        # an actor that crashes on every attempt would be restarted forever.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ds.map_batches(
+            PredictActor, batch_size=config.batch_size, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=plan.actors), num_cpus=plan.actor_cpus,
+            fn_constructor_kwargs={"engine": engine, "source": source, "config": config},
+            max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=ACTOR_TASK_RETRIES,
+        )
+
+
+def quiet_ray_data() -> None:
+    """Ray Data logs its progress at INFO on the console; ppinfer reports in its own lines, so
+    only Ray Data's errors reach the console (its log file under the Ray session keeps all)."""
+    import ray.data  # noqa: F401  (configures the ray.data logger on first import)
+
+    for handler in logging.getLogger("ray.data").handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler, logging.FileHandler
+        ):
+            handler.setLevel(logging.ERROR)
+
+
+def engine_class(engine: str | type) -> type:
+    """An engine by registered name, or an Engine subclass as is (it reaches the workers by
+    reference, so its module must be importable there)."""
+    if isinstance(engine, type):
+        return engine
+    from ppinfer.engines import get_engine
+
+    return get_engine(engine)
+
+
+def check_runnable(source: ModelSource, config: RunConfig, engine: str | type) -> None:
+    """What a local run would refuse before building (unknown engine, a precision it would not
+    run, a model layout it cannot load) is refused here too, before any Ray work starts."""
+    from ppinfer.engines.base import precision_problem
+
+    runner = engine_class(engine)(source, config)
+    problem = precision_problem(type(runner), source, runner.config.precision)
+    if problem:
+        raise ConfigError(problem)
+    runner.check_layout()
+
+
+@dataclass
+class RayRunReport:
+    """What a Ray run did besides its results: the plan, each actor's engine build time (by
+    ``host:pid``), how many inputs failed."""
+
+    plan: ResourcePlan | None = None
+    build_seconds: dict[str, float] = field(default_factory=dict)
+    errors: int = 0
+
+
+def planned_resources(ray: Any, options: RayOptions, cpu_threads: int | None) -> ResourcePlan:
+    """The plan for the connected cluster; on a local Ray one that cannot progress is refused
+    (a remote cluster may autoscale, so there it is left to Ray)."""
+    cluster_cpus = float(ray.cluster_resources().get("CPU", 0))
+    plan = plan_resources(cluster_cpus, options.actors, options.actor_cpus, cpu_threads)
+    problem = check_fits(plan, cluster_cpus)
+    if problem and options.address is None:
+        raise ConfigError(problem)
+    return plan
+
+
+def predict_on_ray(source: ModelSource, config: RunConfig, items: Sequence[InputItem],
+                   on_result: Callable[[Result], None], *, engine: str | type = "analysis",
+                   options: RayOptions = RayOptions(), cpu_threads: int | None = None,
+                   max_pixels: int = DEFAULT_MAX_PIXELS,
+                   on_batch: Callable[[int], None] | None = None,
+                   report: RayRunReport | None = None) -> PredictSummary:
+    """Predict every item on Ray, calling ``on_result`` per image in input order, as
+    :func:`ppinfer.predict.run_predictions` does locally; returns the same summary."""
+    summary = PredictSummary()
+    report = report if report is not None else RayRunReport()
+    check_runnable(source, config, engine)
+    with ray_session(options.address) as ray:
+        quiet_ray_data()
+        report.plan = planned_resources(ray, options, cpu_threads)
+        ds = results_dataset(source, config, items, engine=engine, actors=options.actors,
+                             actor_cpus=report.plan.actor_cpus, cpu_threads=cpu_threads,
+                             max_pixels=max_pixels)
+        with unwrap_ray_errors(), warnings.catch_warnings():
+            # "fewer input blocks than actors" for short runs: harmless, not the user's concern
+            warnings.simplefilter("ignore", UserWarning)
+            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                _consume(batch, summary, report, on_result)
+                if on_batch is not None:
+                    on_batch(batch.num_rows)
+    return summary
+
+
+def _consume(batch, summary: PredictSummary, report: RayRunReport,
+             on_result: Callable[[Result], None]) -> None:
+    rows = batch.to_pylist()
+    timer = summary.timer
+    for row in rows:
+        report.build_seconds[row["worker"]] = row["build_seconds"]
+        for stage in ("preprocess", "inference", "postprocess"):
+            timer.seconds[stage] += row[f"{stage}_seconds"]
+        if row["error"] is not None:
+            summary.errors += 1
+            report.errors += 1
+        else:
+            summary.results += 1
+            timer.images += 1
+        on_result(row_to_result(row))
+
+
+def row_to_result(row: dict[str, Any]) -> Result:
+    """A results-dataset row as the local run's :class:`Result` (so the JSON line is the same)."""
+    if row["error"] is not None:
+        return Result(row["file_name"], error=row["error"])
+    return Result(row["file_name"], row["class_ids"], row["scores"], row["label_names"])
+
+
+@contextlib.contextmanager
+def unwrap_ray_errors() -> Iterator[None]:
+    """A ppinfer error raised in a worker (e.g. a model missing on a node) comes back wrapped
+    in Ray's exceptions: re-raise it as itself; other failures become one sentence."""
+    try:
+        yield
+    except Exception as exc:
+        cause = _ppinfer_cause(exc)
+        if cause is exc:
+            raise
+        if cause is not None:
+            raise cause from None
+        raise RunnerError(f"The Ray run failed: {first_line(exc)}") from exc
+
+
+def _ppinfer_cause(exc: BaseException) -> PPInferError | None:
+    """The first ppinfer error down ``exc``'s chain. Ray's RayTaskError is made an instance of
+    its cause's class too, but its message is a traceback: its ``cause`` is what was raised."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, BaseException):
+            exc = cause
+            continue
+        if isinstance(exc, PPInferError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
