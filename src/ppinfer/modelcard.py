@@ -39,16 +39,43 @@ class ModelCard:
         return tuple(int(v) for v in value) if value else None
 
     def to_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"Global": {"model_name": self.model_name}}
+        provenance = dict(self.provenance)
+        global_name = paddlex_model_name(self.model_name) if self.model_name else None
+        if global_name != self.model_name:  # keep ppinfer's own name where PaddleX's differs
+            provenance["model_name"] = self.model_name
+        doc: dict[str, Any] = {"Global": {"model_name": global_name}}
         if self.preprocess is not None:
             doc["PreProcess"] = {"transform_ops": self.preprocess.to_paddleclas_ops()}
         post: dict[str, Any] = {"topk": self.topk}
         if self.labels:
             post["label_list"] = list(self.labels)
         doc["PostProcess"] = {"Topk": post}
-        if self.provenance:
-            doc["ppinfer"] = dict(self.provenance)
+        if provenance:
+            doc["ppinfer"] = provenance
         return doc
+
+
+# PaddleClas spells its PP- families without the hyphen (PPLCNet_x1_0, PPHGNetV2_B4); PaddleX
+# names them PP-LCNet_x1_0, PP-HGNetV2-B4. Other names (ResNet50_vd, MobileNetV3_small_x0_35)
+# are the same in both.
+_PADDLEX_PREFIXES = (
+    ("PPHGNetV2_", "PP-HGNetV2-"),
+    ("PPHGNet_", "PP-HGNet_"),
+    ("PPLCNetV2_", "PP-LCNetV2_"),
+    ("PPLCNet_", "PP-LCNet_"),
+)
+
+
+def paddlex_model_name(name: str) -> str:
+    """PaddleX's name for a PaddleClas architecture name.
+
+    PaddleX's ``create_model(model_name, model_dir=...)`` needs a name it knows and refuses a
+    directory whose ``Global.model_name`` differs, so the card carries PaddleX's spelling.
+    """
+    for paddleclas, paddlex in _PADDLEX_PREFIXES:
+        if name.startswith(paddleclas):
+            return paddlex + name[len(paddleclas):]
+    return name
 
 
 def write_card(directory: str | Path, card: ModelCard) -> Path:
@@ -111,12 +138,13 @@ def _card_from_dict(doc: dict[str, Any], base_dir: Path) -> ModelCard:
     if labels is not None and not isinstance(labels, list):
         raise ValueError("PostProcess.Topk.label_list is not a list")
     labels = labels or _labels_from_map_file(topk_section.get("class_id_map_file"), base_dir)
+    provenance = _provenance(doc.get("ppinfer"))
     return ModelCard(
-        model_name=global_section.get("model_name"),
+        model_name=provenance.get("model_name") or global_section.get("model_name"),
         preprocess=PreprocessConfig.from_paddleclas_ops(ops) if ops else None,
         labels=[str(label) for label in labels] if labels else None,
         topk=int(topk_section.get("topk", 5)),
-        provenance=_provenance(doc.get("ppinfer")),
+        provenance=provenance,
     )
 
 
@@ -127,6 +155,9 @@ def _provenance(section: Any) -> dict[str, Any]:
         return {}
     if not isinstance(section, dict):
         raise ValueError("the ppinfer section is not a mapping")
+    name = section.get("model_name")
+    if name is not None and not (isinstance(name, str) and name):
+        raise ValueError(f"ppinfer.model_name is {name!r}, not a name")
     class_num = section.get("class_num")
     if class_num is not None and not (_is_int(class_num) and int(class_num) >= 1):
         raise ValueError(f"ppinfer.class_num is {class_num!r}, not a positive integer")
