@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import stat
 
-import cv2
 import numpy as np
 
 from ppinfer.errors import ImageError
 from ppinfer.pipeline.image_headers import header_size, jpeg_complete
+from ppinfer.pipeline.opencv import import_cv2
+
+cv2 = import_cv2()
 
 
 def _silence_opencv() -> None:
