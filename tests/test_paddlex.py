@@ -303,3 +303,13 @@ def test_paddleclas_deploy_builds_ppinfers_resize(paddleclas, photos, backend, i
     resized = deploy.ResizeImage(**args)(load_image(photos["chelsea"]))
     paddlex_resize = _paddlex_ops(cfg)[0]
     np.testing.assert_array_equal(resized, paddlex_resize([load_image(photos["chelsea"])])[0])
+
+
+def test_every_architecture_but_the_built_in_is_named_as_paddlex_knows_it():
+    from paddlex.modules.image_classification.model_list import MODELS
+
+    from ppinfer.modelcard import paddlex_model_name
+    from ppinfer.models import list_models
+
+    unknown = [n for n in list_models() if paddlex_model_name(n) not in MODELS]
+    assert unknown == ["EfficientNet_lite0"]  # PaddleX has no EfficientNet-Lite
