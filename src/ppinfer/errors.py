@@ -56,3 +56,7 @@ class RunnerError(PPInferError):
 
 class ExportError(PPInferError):
     """Export cannot write its output (exists without --force, unwritable, ...)."""
+
+
+class OpenCVError(PPInferError):
+    """OpenCV (any of its pip distributions) is missing, too old, or cannot be imported."""

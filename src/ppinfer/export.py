@@ -154,7 +154,8 @@ def _card(
     spec, preprocess, labels, class_num, static_model, fmt, checkpoint, env, kind: str
 ) -> ModelCard:
     return ModelCard(
-        model_name=spec.card_name,
+        model_name=spec.name,
+        paddlex_name=spec.card_name,
         preprocess=preprocess,
         labels=labels,
         topk=5,

@@ -36,6 +36,9 @@ class ModelCard:
     labels: list[str] | None = None
     topk: int = 5
     provenance: dict[str, Any] = field(default_factory=dict)  # the ppinfer: section
+    # PaddleX's name for the architecture, written as Global.model_name where it differs:
+    # PaddleX's create_model(model_name, model_dir=...) refuses a card naming anything else.
+    paddlex_name: str | None = None
 
     @property
     def class_num(self) -> int | None:
@@ -48,15 +51,19 @@ class ModelCard:
         return tuple(int(v) for v in value) if value else None
 
     def to_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"Global": {"model_name": self.model_name}}
+        provenance = dict(self.provenance)
+        global_name = self.paddlex_name or self.model_name
+        if global_name != self.model_name:  # keep ppinfer's own name where PaddleX's differs
+            provenance["model_name"] = self.model_name
+        doc: dict[str, Any] = {"Global": {"model_name": global_name}}
         if self.preprocess is not None:
             doc["PreProcess"] = {"transform_ops": self.preprocess.to_paddleclas_ops()}
         post: dict[str, Any] = {"topk": self.topk}
         if self.labels:
             post["label_list"] = list(self.labels)
         doc["PostProcess"] = {"Topk": post}
-        if self.provenance:
-            doc["ppinfer"] = dict(self.provenance)
+        if provenance:
+            doc["ppinfer"] = provenance
         return doc
 
 
@@ -138,12 +145,13 @@ def _card_from_dict(doc: dict[str, Any], base_dir: Path) -> ModelCard:
         raise ValueError(f"PostProcess.Topk.label_list holds a {type(odd).__name__}, "
                          "not a name")
     labels = labels or _labels_from_map_file(topk_section.get("class_id_map_file"), base_dir)
+    provenance = _provenance(doc.get("ppinfer"))
     card = ModelCard(
-        model_name=global_section.get("model_name"),
+        model_name=provenance.get("model_name") or global_section.get("model_name"),
         preprocess=PreprocessConfig.from_paddleclas_ops(ops) if ops else None,
         labels=[str(label) for label in labels] if labels else None,
         topk=int(topk_section.get("topk", 5)),
-        provenance=_provenance(doc.get("ppinfer")),
+        provenance=provenance,
     )
     declared = card.provenance.get("class_num")
     if card.labels and declared is not None and len(card.labels) != int(declared):
@@ -158,6 +166,9 @@ def _provenance(section: Any) -> dict[str, Any]:
         return {}
     if not isinstance(section, dict):
         raise ValueError("the ppinfer section is not a mapping")
+    name = section.get("model_name")
+    if name is not None and not (isinstance(name, str) and name):
+        raise ValueError(f"ppinfer.model_name is {name!r}, not a name")
     class_num = section.get("class_num")
     if class_num is not None and not (_is_int(class_num) and int(class_num) >= 1):
         raise ValueError(f"ppinfer.class_num is {class_num!r}, not a positive integer")

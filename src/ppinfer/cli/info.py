@@ -57,6 +57,7 @@ def info(as_json: bool) -> None:
     ppinfer info --json
     """
     from ppinfer.paddle_env import paddle_env
+    from ppinfer.pipeline.opencv import describe_opencv
 
     env = paddle_env()
     interesting = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
@@ -73,6 +74,7 @@ def info(as_json: bool) -> None:
         "cores": env.cpu_count,
         "cpu_features": [f for f in interesting if f in env.cpu_flags],
         "python": sys.version.split()[0],
+        "opencv": describe_opencv(),
     }
     if as_json:
         click.echo(json.dumps(facts))

@@ -20,12 +20,14 @@ from ppinfer.pipeline.limits import (
 # OpenCV's own limit, read when cv2 is imported (the CLI sets it from --max-pixels earlier).
 set_decoder_pixel_limit(force=False)
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ppinfer.errors import ImageError  # noqa: E402
 from ppinfer.pipeline.image_headers import header_size, jpeg_complete  # noqa: E402
+from ppinfer.pipeline.opencv import import_cv2  # noqa: E402
 from ppinfer.safe_io import read_regular_file  # noqa: E402
+
+cv2 = import_cv2()
 
 __all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_PIXELS", "load_image"]
 

@@ -16,12 +16,14 @@ import math
 import os
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from ppinfer.errors import ConfigError
 from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
+from ppinfer.pipeline.opencv import import_cv2
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
+
+cv2 = import_cv2()
 
 # Above this many pixels, the intermediate resized image of PaddleClas's resize-then-crop is not
 # built; only the crop window is computed (see _resize_window).

@@ -18,6 +18,29 @@ from ppinfer.errors import ConfigError
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
 BACKENDS = ("cv2", "pil")
 MAX_SIDE = 8192  # resize and crop sizes: a card cannot make every image gigapixels
+
+# ResizeImage ``interpolation`` spellings, per backend, and what each means here. PaddleClas 2.x
+# (deploy/python/preprocess.py) lower-cases and knows nearest/bilinear/bicubic/area/lanczos (cv2)
+# and nearest/bilinear/bicubic/box/lanczos/hamming (pil); PaddleX 3.x upper-cases and knows
+# NEAREST/LINEAR/BICUBIC/AREA/LANCZOS4 (cv2) and NEAREST/BILINEAR/BICUBIC/BOX/LANCZOS4 (pil).
+# ppinfer reads both (case-insensitive); "cubic" is in PaddleX's docstrings.
+_READ_SPELLINGS = {
+    "cv2": {"nearest": "nearest", "bilinear": "bilinear", "linear": "bilinear",
+            "bicubic": "bicubic", "cubic": "bicubic", "area": "area",
+            "lanczos": "lanczos", "lanczos4": "lanczos"},
+    "pil": {"nearest": "nearest", "bilinear": "bilinear", "linear": "bilinear",
+            "bicubic": "bicubic", "cubic": "bicubic", "box": "area", "area": "area",
+            "lanczos": "lanczos", "lanczos4": "lanczos"},
+}
+# What ppinfer writes: a spelling both readers accept. Under cv2 they share no word for bilinear,
+# but both default to it, so the key is left out; under pil PaddleX's default ("LINEAR") is not a
+# PIL filter, so "bilinear" is written out. Lanczos has no common spelling: PaddleX's is written.
+_WRITE_SPELLINGS = {
+    "cv2": {"nearest": "nearest", "bilinear": None, "bicubic": "bicubic", "area": "area",
+            "lanczos": "LANCZOS4"},
+    "pil": {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic", "area": "box",
+            "lanczos": "LANCZOS4"},
+}
 PADDLECLAS_OPS = ("DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage")
 
 
@@ -157,7 +180,9 @@ class PreprocessConfig:
             resize = {"size": [int(v) for v in self.resize_size]}
         else:
             resize = {"resize_short": int(self.resize_short)}
-        resize["interpolation"] = self.interpolation
+        spelling = _WRITE_SPELLINGS[self.backend][self.interpolation]
+        if spelling is not None:
+            resize["interpolation"] = spelling
         if self.backend != "cv2":
             resize["backend"] = self.backend
         width, height = (int(v) for v in self.crop_size)
@@ -236,23 +261,29 @@ def _resize_args(args: dict[str, Any]) -> dict[str, Any]:
         out["resize_size"] = _size_pair("ResizeImage", args["size"])
     else:
         raise PreprocessConfigError("ResizeImage needs resize_short or size")
-    interpolation = args.get("interpolation")
-    if interpolation is not None:
-        if not isinstance(interpolation, str) or interpolation.lower() not in INTERPOLATIONS:
-            raise PreprocessConfigError(
-                f"ResizeImage interpolation {interpolation!r} is not one of "
-                f"{', '.join(INTERPOLATIONS)}"
-            )
-        out["interpolation"] = interpolation.lower()
     backend = args.get("backend", "cv2")
     if not isinstance(backend, str) or backend.lower() not in BACKENDS:
         raise PreprocessConfigError(
             f"ResizeImage backend {backend!r} is not one of {', '.join(BACKENDS)}"
         )
     out["backend"] = backend.lower()
+    interpolation = args.get("interpolation")
+    if interpolation is not None:  # absent: bilinear, as in PaddleClas (and PaddleX for cv2)
+        out["interpolation"] = _read_interpolation(interpolation, out["backend"])
     if args.get("return_numpy", True) is not True:
         raise PreprocessConfigError("ResizeImage return_numpy must be true (ppinfer uses arrays)")
     return out
+
+
+def _read_interpolation(value: Any, backend: str) -> str:
+    spellings = _READ_SPELLINGS[backend]
+    if not isinstance(value, str) or value.strip().lower() not in spellings:
+        known = ", ".join(spellings)
+        raise PreprocessConfigError(
+            f"ResizeImage interpolation {value!r} is not one ppinfer knows for backend "
+            f"{backend} ({known}; any case)"
+        )
+    return spellings[value.strip().lower()]
 
 
 def _decode_args(args: dict[str, Any] | None) -> None:
