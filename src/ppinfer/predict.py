@@ -51,6 +51,14 @@ class StageTimer:
         n = max(self.images, 1)
         return {name: 1000.0 * s / n for name, s in self.seconds.items()}
 
+    def describe(self, what: str) -> str:
+        """``--enable-benchmark``'s line: mean ms per image for each stage, ``what`` saying
+        which engine and batch size."""
+        ms = self.ms_per_image()
+        return (f"Mean per image over {self.images} images ({what}): preprocess "
+                f"{ms['preprocess']:.2f} ms, inference {ms['inference']:.2f} ms, postprocess "
+                f"{ms['postprocess']:.2f} ms.")
+
 
 @dataclass
 class PredictSummary:

@@ -142,13 +142,8 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
         if message:
             click.echo(message, err=True)
     if enable_benchmark:
-        ms = summary.timer.ms_per_image()
-        click.echo(
-            f"Mean per image over {summary.timer.images} images ({runner.name}, batch "
-            f"{config.batch_size}): preprocess {ms['preprocess']:.2f} ms, inference "
-            f"{ms['inference']:.2f} ms, postprocess {ms['postprocess']:.2f} ms.",
-            err=as_json,
-        )
+        click.echo(summary.timer.describe(f"{runner.name}, batch {config.batch_size}"),
+                   err=as_json)
     if summary.errors:
         click.echo(f"{summary.errors} of {len(items)} inputs failed; their lines say why.",
                    err=True)

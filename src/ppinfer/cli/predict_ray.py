@@ -101,13 +101,8 @@ def _run(source, config, items, *, engine, options, cpu_threads, max_pixels, as_
                                  max_pixels=max_pixels, on_batch=writer.advance, report=report)
     _report_run(report, len(items), time.perf_counter() - start)
     if enable_benchmark:
-        ms = summary.timer.ms_per_image()
-        click.echo(
-            f"Mean per image over {summary.timer.images} images ({engine} on Ray, batch "
-            f"{config.batch_size}, summed over workers): preprocess {ms['preprocess']:.2f} ms, "
-            f"inference {ms['inference']:.2f} ms, postprocess {ms['postprocess']:.2f} ms.",
-            err=True,
-        )
+        click.echo(summary.timer.describe(
+            f"{engine} on Ray, batch {config.batch_size}, summed over workers"), err=True)
     _exit_if_errors(summary.errors, len(items))
 
 

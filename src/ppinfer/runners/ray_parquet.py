@@ -21,11 +21,7 @@ from ppinfer.pipeline.postprocess import Result
 from ppinfer.runners.ray_runner import (
     RayOptions,
     RayRunReport,
-    check_runnable,
-    planned_resources,
-    quiet_ray_data,
-    ray_session,
-    results_dataset,
+    planned_dataset,
     row_to_result,
     unwrap_ray_errors,
 )
@@ -48,13 +44,8 @@ def predict_to_parquet(source: ModelSource, config: RunConfig, items: Sequence[I
         raise OutputError(f"--save {path} is a file, and Parquet output is a directory of part "
                           "files: remove it or choose another name.")
     report = RayRunReport()
-    check_runnable(source, config, engine)
-    with ray_session(options.address) as ray:
-        quiet_ray_data()
-        report.plan = planned_resources(ray, options, cpu_threads)
-        ds = results_dataset(source, config, items, engine=engine, actors=options.actors,
-                             actor_cpus=report.plan.actor_cpus, cpu_threads=cpu_threads,
-                             max_pixels=max_pixels)
+    with planned_dataset(source, config, items, engine, options, cpu_threads, max_pixels,
+                         report) as ds:
         ds.context.enable_progress_bars = progress  # Ray's bars: rows done and rows/s
         try:
             tmp = make_temp_dir(output.absolute())

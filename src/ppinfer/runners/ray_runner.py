@@ -239,6 +239,21 @@ def planned_resources(ray: Any, options: RayOptions, cpu_threads: int | None) ->
     return plan
 
 
+@contextlib.contextmanager
+def planned_dataset(source: ModelSource, config: RunConfig, items: Sequence[InputItem],
+                    engine: str | type, options: RayOptions, cpu_threads: int | None,
+                    max_pixels: int, report: RayRunReport) -> Iterator[Any]:
+    """Within a Ray session: the results dataset for ``items``, its resources planned (into
+    ``report``) after the engine was checked here on the driver."""
+    check_runnable(source, config, engine)
+    with ray_session(options.address) as ray:
+        quiet_ray_data()
+        report.plan = planned_resources(ray, options, cpu_threads)
+        yield results_dataset(source, config, items, engine=engine, actors=options.actors,
+                              actor_cpus=report.plan.actor_cpus, cpu_threads=cpu_threads,
+                              max_pixels=max_pixels)
+
+
 def predict_on_ray(source: ModelSource, config: RunConfig, items: Sequence[InputItem],
                    on_result: Callable[[Result], None], *, engine: str | type = "analysis",
                    options: RayOptions = RayOptions(), cpu_threads: int | None = None,
@@ -249,20 +264,14 @@ def predict_on_ray(source: ModelSource, config: RunConfig, items: Sequence[Input
     :func:`ppinfer.predict.run_predictions` does locally; returns the same summary."""
     summary = PredictSummary()
     report = report if report is not None else RayRunReport()
-    check_runnable(source, config, engine)
-    with ray_session(options.address) as ray:
-        quiet_ray_data()
-        report.plan = planned_resources(ray, options, cpu_threads)
-        ds = results_dataset(source, config, items, engine=engine, actors=options.actors,
-                             actor_cpus=report.plan.actor_cpus, cpu_threads=cpu_threads,
-                             max_pixels=max_pixels)
-        with unwrap_ray_errors(), warnings.catch_warnings():
-            # "fewer input blocks than actors" for short runs: harmless, not the user's concern
-            warnings.simplefilter("ignore", UserWarning)
-            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-                _consume(batch, summary, report, on_result)
-                if on_batch is not None:
-                    on_batch(batch.num_rows)
+    with planned_dataset(source, config, items, engine, options, cpu_threads, max_pixels,
+                         report) as ds, unwrap_ray_errors(), warnings.catch_warnings():
+        # "fewer input blocks than actors" for short runs: harmless, not the user's concern
+        warnings.simplefilter("ignore", UserWarning)
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            _consume(batch, summary, report, on_result)
+            if on_batch is not None:
+                on_batch(batch.num_rows)
     return summary
 
 
