@@ -55,7 +55,8 @@ class StageTimer:
         """``--enable-benchmark``'s line: mean ms per image for each stage, ``what`` saying
         which engine and batch size."""
         ms = self.ms_per_image()
-        return (f"Mean per image over {self.images} images ({what}): preprocess "
+        images = f"{self.images} image" + ("" if self.images == 1 else "s")
+        return (f"Mean per image over {images} ({what}): preprocess "
                 f"{ms['preprocess']:.2f} ms, inference {ms['inference']:.2f} ms, postprocess "
                 f"{ms['postprocess']:.2f} ms.")
 
