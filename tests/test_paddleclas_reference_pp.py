@@ -5,25 +5,27 @@ own forward + softmax. Also: every registered size has PaddleClas's keys, shapes
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from ppinfer.cli import cli
 from ppinfer.modelcard import read_card
 from ppinfer.models import get_model
-from ppinfer.pipeline.decode import load_image
-from ppinfer.pipeline.preprocess import preprocess_image
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
-from . import paddleclas_ref_b as ref
 from .conftest import CLASS_NUM
+from .paddleclas_reference import (
+    Reference,
+    assert_agrees,
+    build_reference,
+    calibration_images,
+    export,
+    legendary_model,
+    photo_batch,
+    predicted,
+)
 from .test_models_pp_hgnetv2 import EXACT as HGNETV2_COUNTS
 from .test_models_pp_lcnet import EXACT as LCNET_COUNTS
 
@@ -65,76 +67,40 @@ def test_default_preprocessing_is_paddleclas_infer_config(module, name):
     assert get_model(name).preprocess == paddleclas_preprocess(module)
 
 
-@dataclass
-class Reference:
-    module: str
-    name: str
-    alias: str
-    checkpoint: Path
-    files: list[Path]
-    scores: np.ndarray  # PaddleClas's softmax, one row per file
-
-
 @pytest.fixture(scope="module", params=SMALLEST, ids=[row[1] for row in SMALLEST])
-def reference(request, photos, tmp_path_factory) -> Reference:
-    import paddle
-
+def reference(request, paddleclas_root, photos, tmp_path_factory) -> tuple[Reference, str]:
+    """PaddleClas's model with BN statistics from scikit-image's varied photos, and its PaddleX
+    alias."""
     module, name, alias = request.param
-    files = sorted(photos.values())
-    preprocess = get_model(name).preprocess
-    batch = np.stack([preprocess_image(load_image(path), preprocess) for path in files])
-    paddle.seed(7)
-    model = ref.legendary_model(module, name, class_num=CLASS_NUM)
-    calibration = [preprocess_image(image, preprocess) for image in ref.calibration_images()]
-    ref.calibrate_batch_norm(model, np.stack(calibration))
-    ref.spread_classifier(model, batch, model.fc)
-    scores = ref.softmax_scores(model, batch)
+    out = tmp_path_factory.mktemp("paddleclas") / f"{name}_pretrained.pdparams"
+    ref = build_reference(paddleclas_root, module, name, sorted(photos.values()), out,
+                          class_num=CLASS_NUM, calibration=photo_batch(name, calibration_images()),
+                          high=0.7)
     # Scores depend on the photo (calibrated statistics), or the comparison would prove little.
-    assert np.abs(scores - scores[0]).max() > 0.02
-    checkpoint = tmp_path_factory.mktemp("paddleclas") / f"{name}_pretrained.pdparams"
-    paddle.save(model.state_dict(), str(checkpoint))
-    return Reference(module, name, alias, checkpoint, files, scores)
+    assert np.abs(ref.scores - ref.scores[0]).max() > 0.02
+    return ref, alias
 
 
-def assert_predictions_match(output: str, reference: Reference) -> None:
-    lines = {Path(r["file_name"]).name: r for r in map(json.loads, output.splitlines())
-             if r.get("file_name")}
-    assert set(lines) == {path.name for path in reference.files}
-    for path, expected in zip(reference.files, reference.scores):
-        line = lines[path.name]
-        top5 = np.argsort(-expected, kind="stable")[:5]
-        assert line["class_ids"] == top5.tolist(), path.name
-        np.testing.assert_allclose(line["scores"], expected[top5], rtol=0, atol=1e-5)
-
-
-def test_export_and_predict_agree_with_paddleclas_forward(reference, photos, tmp_path):
-    out = tmp_path / "export"
-    runner = CliRunner()
-    result = runner.invoke(cli, ["export", "-m", reference.name, "-p", str(reference.checkpoint),
-                                 "-o", str(out), "--class-num", str(CLASS_NUM)])
-    assert result.exit_code == 0, result.output
-    assert read_card(out / "inference.yml").preprocess == paddleclas_preprocess(reference.module)
-    result = runner.invoke(cli, ["predict", "-i", str(reference.files[0].parent),
-                                 "--model", str(out), "--json"])
-    assert result.exit_code == 0, result.output
-    assert_predictions_match(result.output, reference)
+def test_export_and_predict_agree_with_paddleclas_forward(reference, tmp_path):
+    ref, _ = reference
+    out = export(ref.name, ref.pdparams, tmp_path / "export", CLASS_NUM)
+    assert read_card(out / "inference.yml").preprocess == paddleclas_preprocess(ref.module)
+    assert_agrees(predicted(["-i", str(ref.photos[0].parent), "--model", str(out)]), ref)
 
 
 def test_executor_persistable_reads_the_state_dict_by_paddlex_name(reference):
-    result = CliRunner().invoke(cli, [
-        "predict", "-i", str(reference.files[0].parent), "--engine", "executor-persistable",
-        "--model-name", reference.alias, "-p", str(reference.checkpoint),
-        "--class-num", str(CLASS_NUM), "--json"])
-    assert result.exit_code == 0, result.output
-    assert_predictions_match(result.output, reference)
+    ref, alias = reference
+    assert_agrees(predicted(["-i", str(ref.photos[0].parent), "--engine", "executor-persistable",
+                             "--model-name", alias, "-p", str(ref.pdparams),
+                             "--class-num", str(CLASS_NUM)]), ref)
 
 
 @pytest.mark.parametrize(("module", "name"), EVERY_SIZE, ids=[row[1] for row in EVERY_SIZE])
-def test_every_size_has_paddleclas_keys_shapes_and_parameter_count(module, name):
+def test_every_size_has_paddleclas_keys_shapes_and_parameter_count(module, name, paddleclas_root):
     import paddle
 
     with paddle.LazyGuard():
-        theirs = ref.legendary_model(module, name, class_num=1000)
+        theirs = legendary_model(paddleclas_root, module, name, class_num=1000)
         ours = get_model(name).build(class_num=1000)
     shapes = {key: list(var.shape) for key, var in theirs.state_dict().items()}
     assert {key: list(var.shape) for key, var in ours.state_dict().items()} == shapes
