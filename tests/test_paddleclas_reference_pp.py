@@ -1,7 +1,9 @@
-"""PP-LCNet and PP-HGNetV2 against PaddleClas 2.6's own code (the wheel from the package index):
-its model, with random weights and batch-norm statistics calibrated on real photos, saves a
-state dict; ppinfer exports and predicts it; top-5 equal and scores within 1e-5 of PaddleClas's
-own forward + softmax. Also: every registered size has PaddleClas's keys, shapes and counts."""
+"""PP-LCNet and PP-HGNetV2 against PaddleClas 2.6's own code (the wheel from the package index,
+see paddleclas_reference.py): its model, with random weights, batch-norm statistics calibrated on
+scikit-image's varied photos (and a few training steps where the random network gives the test
+photos one top-1), saves a state dict; ppinfer exports and predicts it; top-5 equal and scores
+within 1e-5 of PaddleClas's own forward + softmax. Also: every registered size has PaddleClas's
+keys, shapes and counts."""
 
 from __future__ import annotations
 
