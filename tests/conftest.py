@@ -29,6 +29,14 @@ def photos(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+@pytest.fixture(scope="session")
+def paddleclas_root() -> Path:
+    """The unpacked PaddleClas 2.6.0 wheel (tests/paddleclas_reference.py): skips without it."""
+    from .paddleclas_reference import require_paddleclas
+
+    return require_paddleclas()
+
+
 def randomize_batch_norm_stats(static_model, seed: int = 0) -> None:
     """Give BN running statistics non-trivial values so a wrong load shows in the scores."""
     rng = np.random.default_rng(seed)

@@ -1,46 +1,58 @@
 """PaddleClas's own model code as the reference: the ``paddleclas`` wheel from the package registry.
 
-The wheel is fetched once with ``pip download --no-deps`` into a cache directory and unpacked. Its
-``ppcls/arch/backbone/legendary_models/*.py`` files are imported with Paddle alone: ``ppcls``'s
-package ``__init__`` chain (which pulls in the whole training stack) is bypassed by registering
-the parent packages as empty packages over their real directories, so only the model file and
-its few ppcls-internal imports (logger, TheseusLayer, custom layers) run.
+Fetching: ``pip download --no-deps paddleclas==2.6.0`` once into ``tests/.cache`` (kept across
+sessions, so a machine that has it needs no network) and unpacked there.
 
-- ``PPINFER_TEST_PADDLECLAS``: an unpacked wheel (a directory holding ``paddleclas/ppcls``) to
-  use instead of downloading;
-- ``PPINFER_TEST_CACHE``: where to download and unpack (default ``tests/.cache``);
+- ``PPINFER_TEST_PADDLECLAS``: an unpacked wheel (a directory holding ``paddleclas/ppcls``) to use
+  instead of downloading;
+- ``PPINFER_TEST_CACHE``: where to download and unpack instead of ``tests/.cache``;
 - ``PPINFER_TEST_REQUIRE_PADDLECLAS=1`` (set by ``.ci/run``): fail instead of skipping when the
   registry cannot be reached.
+
+Importing: the wheel's ``ppcls/arch/backbone/legendary_models/*.py`` import with Paddle alone when
+ppcls's package ``__init__`` chain (the whole training stack) is not run. The packages they import
+relatively are created as bare packages over the wheel's directories, under a private name (so
+nothing clashes with an installed ``ppcls``). ``ppcls.utils.save_load`` is the one module replaced:
+it only downloads pretrained weights (and needs requests/tqdm); here it refuses to.
+
+Reference building: the model gets random weights, batch-norm statistics calibrated on real photos
+(and, when the random network still gives every photo the same top-1, a few training steps to
+tell them apart), and a classifier scaled so its softmax is neither flat nor saturated;
+``paddle.save(state_dict())`` writes the file a user has. Comparison: ``ppinfer export`` +
+``ppinfer predict`` must give PaddleClas's top-5, scores within ``SCORE_ATOL``.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
 import types
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 PADDLECLAS_VERSION = "2.6.0"
-_PARENTS = (
-    "ppcls",
-    "ppcls.arch",
-    "ppcls.arch.backbone",
-    "ppcls.arch.backbone.base",
-    "ppcls.arch.backbone.legendary_models",
-    "ppcls.utils",
-)
+PACKAGE = "_paddleclas_reference"  # the wheel's ppcls/, imported under this name
+_PACKAGES = ("", "arch", "arch.backbone", "arch.backbone.base",
+             "arch.backbone.legendary_models", "utils")
+SCORE_ATOL = 1e-5
+TRAIN_STEPS = 60
 
 
 class ReferenceUnavailable(RuntimeError):
     """The wheel could not be fetched (no registry); the reason says why."""
 
 
+# -- fetching -------------------------------------------------------------------------------------
+
 def _cache_dir() -> Path:
-    default = Path(__file__).parent / ".cache"
-    return Path(os.environ.get("PPINFER_TEST_CACHE", default))
+    return Path(os.environ.get("PPINFER_TEST_CACHE") or Path(__file__).parent / ".cache")
 
 
 def fetch_paddleclas() -> Path:
@@ -53,16 +65,17 @@ def fetch_paddleclas() -> Path:
         return root
     download = _cache_dir() / "wheels"
     download.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-q", "-d", str(download), f"paddleclas=={PADDLECLAS_VERSION}"]
+    requirement = f"paddleclas=={PADDLECLAS_VERSION}"
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-q", "-d", str(download), requirement]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise ReferenceUnavailable("pip download paddleclas timed out") from None
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ReferenceUnavailable(f"could not run pip download {requirement}: {exc}") from None
     wheels = sorted(download.glob(f"paddleclas-{PADDLECLAS_VERSION}-*.whl"))
     if done.returncode != 0 or not wheels:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ReferenceUnavailable(f"pip download paddleclas=={PADDLECLAS_VERSION} failed: {last}")
+        raise ReferenceUnavailable(f"pip download {requirement} failed: {last}")
     partial = root.with_name(root.name + ".partial")
     with zipfile.ZipFile(wheels[0]) as wheel:
         wheel.extractall(partial)
@@ -70,26 +83,215 @@ def fetch_paddleclas() -> Path:
     return root
 
 
-def import_legendary(root: Path, module: str) -> types.ModuleType:
-    """``ppcls.arch.backbone.legendary_models.<module>`` from the unpacked wheel at ``root``."""
-    ppcls = root / "paddleclas" / "ppcls"
-    for name in _PARENTS:
-        if name in sys.modules:
-            continue
-        package = types.ModuleType(name)
-        package.__path__ = [str(ppcls.joinpath(*name.split(".")[1:]))]
-        sys.modules[name] = package
-    if "ppcls.utils.save_load" not in sys.modules:
-        # The model files import the pretrained-weights downloader (requests, tqdm); these tests
-        # build with pretrained=False, which never calls it.
-        save_load = types.ModuleType("ppcls.utils.save_load")
+def require_paddleclas() -> Path:
+    """:func:`fetch_paddleclas` for a fixture: skips the test when the registry cannot be reached,
+    fails it instead under ``PPINFER_TEST_REQUIRE_PADDLECLAS=1``."""
+    try:
+        return fetch_paddleclas()
+    except ReferenceUnavailable as exc:
+        if os.environ.get("PPINFER_TEST_REQUIRE_PADDLECLAS") == "1":
+            pytest.fail(f"the PaddleClas reference is required here: {exc}")
+        pytest.skip(f"the PaddleClas reference wheel is unavailable ({exc})")
 
-        def load_dygraph_pretrain(*args, **kwargs):
-            raise RuntimeError("the reference tests never load PaddleClas's pretrained weights")
 
-        save_load.load_dygraph_pretrain = load_dygraph_pretrain
-        sys.modules["ppcls.utils.save_load"] = save_load
-    logger = importlib.import_module("ppcls.utils.logger")
+# -- importing ------------------------------------------------------------------------------------
+
+def _install_packages(ppcls: Path) -> None:
+    for dotted in _PACKAGES:
+        name = f"{PACKAGE}.{dotted}" if dotted else PACKAGE
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [str(ppcls.joinpath(*dotted.split(".")) if dotted else ppcls)]
+            sys.modules[name] = package
+    save_load = types.ModuleType(f"{PACKAGE}.utils.save_load")
+
+    def load_dygraph_pretrain(*_args, **_kwargs):
+        raise RuntimeError("the PaddleClas reference never loads pretrained weights")
+
+    save_load.load_dygraph_pretrain = load_dygraph_pretrain
+    sys.modules.setdefault(save_load.__name__, save_load)
+    logger = importlib.import_module(f"{PACKAGE}.utils.logger")
     if logger._logger is None:  # as PaddleClas's own entry points do before building a model
         logger.init_logger()
-    return importlib.import_module(f"ppcls.arch.backbone.legendary_models.{module}")
+
+
+def import_legendary(root: Path, module: str) -> types.ModuleType:
+    """``ppcls.arch.backbone.legendary_models.<module>`` from the unpacked wheel at ``root``."""
+    _install_packages(root / "paddleclas" / "ppcls")
+    return importlib.import_module(f"{PACKAGE}.arch.backbone.legendary_models.{module}")
+
+
+def legendary_model(root: Path, module: str, factory: str, **kwargs):
+    """PaddleClas's ``legendary_models/<module>.py`` ``factory(**kwargs)``: its own nn.Layer."""
+    return getattr(import_legendary(root, module), factory)(pretrained=False, **kwargs)
+
+
+# -- building a reference -------------------------------------------------------------------------
+
+CALIBRATION_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry",
+                      "retina", "hubble_deep_field", "colorwheel")
+
+
+def calibration_images() -> list[np.ndarray]:
+    """scikit-image's colour photos and their mirror images (RGB arrays). Varied photos keep
+    the calibrated variances sane: statistics of two or three photos leave channels with tiny
+    variances that amplify rounding (folding batch norm into convs then costs ~1e-5)."""
+    from skimage import data
+
+    photos = [getattr(data, name)() for name in CALIBRATION_PHOTOS]
+    return photos + [photo[:, ::-1].copy() for photo in photos]
+
+
+def calibrate_batch_norm(model, x) -> None:
+    """One train-mode pass over the batch ``x`` (a tensor) with momentum 0, without gradients: every
+    BN's running statistics become the batch's own (random weights with statistics 0/1 give
+    scores that barely depend on the input)."""
+    import paddle
+
+    kinds = (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)  # legacy and 2.x batch norm
+    norms = [layer for layer in model.sublayers() if isinstance(layer, kinds)]
+    momenta = [layer._momentum for layer in norms]
+    for layer in norms:
+        layer._momentum = 0.0
+    model.train()
+    with paddle.no_grad():
+        model(x)
+    model.eval()
+    for layer, momentum in zip(norms, momenta):
+        layer._momentum = momentum
+
+
+def softmax_scores(model, x) -> np.ndarray:
+    import paddle
+
+    with paddle.no_grad():
+        return paddle.nn.functional.softmax(model(x), axis=-1).numpy()
+
+
+def tells_apart(model, x) -> bool:
+    """Each photo of ``x`` has its own top-1."""
+    return len(set(softmax_scores(model, x).argmax(axis=1).tolist())) == x.shape[0]
+
+
+def teach_photos_apart(model, x) -> None:
+    """A few training steps (photo i -> class i) until each photo has its own top-1.
+
+    A deep random network maps every photo to nearly the same pooled features (a random
+    MobileNetV3's differ by about 0.1%) and gives all three the same top-1, which would leave a
+    1e-5 comparison nearly blind to the input.
+    """
+    import paddle
+
+    labels = paddle.arange(x.shape[0])
+    optimizer = paddle.optimizer.Adam(learning_rate=3e-3, parameters=model.parameters())
+    for step in range(TRAIN_STEPS):
+        model.train()
+        loss = paddle.nn.functional.cross_entropy(model(x), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        model.eval()
+        if step % 3 == 2 and tells_apart(model, x):
+            return
+
+
+def spread_classifier(model, fc, x, low: float = 0.2, high: float = 0.95) -> np.ndarray:
+    """Scale the classifier ``fc`` (weight and bias: a softmax temperature) until every photo's
+    top-1 is at least ``low`` and none reaches ``high``: neither near-uniform scores (that differ
+    by less than the tolerance) nor a saturated softmax (one 1.0, ties at 0). Returns the scores."""
+    for _ in range(40):
+        scores = softmax_scores(model, x)
+        top = scores.max(axis=1).min()
+        if top >= low and scores.max() < high:
+            return scores
+        factor = np.float32(1.5 if top < low else 0.7)
+        fc.weight.set_value(fc.weight.numpy() * factor)
+        fc.bias.set_value(fc.bias.numpy() * factor)
+    raise AssertionError(f"could not spread the random classifier's scores (top-1 {top:.3f})")
+
+
+def photo_batch(name: str, images: list) -> np.ndarray:
+    """``images`` (paths or RGB arrays) preprocessed as ppinfer's ``name`` does, one NCHW batch."""
+    from ppinfer.models import get_model
+    from ppinfer.pipeline.decode import load_image
+    from ppinfer.pipeline.preprocess import make_batch, preprocess_image
+
+    cfg = get_model(name).preprocess
+    return make_batch([preprocess_image(image if isinstance(image, np.ndarray)
+                                        else load_image(image), cfg) for image in images])
+
+
+@dataclass
+class Reference:
+    module: str  # PaddleClas's legendary_models module
+    name: str  # PaddleClas's factory, ppinfer's registered name
+    state: dict[str, np.ndarray]  # PaddleClas's state_dict, as arrays
+    pdparams: Path  # paddle.save(model.state_dict())
+    scores: np.ndarray  # [photo, class]: PaddleClas's forward + softmax
+    photos: list[Path]
+
+
+def build_reference(root: Path, module: str, name: str, photos: list[Path], out: Path, *,
+                    class_num: int, calibration: np.ndarray | None = None,
+                    high: float = 0.95) -> Reference:
+    """PaddleClas's own ``name`` with random weights, BN statistics from ``calibration`` (a
+    preprocessed batch; default ``photos`` themselves), a few training steps if the random
+    network cannot tell ``photos`` apart, and a classifier spread below ``high``; saved to
+    ``out``. Asserts the scores make the top-5 comparison mean something."""
+    import paddle
+
+    paddle.disable_static()
+    paddle.seed(7)
+    model = legendary_model(root, module, name, class_num=class_num)
+    x = paddle.to_tensor(photo_batch(name, photos))
+    calibrate_on = x if calibration is None else paddle.to_tensor(calibration)
+    calibrate_batch_norm(model, calibrate_on)
+    if not tells_apart(model, x):
+        teach_photos_apart(model, x)
+        calibrate_batch_norm(model, calibrate_on)
+    scores = spread_classifier(model, model.fc, x, high=high)
+    order = np.sort(scores, axis=1)[:, ::-1]
+    gaps = order[:, :5] - order[:, 1:6]
+    assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-5 would make the order check luck"
+    assert len({int(row.argmax()) for row in scores}) == len(photos), "scores ignore the input"
+    state = {key: value.numpy() for key, value in model.state_dict().items()}
+    paddle.save(model.state_dict(), str(out))
+    return Reference(module, name, state, out, scores, list(photos))
+
+
+# -- comparing ------------------------------------------------------------------------------------
+
+def run_cli(args: list[str], exit_code: int = 0) -> str:
+    from click.testing import CliRunner
+
+    from ppinfer.cli import cli
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == exit_code, result.output
+    return result.output
+
+
+def export(name: str, params: Path, out: Path, class_num: int) -> Path:
+    run_cli(["export", "-m", name, "-p", str(params), "-o", str(out),
+             "--class-num", str(class_num)])
+    return out
+
+
+def predicted(args: list[str]) -> list[dict]:
+    """``ppinfer predict --json`` + ``args``: its per-image lines."""
+    output = run_cli(["predict", "--json", *args])
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def image_args(ref: Reference) -> list[str]:
+    return [arg for path in ref.photos for arg in ("-i", str(path))]
+
+
+def assert_agrees(lines: list[dict], ref: Reference) -> None:
+    """One line per photo, in order; each photo's top-5 is PaddleClas's, its scores within
+    SCORE_ATOL of PaddleClas's."""
+    assert [line["file_name"] for line in lines] == [str(path) for path in ref.photos]
+    for line, scores in zip(lines, ref.scores):
+        order = np.argsort(-scores, kind="stable")[:5]
+        assert line["class_ids"] == order.tolist(), line["file_name"]
+        np.testing.assert_allclose(line["scores"], scores[order], rtol=0, atol=SCORE_ATOL)

@@ -19,7 +19,7 @@ NAMES = [f"PPHGNetV2_B{i}" for i in range(7)]
 # PaddleClas's docs give no parameter counts for PP-HGNetV2 (docs/zh_CN/models/ImageNet1k/
 # PP-HGNetV2.md lists accuracy and latency only; model_list.md has "-"). These are the exact
 # trainable counts (1000 classes) of PaddleClas 2.6's own PPHGNetV2_B* built from the wheel;
-# tests/test_paddleclas_reference_b.py checks them against that model itself.
+# tests/test_paddleclas_reference_pp.py checks them against that model itself.
 EXACT = dict(zip(NAMES, (5_996_550, 6_343_158, 11_221_356, 16_292_216, 19_796_680,
                          39_569_064, 75_256_776)))
 

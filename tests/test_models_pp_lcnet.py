@@ -21,7 +21,7 @@ NAMES = [f"PPLCNet_{w}" for w in WIDTHS]
 # PaddleClas docs/zh_CN/models/ImageNet1k/PP-LCNet.md, "Params(M)", rounded to 0.1M.
 DOCUMENTED_MILLIONS = dict(zip(NAMES, (1.5, 1.6, 1.9, 2.4, 3.0, 4.5, 6.5, 9.0)))
 # Exact trainable counts (1000 classes) of PaddleClas 2.6's own PPLCNet_x* built from the
-# wheel; tests/test_paddleclas_reference_b.py checks them against that model itself.
+# wheel; tests/test_paddleclas_reference_pp.py checks them against that model itself.
 EXACT = dict(zip(NAMES, (1_521_184, 1_643_090, 1_879_576, 2_357_008, 2_952_520, 4_499_832,
                          6_521_512, 9_017_560)))
 

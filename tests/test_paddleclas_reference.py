@@ -10,22 +10,23 @@ top-5 with scores within 1e-5. The smallest member of each family keeps it fast.
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from ppinfer.cli import cli
 from ppinfer.models import get_model
-from ppinfer.pipeline.decode import load_image
-from ppinfer.pipeline.preprocess import make_batch, preprocess_image
 
 from .conftest import CLASS_NUM
-from .paddleclas_reference import ReferenceUnavailable, fetch_paddleclas, import_legendary
+from .paddleclas_reference import (
+    Reference,
+    assert_agrees,
+    build_reference,
+    export,
+    image_args,
+    legendary_model,
+    predicted,
+    run_cli,
+)
 
 # registered name -> PaddleClas legendary module holding the same-named factory
 MODELS = {
@@ -34,112 +35,6 @@ MODELS = {
     "MobileNetV3_small_x0_35": "mobilenet_v3",
     "MobileNetV3_large_x0_35": "mobilenet_v3",
 }
-CALIBRATION_PASSES = 20
-TRAIN_STEPS = 60
-SCORE_ATOL = 1e-5
-
-
-@dataclass
-class Reference:
-    name: str
-    state: dict[str, np.ndarray]  # PaddleClas's state_dict, as arrays
-    pdparams: Path  # paddle.save(model.state_dict())
-    scores: np.ndarray  # [photo, class]: PaddleClas's forward + softmax
-    photos: list[Path]
-
-
-@pytest.fixture(scope="session")
-def paddleclas_root() -> Path:
-    try:
-        return fetch_paddleclas()
-    except ReferenceUnavailable as exc:
-        if os.environ.get("PPINFER_TEST_REQUIRE_PADDLECLAS") == "1":
-            pytest.fail(f"the PaddleClas reference is required here: {exc}")
-        pytest.skip(f"the PaddleClas reference wheel is unavailable ({exc})")
-
-
-def _photo_batch(name: str, photos: list[Path]) -> np.ndarray:
-    cfg = get_model(name).preprocess
-    return make_batch([preprocess_image(load_image(p), cfg) for p in photos])
-
-
-def _spread_classifier(net, fc, x) -> np.ndarray:
-    """Scale the classifier until no photo's scores are saturated (top-1 under 0.95) or flat
-    (top-1 at least 0.2)."""
-    import paddle
-
-    for _ in range(40):
-        scores = paddle.nn.functional.softmax(net(x), axis=-1).numpy()
-        top = scores.max(axis=1).min()
-        if top >= 0.2 and scores.max() < 0.95:
-            return scores
-        factor = 1.5 if top < 0.2 else 0.7
-        fc.weight.set_value(fc.weight.numpy() * np.float32(factor))
-    raise AssertionError(f"could not spread the random classifier's scores (top-1 {top:.3f})")
-
-
-def _calibrate_batch_norm(net, x) -> None:
-    """Train-mode passes without gradients: running mean/variance settle on the photos."""
-    import paddle
-
-    net.train()
-    with paddle.no_grad():
-        for _ in range(CALIBRATION_PASSES):
-            net(x)
-    net.eval()
-
-
-def _tells_apart(net, x) -> bool:
-    import paddle
-
-    with paddle.no_grad():
-        return len(set(net(x).numpy().argmax(axis=1).tolist())) == x.shape[0]
-
-
-def _teach_photos_apart(net, x) -> None:
-    """A few training steps (photo i -> class i) until each photo has its own top-1.
-
-    A deep random network maps every photo to nearly the same pooled features (a random
-    MobileNetV3's differ by about 0.1%) and gives all three the same top-1, which would leave a
-    1e-5 comparison nearly blind to the input.
-    """
-    import paddle
-
-    labels = paddle.arange(x.shape[0])
-    optimizer = paddle.optimizer.Adam(learning_rate=3e-3, parameters=net.parameters())
-    for step in range(TRAIN_STEPS):
-        net.train()
-        loss = paddle.nn.functional.cross_entropy(net(x), labels)
-        loss.backward()
-        optimizer.step()
-        optimizer.clear_grad()
-        net.eval()
-        if step % 3 == 2 and _tells_apart(net, x):
-            return
-
-
-def build_reference(root: Path, name: str, photos: list[Path], out: Path) -> Reference:
-    """PaddleClas's own ``name``: random weights, BN statistics from ``photos``, and (if the
-    random network cannot tell them apart) a few training steps."""
-    import paddle
-
-    paddle.disable_static()
-    paddle.seed(7)
-    net = getattr(import_legendary(root, MODELS[name]), name)(class_num=CLASS_NUM)
-    x = paddle.to_tensor(_photo_batch(name, photos))
-    _calibrate_batch_norm(net, x)
-    if not _tells_apart(net, x):
-        _teach_photos_apart(net, x)
-        _calibrate_batch_norm(net, x)
-    with paddle.no_grad():
-        scores = _spread_classifier(net, net.fc, x)
-    order = np.sort(scores, axis=1)[:, ::-1]
-    gaps = order[:, :5] - order[:, 1:6]
-    assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-5 would make the order check luck"
-    assert len({int(row.argmax()) for row in scores}) == len(photos), "scores ignore the input"
-    state = {key: value.numpy() for key, value in net.state_dict().items()}
-    paddle.save(net.state_dict(), str(out))
-    return Reference(name, state, out, scores, photos)
 
 
 @pytest.fixture(scope="module")
@@ -150,42 +45,17 @@ def references(paddleclas_root, photos, tmp_path_factory):
     def get(name: str) -> Reference:
         if name not in built:
             out = tmp_path_factory.mktemp("paddleclas") / f"{name}_pretrained.pdparams"
-            built[name] = build_reference(paddleclas_root, name, list(photos.values()), out)
+            built[name] = build_reference(paddleclas_root, MODELS[name], name,
+                                          list(photos.values()), out, class_num=CLASS_NUM)
         return built[name]
 
     return get
 
 
-def predicted(args: list[str]) -> list[dict]:
-    result = CliRunner().invoke(cli, ["predict", "--json", *args])
-    assert result.exit_code == 0, result.output
-    return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
-
-
-def assert_agrees(lines: list[dict], ref: Reference) -> None:
-    """Each photo's top-5 is PaddleClas's, its scores within SCORE_ATOL of PaddleClas's."""
-    assert [line["file_name"] for line in lines] == [str(p) for p in ref.photos]
-    for line, scores in zip(lines, ref.scores):
-        order = np.argsort(-scores, kind="stable")[:5]
-        assert line["class_ids"] == order.tolist()
-        np.testing.assert_allclose(line["scores"], scores[order], rtol=0, atol=SCORE_ATOL)
-
-
-def image_args(ref: Reference) -> list[str]:
-    return [arg for p in ref.photos for arg in ("-i", str(p))]
-
-
-def export(ref: Reference, params: Path, out: Path) -> Path:
-    result = CliRunner().invoke(cli, ["export", "-m", ref.name, "-p", str(params), "-o", str(out),
-                                      "--class-num", str(CLASS_NUM)])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 @pytest.mark.parametrize("name", list(MODELS))
 def test_paddleclas_state_dict_exports_and_predicts_as_paddleclas(name, references, tmp_path):
     reference = references(name)
-    out = export(reference, reference.pdparams, tmp_path / "out")
+    out = export(name, reference.pdparams, tmp_path / "out", CLASS_NUM)
     assert_agrees(predicted([*image_args(reference), "--model", str(out)]), reference)
 
 
@@ -272,7 +142,7 @@ def test_2_0_era_state_dict_exports_and_predicts_as_paddleclas(name, with_table,
     assert (table is not None) == with_table
     if with_table:
         assert table["bb_1_0.short._batch_norm._mean"] == "bn3a_branch1_mean"
-    out = export(reference, path, tmp_path / "out")
+    out = export(reference.name, path, tmp_path / "out", CLASS_NUM)
     assert_agrees(predicted([*image_args(reference), "--model", str(out)]), reference)
 
 
@@ -291,10 +161,9 @@ def test_the_paddleclas_naming_renames_every_key_of_every_member(family, paddlec
 
     paddle.disable_static()
     for name in list_models(family):
-        module = import_legendary(paddleclas_root, MODELS.get(name) or
-                                  ("resnet" if name.startswith("ResNet") else "mobilenet_v3"))
+        module = "resnet" if name.startswith("ResNet") else "mobilenet_v3"
         with paddle.LazyGuard():  # shapes only: no weights drawn
-            theirs = _shapes(getattr(module, name)(class_num=CLASS_NUM))
+            theirs = _shapes(legendary_model(paddleclas_root, module, name, class_num=CLASS_NUM))
             ours = _shapes(get_model(name).build(class_num=CLASS_NUM))
         (naming,) = [n for n in get_model(name).namings
                      if n.label == "PaddleClas 2.x/3.x structured names"]
@@ -303,12 +172,11 @@ def test_the_paddleclas_naming_renames_every_key_of_every_member(family, paddlec
 
 
 def export_error(name: str, params: Path, out: Path) -> str:
-    result = CliRunner().invoke(cli, ["export", "-m", name, "-p", str(params), "-o", str(out),
-                                      "--class-num", str(CLASS_NUM)])
-    assert result.exit_code == 2, result.output
-    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+    output = run_cli(["export", "-m", name, "-p", str(params), "-o", str(out),
+                      "--class-num", str(CLASS_NUM)], exit_code=2)
+    assert output.count("\n") == 1 and output.startswith("Error: ")
     assert not out.exists()
-    return result.output.strip()
+    return output.strip()
 
 
 def test_paddleclas_file_of_another_variant_names_the_closest_naming_and_model_name(
