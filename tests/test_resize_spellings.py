@@ -132,7 +132,8 @@ def test_exported_card_has_no_bilinear_word_paddlex_refuses(tmp_path):
      ("ResNet50_vd", "ResNet50_vd")],
 )
 def test_card_names_the_model_as_paddlex_does_and_keeps_ppinfers_name(tmp_path, ours, paddlex):
-    write_card(tmp_path, ModelCard(model_name=ours, preprocess=PreprocessConfig()))
+    write_card(tmp_path, ModelCard(model_name=ours, paddlex_name=paddlex,
+                                   preprocess=PreprocessConfig()))
     doc = yaml.safe_load((tmp_path / "inference.yml").read_text(encoding="utf-8"))
     assert doc["Global"]["model_name"] == paddlex
     assert doc.get("ppinfer", {}).get("model_name") == (ours if ours != paddlex else None)
