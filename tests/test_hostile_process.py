@@ -216,6 +216,18 @@ def test_save_onto_an_input_image_is_refused(models, photos, tmp_path):
     assert image.read_bytes() == before
 
 
+def test_save_onto_a_listed_input_is_refused_by_its_name(models, photos, tmp_path):
+    image = tmp_path / "cat.jpg"
+    shutil.copy(photos / "cat00.jpg", image)
+    before = image.read_bytes()
+    listing = tmp_path / "paths.txt"
+    listing.write_text(f"{tmp_path}/./cat.jpg\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["predict", "--input-list", str(listing), "--model",
+                                      str(models.model), "--save", str(image)])
+    assert_one_sentence_error(result, f"The --save file {image} is one of the input images")
+    assert image.read_bytes() == before
+
+
 # --- bench ------------------------------------------------------------------------------------
 
 

@@ -74,9 +74,15 @@ def check_output_path(path: str | None, option: str) -> None:
                           "writable.")
 
 
-def refuse_input_as_save(save_file: str | None, paths: Iterable[str]) -> None:
+def refuse_input_as_save(save_file: str | None, paths: Iterable[str],
+                         listed: Iterable[str] = ()) -> None:
     """Raise :class:`OutputError` when ``save_file`` is one of the inputs: writing the JSON
-    lines there would overwrite the image."""
+    lines there would overwrite the image.
+
+    ``paths`` (from ``-i``, already walked) are compared by file identity, links included;
+    ``listed`` paths (``--input-list``, possibly millions, never touched before their turn)
+    by name only, so the check costs no file-system call per listed path.
+    """
     if not save_file:
         return
     try:
@@ -85,13 +91,22 @@ def refuse_input_as_save(save_file: str | None, paths: Iterable[str]) -> None:
         return  # does not exist yet: cannot be an input
     if not stat.S_ISREG(target.st_mode):
         return  # /dev/stdout, a pipe: not an image
+    own_name = os.path.normpath(os.path.abspath(save_file))
+    for path in listed:
+        if os.path.normpath(os.path.abspath(path)) == own_name:
+            _refuse_save(save_file, path)
     for path in paths:
         try:
-            if os.path.samestat(os.stat(path), target):
-                raise OutputError(f"The --save file {save_file} is one of the input images "
-                                  f"({path}): choose another file for the JSON lines.")
+            same = os.path.samestat(os.stat(path), target)
         except OSError:
             continue
+        if same:
+            _refuse_save(save_file, path)
+
+
+def _refuse_save(save_file: str, path: str) -> None:
+    raise OutputError(f"The --save file {save_file} is one of the input images ({path}): "
+                      "choose another file for the JSON lines.")
 
 
 class ResultWriter:

@@ -100,14 +100,21 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
         from ppinfer.default_model import sample_image_path
 
         images = (str(sample_image_path()),)
-    items = expand_inputs(images)
+    walked = expand_inputs(images)
+    listed = []
     if input_lists:
-        from ppinfer.pipeline.input_list import items_from_lists, merge_inputs
+        from ppinfer.pipeline.input_list import items_from_lists
 
-        items = merge_inputs(items, items_from_lists(input_lists))
+        listed = items_from_lists(input_lists)
+    items = walked
+    if listed:
+        from ppinfer.pipeline.input_list import merge_inputs
+
+        items = merge_inputs(walked, listed)
     from ppinfer.output import ResultWriter, refuse_input_as_save
 
-    refuse_input_as_save(save_file, (item.path for item in items if item.error is None))
+    refuse_input_as_save(save_file, (item.path for item in walked if item.error is None),
+                         listed=(item.path for item in listed))
     if runner == "ray":
         from ppinfer.cli.predict_ray import predict_with_ray
 
