@@ -114,3 +114,15 @@ def built(name: str, class_num: int = 3):
 def variable_shapes(net) -> dict[str, list[int]]:
     """Variable name (what a PaddleClas checkpoint file is called) -> shape."""
     return {v.name: list(v.shape) for v in net.state_dict().values()}
+
+
+def se_gate(se, pre_gate: np.ndarray) -> np.ndarray:
+    """A squeeze-excite block's gate for each channel's pre-activation ``pre_gate``: with zero
+    weights the second conv's bias alone reaches the gate, and a ones input shows the gate."""
+    import paddle
+
+    for conv in (se.conv1, se.conv2):
+        conv.weight.set_value(np.zeros(conv.weight.shape, dtype="float32"))
+        conv.bias.set_value(np.zeros(conv.bias.shape, dtype="float32"))
+    se.conv2.bias.set_value(pre_gate)
+    return se(paddle.ones([1, len(pre_gate), 2, 2])).numpy()[0, :, 0, 0]

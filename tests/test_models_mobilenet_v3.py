@@ -10,6 +10,7 @@ from ppinfer.models import get_model, list_models
 from ppinfer.models.mobilenet_v3 import MobileNetV3, SqueezeExcite, make_divisible
 
 from .conftest import built as _built
+from .conftest import se_gate
 from .conftest import variable_shapes as _shapes
 
 MOBILENETS = list_models("MobileNetV3*")
@@ -115,13 +116,8 @@ def test_make_divisible(value: float, expected: int) -> None:
 
 def test_se_gate_is_fluid_hard_sigmoid() -> None:
     """gate = clip(0.2 x + 0.5, 0, 1): PaddleClas's slope, not paddle.nn's default 1/6."""
-    se = SqueezeExcite(8, "test_gate_se")
-    for conv in (se.conv1, se.conv2):
-        conv.weight.set_value(np.zeros(conv.weight.shape, dtype="float32"))
-        conv.bias.set_value(np.zeros(conv.bias.shape, dtype="float32"))
     pre_gate = np.array([-3.0, -2.5, -1.0, 0.0, 1.0, 2.0, 2.5, 4.0], dtype="float32")
-    se.conv2.bias.set_value(pre_gate)
-    out = se(paddle.ones([1, 8, 2, 2])).numpy()[0, :, 0, 0]
+    out = se_gate(SqueezeExcite(8, "test_gate_se"), pre_gate)
     np.testing.assert_allclose(out, np.clip(0.2 * pre_gate + 0.5, 0.0, 1.0), rtol=1e-6)
 
 

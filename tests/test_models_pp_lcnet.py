@@ -13,7 +13,7 @@ from ppinfer.models import get_model, list_models
 from ppinfer.models.pp_lcnet import SEModule
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS
 
-from .conftest import built
+from .conftest import built, se_gate
 
 WIDTHS = ("x0_25", "x0_35", "x0_5", "x0_75", "x1_0", "x1_5", "x2_0", "x2_5")
 NAMES = [f"PPLCNet_{w}" for w in WIDTHS]
@@ -78,13 +78,8 @@ def test_state_dict_keys_are_paddleclas_and_name_the_variables():
 
 def test_se_gate_is_paddle_nn_hardsigmoid():
     """gate = clip(x / 6 + 0.5, 0, 1) as paddle.nn.Hardsigmoid (not MobileNetV3's 0.2 slope)."""
-    se = SEModule(8, "test_gate_se")
-    for conv in (se.conv1, se.conv2):
-        conv.weight.set_value(np.zeros(conv.weight.shape, dtype="float32"))
-        conv.bias.set_value(np.zeros(conv.bias.shape, dtype="float32"))
     pre_gate = np.array([-4.0, -3.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0], dtype="float32")
-    se.conv2.bias.set_value(pre_gate)
-    out = se(paddle.ones([1, 8, 2, 2])).numpy()[0, :, 0, 0]
+    out = se_gate(SEModule(8, "test_gate_se"), pre_gate)
     np.testing.assert_allclose(out, np.clip(pre_gate / 6 + 0.5, 0.0, 1.0), rtol=1e-6)
 
 
