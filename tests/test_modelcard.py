@@ -105,3 +105,33 @@ def test_our_card_has_the_keys_paddlex_and_fastdeploy_read(exported):
     assert set(normalize) >= {"scale", "mean", "std", "order"}
     assert doc["PostProcess"]["Topk"]["topk"] == 5
     assert doc["ppinfer"]["class_num"] == CLASS_NUM
+
+
+YAML_CASES = [
+    "Global: {model_name: ResNet50_vd}\n"
+    "PreProcess: {transform_ops: [{ResizeImage: {resize_short: 256}}]}\n",
+    "label_list:\n" + "".join(f"- class {i}: a, b\n" for i in range(1000)),
+    "a: &x [1]\nb: *x\n",  # alias: refused
+    "deep: " + "[" * 10000 + "]" * 10000 + "\n",  # past libyaml's own bound too
+    "d: " + "[ " * 63 + "1" + "]" * 63 + "\n",  # 65 levels with the mapping and the scalar
+    "d: " + "[ " * 62 + "1" + "]" * 62 + "\n",  # 64: allowed
+    "- " * 70 + "x\n",
+    "a: [1, 2\n",  # malformed
+]
+
+
+@pytest.mark.parametrize("text", YAML_CASES, ids=range(len(YAML_CASES)))
+def test_the_libyaml_and_python_yaml_loaders_accept_and_refuse_the_same_documents(text):
+    from ppinfer.safe_io import YamlRefused, load_yaml, load_yaml_python
+
+    assert yaml.__with_libyaml__  # PyYAML's wheels bundle libyaml: the fast path is the one run
+
+    def outcome(load):
+        try:
+            return ("ok", load(text))
+        except YamlRefused as exc:
+            return ("refused", str(exc))
+        except yaml.YAMLError:
+            return ("malformed", None)
+
+    assert outcome(load_yaml) == outcome(load_yaml_python)

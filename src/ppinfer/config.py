@@ -277,11 +277,11 @@ class RunConfig:
 
 def apply_calls(paddle_config: Any, calls: list[ConfigCall]) -> Any:
     """Make ``calls`` on a real ``paddle.inference.Config``; return it."""
-    from paddle import inference
+    precision = type(paddle_config).Precision  # paddle.inference.PrecisionType
 
     def real(value):
         if isinstance(value, PrecisionType):
-            return getattr(inference.PrecisionType, value.name)
+            return getattr(precision, value.name)
         return value
 
     for call in calls:

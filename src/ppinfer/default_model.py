@@ -58,8 +58,7 @@ def default_model_dir() -> Path:
     """The exported built-in model for the installed Paddle; exported on first use."""
     from ppinfer.export import export_model
     from ppinfer.formats import detect_directory, verify_layout
-    from ppinfer.models.efficientnet import lite0_weights_path
-    from ppinfer.paddle_env import paddle_env
+    from ppinfer.paddle_env import import_paddle, paddle_env
 
     env = paddle_env()
     # Legacy programs run 5-25% faster than PIR ones on Paddle 3.3 here and their predictor
@@ -74,5 +73,8 @@ def default_model_dir() -> Path:
         except ModelFormatError:
             pass  # damaged cache: export again
     _usable_cache(default_cache_dir())
+    import_paddle()  # quietly (Paddle warns on import), before the model module imports it
+    from ppinfer.models.efficientnet import lite0_weights_path
+
     export_model(DEFAULT_MODEL, lite0_weights_path(), target, fmt=fmt, force=True)
     return target

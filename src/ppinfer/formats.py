@@ -231,10 +231,9 @@ def is_quantized(layout: ModelLayout) -> bool:
     if layout.ir == "pir":  # JSON: op names appear only where ops are
         return any(op.encode() in data for op in QUANTIZE_OPS)
     # A ProgramDesc lists every op name it knows in its version map: read the ops themselves.
-    from ppinfer.paddle_env import import_paddle
+    from ppinfer.paddle_core import paddle_core
 
-    paddle = import_paddle()
-    core = paddle.base.core if hasattr(paddle, "base") else paddle.fluid.core
+    core = paddle_core().module
     try:
         desc = core.ProgramDesc(data)
     except Exception:  # not a ProgramDesc: let Paddle Inference say so

@@ -86,29 +86,35 @@ def _cpu_info() -> tuple[str, frozenset[str]]:
 
 @functools.lru_cache(maxsize=1)
 def paddle_env() -> PaddleEnv:
-    paddle = import_paddle()
-    version = paddle.__version__
+    """What the installed Paddle can do, read from its core module: no ``import paddle`` needed
+    (:mod:`ppinfer.paddle_core`)."""
+    from ppinfer.paddle_core import paddle_core
+
+    found = paddle_core()
+    core = found.module
+    flags = {}
+    with contextlib.suppress(Exception):
+        flags = core.globals()
     pir = False
     with contextlib.suppress(Exception):
-        pir = bool(paddle.framework.use_pir_api())
-    with_cuda = bool(paddle.is_compiled_with_cuda())
+        pir = int(found.version.split(".")[0]) >= 3 and bool(flags["FLAGS_enable_pir_api"])
+    with_cuda = bool(core.is_compiled_with_cuda())
     trt_version = None
     with contextlib.suppress(Exception):
-        trt = tuple(paddle.inference.get_trt_compile_version())
+        trt = tuple(core.get_trt_compile_version())
         if any(trt):
             trt_version = ".".join(str(v) for v in trt)
     onednn = False
     with contextlib.suppress(Exception):
-        core = paddle.base.core if hasattr(paddle, "base") else paddle.fluid.core
         check = getattr(core, "is_compiled_with_onednn", None) or core.is_compiled_with_mkldnn
         onednn = bool(check())
     gpus = 0
     if with_cuda:
         with contextlib.suppress(Exception):
-            gpus = int(paddle.device.cuda.device_count())
-    model, flags = _cpu_info()
+            gpus = int(core.get_cuda_device_count())
+    model, cpu_flags = _cpu_info()
     return PaddleEnv(
-        version=version,
+        version=found.version,
         pir_default=pir,
         with_cuda=with_cuda,
         with_tensorrt=trt_version is not None,
@@ -117,7 +123,7 @@ def paddle_env() -> PaddleEnv:
         gpu_count=gpus,
         cpu_model=model,
         cpu_count=os.cpu_count() or 1,
-        cpu_flags=flags,
+        cpu_flags=cpu_flags,
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ppinfer.config import PRECISIONS, apply_calls
 from ppinfer.engines.base import Engine, first_line, register_engine
 from ppinfer.errors import ModelFormatError
-from ppinfer.paddle_env import import_paddle
+from ppinfer.paddle_core import paddle_core
 
 
 @register_engine("analysis")
@@ -26,18 +26,18 @@ class AnalysisEngine(Engine):
     summary = "Paddle Inference predictor: IR passes, oneDNN, TensorRT, zero-copy"
 
     def build(self) -> None:
-        paddle = import_paddle()
+        core = paddle_core().module  # Paddle Inference, without `import paddle` when possible
         layout = self.source.layout
         if layout.kind == "uncombined":
-            config = paddle.inference.Config(str(self._uncombined_dir(layout)))
+            config = core.AnalysisConfig(str(self._uncombined_dir(layout)))
         else:
-            config = paddle.inference.Config(str(layout.program), str(layout.params))
+            config = core.AnalysisConfig(str(layout.program), str(layout.params))
         calls = self.config.inference_calls(
             self.source.input_name, self.source.input_shape, ir=layout.ir
         )
         apply_calls(config, calls)
         try:
-            self.predictor = paddle.inference.create_predictor(config)
+            self.predictor = core.create_predictor(config)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelFormatError(
                 f"Paddle Inference cannot load the {layout.describe()} "
@@ -47,7 +47,7 @@ class AnalysisEngine(Engine):
         self.output_handle = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
         self._shape: list[int] | None = None
         self._borrowed = None  # the batch the input handle points at, kept alive
-        self._wrap = None if self.config.use_gpu else _zero_copy_wrapper(paddle)
+        self._wrap = None if self.config.use_gpu else _zero_copy_wrapper(core)
 
     def _uncombined_dir(self, layout) -> Path:
         """Paddle Inference reads an uncombined model only as ``DIR/__model__``: link one."""
@@ -69,27 +69,38 @@ class AnalysisEngine(Engine):
             except (TypeError, RuntimeError, ValueError):  # e.g. a read-only buffer
                 batch = batch.copy()
                 tensor = self._wrap(batch)
-            self.input_handle.share_external_data(tensor)
+            _share(self.input_handle, tensor)
             self._borrowed = batch
         else:
             if list(batch.shape) != self._shape:
                 self._shape = list(batch.shape)
                 self.input_handle.reshape(self._shape)
-            self.input_handle.copy_from_cpu(batch)
+            _copy_from_cpu(self.input_handle, batch)
         self.predictor.run()
         return self.output_handle.copy_to_cpu()
 
 
-def _zero_copy_wrapper(paddle):
+def _share(handle, tensor) -> None:
+    """``handle.share_external_data(tensor)``: its C++ binding, which ``paddle.inference`` wraps
+    in Python (the wrapper exists only once ``import paddle`` has run)."""
+    bind = getattr(handle, "_share_external_data_bind", None)
+    (bind or handle.share_external_data)(tensor)
+
+
+def _copy_from_cpu(handle, batch: np.ndarray) -> None:
+    bind = getattr(handle, "_copy_from_cpu_bind", None)
+    (bind or handle.copy_from_cpu)(batch)
+
+
+def _zero_copy_wrapper(core):
     """A function NumPy array -> Paddle CPU tensor over the same memory, or None if unavailable.
 
     ``DenseTensor.set(array, place, zero_copy=True)`` wraps the buffer without copying it
-    (Paddle 2.6 calls the class LoDTensor); the predictor reads it during ``run()``.
+    (Paddle 2.6's extension calls the class Tensor, ``paddle`` LoDTensor); the predictor reads
+    it during ``run()``.
     """
-    core = getattr(getattr(paddle, "base", None), "core", None)
-    if core is None:
-        core = getattr(getattr(paddle, "fluid", None), "core", None)
-    tensor_cls = getattr(core, "DenseTensor", None) or getattr(core, "LoDTensor", None)
+    tensor_cls = (getattr(core, "DenseTensor", None) or getattr(core, "LoDTensor", None)
+                  or getattr(core, "Tensor", None))
     if tensor_cls is None:
         return None
     place = core.CPUPlace()

@@ -1,0 +1,130 @@
+"""Paddle's C++ extension on its own: Paddle Inference without ``import paddle``.
+
+``import paddle`` takes about a second (it imports ``paddle.distributed``, the dygraph API,
+setuptools, ...), most of a cold ``ppinfer predict``. Predicting needs none of that: every
+class Paddle Inference has (``AnalysisConfig``, ``create_predictor``, the tensors) lives in the
+extension module ``paddle/base/libpaddle.so``, which loads in about a quarter of it. When Paddle
+is not imported yet, :func:`paddle_core` loads that module alone, under the name
+``paddle.base.core`` gives it, and makes the start-up calls ``import paddle`` would make (flags
+from ``FLAGS_*`` environment variables, ``OMP_NUM_THREADS`` defaulting to 1, device and kernel
+registries). A later ``import paddle`` (export, the executor engines) gets the same library
+state and classes and proceeds as usual.
+
+Only CPU builds on Linux are loaded this way: GPU, ROCm and XPU builds load their libraries
+from Python first, so they are imported whole, as is any Paddle whose files do not look as
+expected. ``PPINFER_PADDLE_IMPORT=full`` turns the shortcut off.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.machinery
+import importlib.util
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+EXTENSION = "paddle.base.libpaddle"
+VERSION_FILE_MAX_BYTES = 64 * 1024
+_NOT_BUILT_WITH = {"False", "None", "", "0"}
+
+
+@dataclass(frozen=True)
+class PaddleCore:
+    module: object  # paddle.base.core, or libpaddle loaded alone
+    version: str
+    whole: bool  # True when ``import paddle`` ran
+
+
+def paddle_core() -> PaddleCore:
+    """Paddle's core module and version; Paddle itself is imported only where it must be."""
+    paddle = sys.modules.get("paddle")
+    if paddle is not None and hasattr(paddle, "__version__"):
+        return _whole(paddle)
+    alone = _load_alone()
+    if alone is not None:
+        return alone
+    from ppinfer.paddle_env import import_paddle
+
+    return _whole(import_paddle())
+
+
+def _whole(paddle) -> PaddleCore:
+    core = paddle.base.core if hasattr(paddle, "base") else paddle.fluid.core
+    return PaddleCore(core, paddle.__version__, whole=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_alone() -> PaddleCore | None:
+    """libpaddle loaded and started as ``import paddle`` would, or None where that is unsafe."""
+    if os.environ.get("PPINFER_PADDLE_IMPORT", "").lower() == "full":
+        return None
+    if not sys.platform.startswith("linux"):
+        return None
+    spec = importlib.util.find_spec("paddle")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = Path(next(iter(spec.submodule_search_locations)))
+    build = _build_facts(package / "version" / "__init__.py")
+    extension = package / "base" / "libpaddle.so"
+    if build is None or not _loadable_alone(build) or not extension.is_file():
+        return None
+    # As `import paddle` does: Paddle's oneDNN kernels run one OpenMP thread unless told more.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    from ppinfer.interrupts import deferred_interrupts
+
+    loader = importlib.machinery.ExtensionFileLoader(EXTENSION, str(extension))
+    module_spec = importlib.util.spec_from_file_location(EXTENSION, extension, loader=loader)
+    try:
+        with deferred_interrupts():
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[EXTENSION] = module
+            loader.exec_module(module)
+            _start(module)
+    except Exception:  # whatever went wrong, `import paddle` is the documented way: fall back
+        return None
+    finally:
+        # Not left in sys.modules: a later `import paddle` must load the name itself so that
+        # it becomes an attribute of `paddle.base`; Python hands it the same extension state
+        # (the same classes) without initialising the library a second time.
+        sys.modules.pop(EXTENSION, None)
+    return PaddleCore(module, build["full_version"], whole=False)
+
+
+def _loadable_alone(build: dict[str, str]) -> bool:
+    """True for a CPU build: GPU, ROCm and XPU builds preload their libraries in Python."""
+    accelerators = ("cuda_version", "hip_version", "xpu_xre_version")
+    return all(build.get(name, "") in _NOT_BUILT_WITH for name in accelerators)
+
+
+def _build_facts(path: Path) -> dict[str, str] | None:
+    """The ``name = 'value'`` lines of Paddle's generated ``paddle/version/__init__.py``."""
+    from ppinfer.errors import PPInferError
+    from ppinfer.safe_io import read_regular_file
+
+    try:
+        data = read_regular_file(path, VERSION_FILE_MAX_BYTES, PPInferError)
+    except PPInferError:
+        return None
+    text = data.decode("utf-8", "replace")
+    facts = dict(re.findall(r"^(\w+)\s*=\s*'?([^'\n]*?)'?\s*$", text, flags=re.MULTILINE))
+    version = facts.get("full_version", "")
+    if not re.fullmatch(r"\d+\.\d+\.\d+\S*", version):
+        return None
+    return facts
+
+
+def _start(core) -> None:
+    """The C++ start-up ``paddle/base/__init__.py`` makes: flags from the environment, logging,
+    device and kernel registries. ``import paddle`` later repeats them harmlessly."""
+    registry = core.globals()  # pybind: iterable by .keys() only
+    names = [key[len("FLAGS_"):] for key in registry.keys() if key.startswith("FLAGS_")]  # noqa: SIM118
+    core.init_gflags(["--tryfromenv=" + ",".join(names)])
+    core.init_glog(sys.argv[0] if sys.argv and sys.argv[0] else "ppinfer")
+    core.init_memory_method()
+    core.init_devices()
+    core.init_tensor_operants()
+    core.init_default_kernel_signatures()

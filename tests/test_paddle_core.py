@@ -1,0 +1,120 @@
+"""Predicting loads Paddle's C++ extension alone, not the ``paddle`` package, and gets the same
+results; a later ``import paddle`` in the same process still works."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ppinfer.paddle_core import _build_facts, _loadable_alone
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items()
+               if k != "PPINFER_PADDLE_IMPORT" and not k.startswith("FLAGS_")}
+    environ.pop("OMP_NUM_THREADS", None)
+    environ.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600, env=environ)
+
+
+PREDICT = """
+import json, sys
+import ppinfer
+from ppinfer.default_model import sample_image_path
+predictor = ppinfer.load()
+[result] = predictor.predict(sample_image_path())
+print(json.dumps({"ids": result.class_ids, "scores": result.scores,
+                  "paddle_imported": "paddle" in sys.modules,
+                  "omp": __import__("os").environ.get("OMP_NUM_THREADS")}))
+"""
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> str:
+    """A ppinfer cache holding the built-in model, exported (which imports paddle) once."""
+    home = str(tmp_path_factory.mktemp("home"))
+    first = _python(PREDICT, PPINFER_HOME=home)
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    assert json.loads(first.stdout)["paddle_imported"] is True
+    return home
+
+
+def test_predict_runs_without_importing_the_paddle_package_and_scores_the_same(home):
+    alone = _python(PREDICT, PPINFER_HOME=home)
+    whole = _python(PREDICT, PPINFER_HOME=home, PPINFER_PADDLE_IMPORT="full")
+    assert alone.returncode == 0 and whole.returncode == 0, alone.stderr + whole.stderr
+    alone_out, whole_out = json.loads(alone.stdout), json.loads(whole.stdout)
+    assert alone_out["paddle_imported"] is False
+    assert whole_out["paddle_imported"] is True
+    assert alone_out["ids"] == whole_out["ids"]
+    assert alone_out["scores"] == whole_out["scores"]
+    # As `import paddle` does, the OpenMP default is one thread unless the user set one.
+    assert alone_out["omp"] == whole_out["omp"] == "1"
+    assert alone.stderr == ""  # nothing of Paddle's start-up on stderr
+
+
+def test_import_paddle_after_the_extension_was_loaded_alone_still_exports(home, tmp_path):
+    code = f"""
+import sys
+import ppinfer
+from ppinfer.default_model import sample_image_path
+[before] = ppinfer.load().predict(sample_image_path())
+assert "paddle" not in sys.modules
+import paddle  # the whole package now, onto the extension already loaded
+x = paddle.to_tensor([1.0, 2.0])
+assert (x * 2).numpy().tolist() == [2.0, 4.0]
+assert paddle.base.libpaddle.AnalysisConfig is paddle.inference.Config
+ppinfer.export("EfficientNet_lite0", None, {str(tmp_path / 'lite0')!r})
+[after] = ppinfer.load({str(tmp_path / 'lite0')!r}).predict(sample_image_path())
+print(before.class_ids[0], after.class_ids[0])
+"""
+    run = _python(code, PPINFER_HOME=home)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["282", "282"]
+
+
+def test_paddle_flags_from_the_environment_apply_when_the_extension_is_loaded_alone():
+    code = """
+import json
+from ppinfer.paddle_core import paddle_core
+core = paddle_core()
+flags = core.module.globals()
+print(json.dumps([core.whole, flags["FLAGS_check_nan_inf"]]))
+"""
+    alone = json.loads(_python(code, FLAGS_check_nan_inf="1").stdout)
+    whole = json.loads(_python(code, FLAGS_check_nan_inf="1", PPINFER_PADDLE_IMPORT="full").stdout)
+    assert alone == [False, True]
+    assert whole == [True, True]
+
+
+def test_the_installed_paddle_build_facts_are_read_from_its_version_file():
+    import importlib.util
+
+    spec = importlib.util.find_spec("paddle")
+    facts = _build_facts(Path(spec.origin).parent / "version" / "__init__.py")
+    import paddle
+
+    assert facts is not None and facts["full_version"] == paddle.__version__
+    assert _loadable_alone(facts) == (not paddle.is_compiled_with_cuda())
+
+
+@pytest.mark.parametrize("line", ["cuda_version = '11.8'", "hip_version = '5.7'",
+                                  "xpu_xre_version = '4.32'"])
+def test_accelerator_builds_are_imported_whole(tmp_path, line):
+    version = tmp_path / "__init__.py"
+    version.write_text(f"full_version = '2.6.2'\ncuda_version = 'False'\n{line}\n")
+    facts = _build_facts(version)
+    assert facts is not None and not _loadable_alone(facts)
+
+
+@pytest.mark.parametrize("text", ["", "full_version = 'dev'\n", "x" * 70_000])
+def test_an_unexpected_version_file_means_paddle_is_imported_whole(tmp_path, text):
+    version = tmp_path / "__init__.py"
+    version.write_text(text)
+    assert _build_facts(version) is None
