@@ -26,6 +26,10 @@ child; their ``vs baseline`` is their ratio to ONNX Runtime divided by that of `
 a child with nothing changed. A lever that cannot run on this Paddle is listed with its
 one-line error; one that does not apply (a PIR lever on a legacy program) as ``n/a``.
 Numbers vary with load: run it on a quiet machine, and read the ratios, not the img/s.
+
+The levers, each with what it changes, are in ``analysis_levers_catalog.py`` (its docstring
+also says what the PIR oneDNN pass list holds on Paddle 3.3.1); the ratios, the agreement
+check and the table in ``analysis_levers_report.py``.
 """
 
 from __future__ import annotations
@@ -46,12 +50,11 @@ from pathlib import Path
 
 import numpy as np
 from analysis_levers_catalog import BASELINE, LEVERS, Lever
+from analysis_levers_report import REFERENCE, TOLERANCE, derive, print_table
 
 from ppinfer.config import RunConfig
 
 SCHEMA = "ppinfer-analysis-levers/1"
-TOLERANCE = 1e-4  # largest |score difference| to baseline before a lever is flagged
-REFERENCE = "onnxruntime"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Settings:
     warmup: int
     threads: int
     photos: list[str]
+    settle: float = 0.25
 
 
 @dataclass
@@ -151,11 +155,15 @@ def warm(part: Participant, batch: np.ndarray, warmup: int, small: np.ndarray) -
 
 
 def time_rounds(parts: list[Participant], batch: np.ndarray, settings: Settings) -> None:
-    """``settings.rounds`` rounds; in each, every participant runs for ``settings.seconds``."""
+    """``settings.rounds`` rounds; in each, every participant runs for ``settings.seconds``,
+    after an untimed pause of ``settings.settle`` seconds: Intel OpenMP workers spin for 200 ms
+    after Paddle's last parallel region (ONNX Runtime's threads spin too), and would otherwise
+    take a core from the start of the next participant's slice."""
     for _ in range(settings.rounds):
         for part in parts:
             if part.status != "ok":
                 continue
+            time.sleep(settings.settle)
             try:
                 count, cpu, start = 0, time.process_time(), time.perf_counter()
                 while count < 1 or time.perf_counter() - start < settings.seconds:
@@ -262,7 +270,7 @@ def run_child(lever: Lever, args: argparse.Namespace, settings: Settings) -> lis
         cmd = [sys.executable, str(Path(__file__).resolve()), *args.model_dirs,
                "--child", lever.name, "--child-json", str(out), "--seconds", str(settings.seconds),
                "--rounds", str(settings.rounds), "--warmup", str(settings.warmup),
-               "--threads", str(settings.threads)]
+               "--threads", str(settings.threads), "--settle", str(settings.settle)]
         cmd += [a for b in settings.batches for a in ("--batch", str(b))]
         cmd += [a for p in settings.photos for a in ("--photo", p)]
         done = subprocess.run(cmd, env=child_env(lever, settings.threads), text=True,
@@ -274,82 +282,6 @@ def run_child(lever: Lever, args: argparse.Namespace, settings: Settings) -> lis
     return [{"model": Path(m).name, "model_dir": m, "batch": b, "lever": lever.name,
              "group": lever.group, "process": f"child:{lever.name}", "status": "failed",
              "reason": reason} for m in args.model_dirs for b in settings.batches]
-
-
-# -- comparison and report ----------------------------------------------------------------------
-
-
-def derive(rows: list[dict]) -> None:
-    """Ratios to ONNX Runtime (of the same process) and to baseline, agreement with baseline;
-    in place. A child's ``vs_baseline`` is its ratio to its ONNX Runtime over env-control's."""
-    index = {(r["model_dir"], r["batch"], r["lever"], r["process"]): r for r in rows}
-
-    def find(r: dict, lever: str, process: str) -> dict:
-        return index.get((r["model_dir"], r["batch"], lever, process)) or {}
-
-    for r in rows:
-        ort = find(r, REFERENCE, r["process"]).get("images_per_s")
-        r["onnxruntime_images_per_s"] = ort
-        r["ratio_to_onnxruntime"] = ratio(r.get("images_per_s"), ort)
-    for r in rows:
-        base = find(r, BASELINE.name, "main")
-        if r["process"] == "main":
-            r["vs_baseline"] = ratio(r.get("images_per_s"), base.get("images_per_s"))
-        elif r["lever"] != REFERENCE:
-            control = find(r, "env-control", "child:env-control")
-            r["vs_baseline"] = ratio(r["ratio_to_onnxruntime"],
-                                     control.get("ratio_to_onnxruntime"))
-        agreement(r, base)
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a and b else None
-
-
-def agreement(r: dict, base: dict | None) -> None:
-    r["max_abs_diff"] = r["top1_agreement"] = None
-    r["flagged"] = False
-    if r.get("probs") is None or base is None or base.get("probs") is None:
-        return
-    mine, ref = np.asarray(r["probs"]), np.asarray(base["probs"])
-    if mine.shape != ref.shape:
-        r["flagged"], r["reason"] = True, f"output shape {mine.shape} != baseline {ref.shape}"
-        return
-    r["max_abs_diff"] = float(np.max(np.abs(mine - ref)))
-    r["top1_agreement"] = float(np.mean(mine.argmax(1) == ref.argmax(1)))
-    r["flagged"] = r["max_abs_diff"] > TOLERANCE or r["top1_agreement"] < 1.0
-
-
-def fmt(value, spec: str, suffix: str = "") -> str:
-    """``value`` formatted to the column's width, or a dash of that width."""
-    text = f"{value:{spec}}{suffix}" if value is not None else "-"
-    width = len(f"{0.0:{spec}}{suffix}") if value is None else len(text)
-    return text.rjust(width)
-
-
-def print_table(rows: list[dict], out=sys.stdout) -> None:
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["model"], r["batch"]), []).append(r)
-    head = (f"{'lever':<24} {'process':<8} {'img/s':>7} {'÷ ORT':>6} {'vs base':>7} "
-            f"{'cores':>5} {'1st ms':>7} {'max|Δ|':>8} {'top-1':>5}  note")
-    for (model, batch), group in groups.items():
-        ir = next((r.get("ir") for r in group if r.get("ir")), "?")
-        print(f"\n{model} ({ir}), batch {batch}", file=out)
-        print(head, file=out)
-        for r in group:
-            note = "CHANGES RESULTS" if r.get("flagged") else ""
-            if r["status"] != "ok":
-                note = f"{r['status']}: {r.get('reason')}"
-            process = "main" if r["process"] == "main" else "child"
-            name = r["lever"]
-            if process == "child" and name == REFERENCE:  # the reference of the row above
-                name = f"  └ {REFERENCE}"
-            print(f"{name:<24} {process:<8} {fmt(r.get('images_per_s'), '7.1f')} "
-                  f"{fmt(r.get('ratio_to_onnxruntime'), '5.2f', 'x')} "
-                  f"{fmt(r.get('vs_baseline'), '6.2f', 'x')} {fmt(r.get('cores_used'), '5.2f')} "
-                  f"{fmt(r.get('first_run_ms'), '7.1f')} {fmt(r.get('max_abs_diff'), '8.1e')} "
-                  f"{fmt(r.get('top1_agreement'), '5.0%')}  {note}".rstrip(), file=out)
 
 
 def machine() -> dict:
@@ -395,6 +327,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="CPU threads for every engine (default 2)")
     parser.add_argument("--photos", type=Path, help="a folder of images for the batch "
                         "(default: the photo ppinfer ships)")
+    parser.add_argument("--settle", type=float, default=0.25,
+                        help="untimed pause before each timed slice, seconds (default 0.25)")
     parser.add_argument("--only", help="comma list of lever names or groups (see --list)")
     parser.add_argument("--no-child", action="store_true",
                         help="skip the levers that need a process of their own")
@@ -406,8 +340,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.list and not args.model_dirs:
         parser.error("give at least one MODEL_DIR")
-    if args.seconds <= 0 or args.rounds < 1 or args.warmup < 1 or args.threads < 1:
-        parser.error("--seconds must be positive; --rounds, --warmup, --threads at least 1")
+    if args.seconds <= 0 or args.settle < 0:
+        parser.error("--seconds must be positive and --settle not negative")
+    if args.rounds < 1 or args.warmup < 1 or args.threads < 1:
+        parser.error("--rounds, --warmup and --threads must be at least 1")
     return args
 
 
@@ -426,20 +362,30 @@ def photo_list(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    from ppinfer.errors import PPInferError
+
+    try:
+        run(parse_args(argv))
+    except PPInferError as exc:  # e.g. a directory that holds no model: one sentence
+        sys.exit(str(exc))
+
+
+def run(args: argparse.Namespace) -> None:
     if args.list:
         for lever in LEVERS.values():
             where = "own process" if lever.own_process else "in process"
             print(f"{lever.name:<24} {lever.group:<9} {where:<12} {lever.what}")
         return
     settings = Settings(sorted(set(args.batch or [1, 8])), args.seconds, args.rounds,
-                        args.warmup, args.threads, photo_list(args))
+                        args.warmup, args.threads, photo_list(args), args.settle)
     if args.child:  # one env lever, in the fresh process the parent made for it
         process = f"child:{args.child}"
         rows = run_levers(args.model_dirs, [LEVERS[args.child]], settings, process)
         args.child_json.write_text(json.dumps(rows), encoding="utf-8")
         return
     levers = select(args.only)
+    for model_dir in args.model_dirs:  # a directory without a model stops the run now
+        load_model(model_dir)
     started, t0 = _dt.datetime.now(_dt.timezone.utc), time.perf_counter()
     info = machine()
     rows = run_levers(args.model_dirs, [lv for lv in levers if not lv.own_process], settings,
