@@ -158,9 +158,11 @@ def time_rounds(parts: list[Participant], batch: np.ndarray, settings: Settings)
     """``settings.rounds`` rounds; in each, every participant runs for ``settings.seconds``,
     after an untimed pause of ``settings.settle`` seconds: Intel OpenMP workers spin for 200 ms
     after Paddle's last parallel region (ONNX Runtime's threads spin too), and would otherwise
-    take a core from the start of the next participant's slice."""
-    for _ in range(settings.rounds):
-        for part in parts:
+    take a core from the start of the next participant's slice. Each round starts one
+    participant later than the one before, so none always follows the same neighbour."""
+    for index in range(settings.rounds):
+        shift = index % len(parts)
+        for part in parts[shift:] + parts[:shift]:
             if part.status != "ok":
                 continue
             time.sleep(settings.settle)
