@@ -25,7 +25,10 @@ child process each (this script with a hidden ``--child``), with ONNX Runtime ti
 child; their ``vs baseline`` is their ratio to ONNX Runtime divided by that of ``env-control``,
 a child with nothing changed. A lever that cannot run on this Paddle is listed with its
 one-line error; one that does not apply (a PIR lever on a legacy program) as ``n/a``.
-Numbers vary with load: run it on a quiet machine, and read the ratios, not the img/s.
+Numbers vary with load: run it on a quiet machine, and read the ratios, not the img/s. The
+timed part lasts models x batches x rounds x (seconds + settle) x (in-process levers + 1 +
+2 x env levers), plus builds (printed at the start): all levers on one model at two batch
+sizes with the defaults take about 8 minutes; ``--only`` and ``--no-child`` shorten it.
 
 The levers, each with what it changes, are in ``analysis_levers_catalog.py`` (its docstring
 also says what the PIR oneDNN pass list holds on Paddle 3.3.1); the ratios, the agreement
@@ -388,6 +391,12 @@ def run(args: argparse.Namespace) -> None:
     levers = select(args.only)
     for model_dir in args.model_dirs:  # a directory without a model stops the run now
         load_model(model_dir)
+    in_process = sum(not lv.own_process for lv in levers) + 1  # + ONNX Runtime
+    children = 0 if args.no_child else sum(lv.own_process for lv in levers)
+    slices = len(args.model_dirs) * len(settings.batches) * settings.rounds
+    minutes = slices * (settings.seconds + settings.settle) * (in_process + 2 * children) / 60
+    print(f"timed: about {minutes:.0f} min (+ builds; {children} child processes)",
+          file=sys.stderr, flush=True)
     started, t0 = _dt.datetime.now(_dt.timezone.utc), time.perf_counter()
     info = machine()
     rows = run_levers(args.model_dirs, [lv for lv in levers if not lv.own_process], settings,
