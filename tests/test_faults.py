@@ -287,7 +287,7 @@ def test_max_pixels_option_sets_the_limit(models, zoo):
     assert result.exit_code == 1
     good, one = json_lines(result.stdout)
     assert good["error"].endswith(
-        "good.jpg is 451x300 pixels (0 megapixels), over the limit of 0.001 megapixels.")
+        "good.jpg is 451x300 pixels (0.135 megapixels), over the limit of 0.001 megapixels.")
     assert "class_ids" in one
 
 

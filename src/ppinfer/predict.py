@@ -1,16 +1,18 @@
 """Run an engine over input files: decode, batch, predict; per-image errors never stop the run.
 
-Decoding and preprocessing run in a small thread pool, a few batches ahead of inference, so
-the two overlap: OpenCV releases the GIL, and so do ONNX Runtime and Paddle 2.6 while they
-infer. Paddle 3's ``predictor.run()`` keeps the GIL, so there the workers progress only between
-batches and inside OpenCV calls (threads still beat processes there: BENCHMARKS.md). Stage
-times are measured here, around the engine's steps, not inside them; preprocess time is summed
-over the worker threads, so with overlap the stages add up to more than the wall time.
+Decoding and preprocessing run a few batches ahead of inference, so the two overlap: in a
+small thread pool (OpenCV releases the GIL, and so do ONNX Runtime and Paddle 2.6 while they
+infer), or, for engines that keep the GIL while they infer (Paddle 3's ``predictor.run()``) and
+runs long enough to pay for starting them, in worker processes
+(:mod:`ppinfer.pipeline.decode_processes`; ``PPINFER_DECODE=threads|processes`` forces one).
+Stage times are measured here, around the engine's steps, not inside them; preprocess time is
+summed over the workers, so with overlap the stages add up to more than the wall time.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -21,15 +23,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ppinfer.engines.base import Engine
-from ppinfer.errors import ImageError
+from ppinfer.errors import ConfigError, ImageError
 from ppinfer.pipeline.arrays import ArrayItem
 from ppinfer.pipeline.decode import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, load_image
+from ppinfer.pipeline.decode_processes import Loaded as _Loaded
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result
 
 STAGES = ("preprocess", "inference", "postprocess")
 PREFETCH_BATCHES = 2  # batches decoded ahead of the one being inferred
 MAX_WORKERS = 4
+PROCESS_MIN_IMAGES = 64  # fewer images do not pay for starting worker processes (~0.3 s)
+DECODE_MODES = ("auto", "threads", "processes")
 
 
 @dataclass
@@ -73,15 +78,6 @@ def _batches(items: Sequence[InputItem], size: int) -> Iterator[Sequence[InputIt
         yield items[start : start + size]
 
 
-@dataclass
-class _Loaded:
-    """One item after decode + preprocess: the engine's input for it, or why there is none."""
-
-    tensor: np.ndarray | None = None
-    error: str | None = None
-    seconds: float = 0.0
-
-
 def _load(
     engine: Engine, item: InputItem | ArrayItem, max_pixels: int, max_bytes: int
 ) -> _Loaded:
@@ -102,8 +98,48 @@ def _load(
 
 
 def preprocess_workers() -> int:
-    """Threads that decode and preprocess ahead of inference."""
+    """Threads (or processes) that decode and preprocess ahead of inference."""
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+def decode_in_processes(engine: Engine, images: int) -> bool:
+    """Whether this run decodes in worker processes (module docstring)."""
+    mode = os.environ.get("PPINFER_DECODE", "auto").strip().lower() or "auto"
+    if mode not in DECODE_MODES:
+        raise ConfigError(f"PPINFER_DECODE={mode!r} is not one of {', '.join(DECODE_MODES)}.")
+    if mode == "threads" or not sys.platform.startswith("linux"):
+        return False
+    if type(engine).organize is not Engine.organize:  # an engine's own preprocessing
+        return False
+    if mode == "processes":
+        return True
+    return engine.keeps_gil and images >= PROCESS_MIN_IMAGES and (os.cpu_count() or 1) > 1
+
+
+class _Ticket:
+    """A decode queued in the worker processes, read like a Future."""
+
+    def __init__(self, decoder, seq: int) -> None:
+        self.decoder, self.seq = decoder, seq
+
+    def result(self) -> _Loaded:
+        return self.decoder.result(self.seq)
+
+
+def _process_decoder(engine: Engine, items: Sequence, max_pixels: int, max_bytes: int):
+    """The shared worker-process decoder for this run, locked, or None to use threads."""
+    paths = sum(1 for item in items if isinstance(item, InputItem) and item.error is None)
+    if not decode_in_processes(engine, paths):
+        return None
+    from ppinfer.pipeline.decode_processes import shared_decoder
+
+    slots = (PREFETCH_BATCHES + 2) * engine.config.batch_size
+    try:
+        decoder = shared_decoder(engine.source.preprocess, (1, *engine.source.input_shape),
+                                 slots, preprocess_workers(), max_pixels, max_bytes)
+    except OSError:
+        return None  # workers cannot start here: threads do the work
+    return decoder if decoder.lock.acquire(blocking=False) else None
 
 
 def run_predictions(
@@ -144,14 +180,19 @@ def iter_predictions(
     summary = summary if summary is not None else PredictSummary()
     chunks = list(_batches(items, engine.config.batch_size))
     pool = ThreadPoolExecutor(preprocess_workers(), thread_name_prefix="ppinfer-preprocess")
-    pending: deque[list[Future[_Loaded]]] = deque()
+    decoder = _process_decoder(engine, items, max_pixels, max_image_bytes)
+
+    def submit(item: InputItem | ArrayItem) -> Future[_Loaded] | _Ticket:
+        if decoder is not None and isinstance(item, InputItem) and item.error is None:
+            return _Ticket(decoder, decoder.submit(item.path))
+        return pool.submit(_load, engine, item, max_pixels, max_image_bytes)
+
+    pending: deque[list[Future[_Loaded] | _Ticket]] = deque()
     submitted = 0
     try:
         for chunk in chunks:
             while submitted < len(chunks) and len(pending) <= PREFETCH_BATCHES:
-                pending.append([pool.submit(_load, engine, item, max_pixels,
-                                            max_image_bytes)
-                                for item in chunks[submitted]])
+                pending.append([submit(item) for item in chunks[submitted]])
                 submitted += 1
             loaded = [f.result() for f in pending.popleft()]
             yield from _predict_chunk(engine, chunk, loaded, summary)
@@ -159,6 +200,9 @@ def iter_predictions(
                 on_batch(len(chunk))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        if decoder is not None:
+            decoder.discard_outstanding()
+            decoder.lock.release()
 
 
 def _predict_chunk(engine: Engine, chunk: Sequence[InputItem | ArrayItem],

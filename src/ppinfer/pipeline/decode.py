@@ -90,7 +90,7 @@ def _check_pixels(name: str, size: tuple[int, int], max_pixels: int) -> None:
         raise ImageError(f"{name} has an invalid header: it says {width}x{height} pixels.")
     if width * height > max_pixels:
         raise ImageError(
-            f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), "
+            f"{name} is {width}x{height} pixels ({width * height / 1e6:.3g} megapixels), "
             f"over the limit of {max_pixels / 1e6:g} megapixels."
         )
 

@@ -1,0 +1,268 @@
+"""Decode and preprocess in worker processes, the tensors passed back in shared memory.
+
+For engines that keep Python's GIL while they infer (Paddle 3's analysis predictor): decode
+threads then wait for the GIL through every ``run()``, and inference and decoding take turns
+instead of overlapping. Worker processes have GILs of their own. Each is a plain ``python -m
+ppinfer.pipeline.decode_worker`` child (not ``multiprocessing``, which would re-import the
+user's ``__main__``), with one pipe for tasks and one for answers, and a shared file in
+``/dev/shm`` of ``slots`` tensor-sized slots; the parent sends ``(seq, slot, path)``, the worker
+writes the tensor into the slot and answers with a few bytes, so answers never wait for the
+parent to read them while it infers. The shared file is unlinked as soon as every worker has it
+open: nothing is left behind, however the run ends.
+
+A worker that dies leaves its images to be decoded in this process: results are never lost.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+import numpy as np
+
+from ppinfer.pipeline.preprocess_config import PreprocessConfig
+
+STARTUP_TIMEOUT_S = 60.0
+DRAIN_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Loaded:
+    """One image after decode + preprocess: its tensor, or why there is none."""
+
+    tensor: np.ndarray | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen
+    tasks: Connection
+    results: Connection
+    outstanding: dict[int, tuple[int, str]] = field(default_factory=dict)  # seq -> (slot, path)
+    alive: bool = True
+
+
+class ProcessDecoder:
+    """``workers`` decode processes sharing ``slots`` slots of ``slot_shape`` float32 tensors.
+
+    :meth:`submit` returns a ticket; :meth:`result` waits for it and returns a :class:`Loaded`
+    whose tensor is a copy (the slot is free again at once). :meth:`close` stops the workers.
+    """
+
+    def __init__(self, preprocess: PreprocessConfig, slot_shape: tuple[int, ...], slots: int,
+                 workers: int, max_pixels: int, max_bytes: int) -> None:
+        self.slot_bytes = int(np.prod(slot_shape)) * 4
+        self.free = list(range(slots))
+        self.done: dict[int, Loaded] = {}
+        self.seq = 0
+        self.workers: list[_Worker] = []
+        self.lock = threading.Lock()  # one predict loop at a time uses a decoder
+        shared_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        fd, name = tempfile.mkstemp(prefix="ppinfer-decode-", dir=shared_dir)
+        try:
+            os.ftruncate(fd, self.slot_bytes * slots)
+            import mmap
+
+            self.shared = mmap.mmap(fd, self.slot_bytes * slots)
+            self.settings = settings = {"preprocess": preprocess, "max_pixels": max_pixels,
+                                        "max_bytes": max_bytes, "slot_bytes": self.slot_bytes}
+            for _ in range(workers):
+                self.workers.append(_start_worker(name, settings))
+            for worker in self.workers:
+                _await_ready(worker)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            os.close(fd)
+            os.unlink(name)  # every worker has it mapped (or failed): nothing to clean later
+
+    def submit(self, path: str) -> int:
+        """Queue ``path``; the ticket to pass to :meth:`result`."""
+        seq, self.seq = self.seq, self.seq + 1
+        live = [w for w in self.workers if w.alive]
+        if not live or not self.free:
+            self.done[seq] = decode_here(path, self.settings)
+            return seq
+        worker = min(live, key=lambda w: len(w.outstanding))
+        slot = self.free.pop()
+        worker.outstanding[seq] = (slot, path)
+        try:
+            worker.tasks.send((seq, slot, path))
+        except OSError:
+            self._lost(worker)
+        return seq
+
+    def result(self, seq: int) -> Loaded:
+        while seq not in self.done:
+            live = [w for w in self.workers if w.alive and w.outstanding]
+            if not live:
+                raise RuntimeError(f"decode task {seq} was never submitted")
+            ready = wait([w.results for w in live])
+            for worker in live:
+                if worker.results in ready:
+                    self._receive(worker)
+        return self.done.pop(seq)
+
+    def discard_outstanding(self) -> None:
+        """Wait for (and drop) every answer still due, so the next run starts clean; a worker
+        that does not answer in time is stopped."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while True:
+            live = [w for w in self.workers if w.alive and w.outstanding]
+            if not live:
+                break
+            ready = wait([w.results for w in live], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                self.close()
+                break
+            for worker in live:
+                if worker.results in ready:
+                    with contextlib.suppress(Exception):  # a dropped task's own failure
+                        self._receive(worker)
+        self.done.clear()
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.workers) and all(w.alive for w in self.workers)
+
+    def _receive(self, worker: _Worker) -> None:
+        try:
+            seq, slot, shape, error, seconds, array = worker.results.recv()
+        except (EOFError, OSError):
+            self._lost(worker)
+            return
+        worker.outstanding.pop(seq, None)
+        if isinstance(error, BaseException):
+            self.free.append(slot)
+            raise error
+        if error is not None:
+            loaded = Loaded(error=error, seconds=seconds)
+        elif array is not None:
+            loaded = Loaded(tensor=array, seconds=seconds)
+        else:
+            count = int(np.prod(shape))
+            view = np.frombuffer(self.shared, np.float32, count, slot * self.slot_bytes)
+            loaded = Loaded(tensor=view.reshape(shape).copy(), seconds=seconds)
+            del view
+        self.free.append(slot)
+        self.done[seq] = loaded
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker died: decode what it held here, in order, and stop using it."""
+        worker.alive = False
+        for seq, (slot, path) in sorted(worker.outstanding.items()):
+            self.done[seq] = decode_here(path, self.settings)
+            self.free.append(slot)
+        worker.outstanding.clear()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.tasks.close()
+        deadline = time.monotonic() + 5.0
+        for worker in self.workers:
+            try:
+                worker.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+            worker.results.close()
+        self.workers = []
+        shared = getattr(self, "shared", None)
+        if shared is not None:
+            self.shared = None
+            with contextlib.suppress(BufferError):  # a view still exported: goes with the process
+                shared.close()
+
+
+def _start_worker(shared_name: str, settings: dict) -> _Worker:
+    task_r, task_w = os.pipe()
+    result_r, result_w = os.pipe()
+    package_root = str(Path(__file__).resolve().parents[2])  # where `ppinfer` is importable
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ppinfer.pipeline.decode_worker", str(task_r), str(result_w),
+             shared_name],
+            pass_fds=(task_r, result_w), stdin=subprocess.DEVNULL, env=env, close_fds=True,
+            start_new_session=True,  # a terminal's Ctrl-C goes to ppinfer alone, which stops us
+        )
+    finally:
+        os.close(task_r)
+        os.close(result_w)
+    worker = _Worker(process, Connection(task_w, readable=False),
+                     Connection(result_r, writable=False))
+    worker.tasks.send(settings)
+    return worker
+
+
+def _await_ready(worker: _Worker) -> None:
+    try:
+        ready = worker.results.poll(STARTUP_TIMEOUT_S) and worker.results.recv() == "ready"
+    except (EOFError, OSError):
+        ready = False
+    if not ready:
+        raise OSError("a decode worker process did not start")
+
+
+def decode_here(path: str, settings: dict) -> Loaded:
+    """What a worker does, in this process."""
+    from ppinfer.errors import ImageError
+    from ppinfer.pipeline.decode import load_image
+    from ppinfer.pipeline.preprocess import make_batch, preprocess_image
+
+    start = time.perf_counter()
+    try:
+        image = load_image(path, max_pixels=settings["max_pixels"],
+                           max_bytes=settings["max_bytes"])
+    except ImageError as exc:
+        return Loaded(error=str(exc), seconds=time.perf_counter() - start)
+    tensor = make_batch([preprocess_image(image, settings["preprocess"])])
+    return Loaded(tensor=tensor, seconds=time.perf_counter() - start)
+
+
+_shared: dict[str, ProcessDecoder] = {}
+
+
+def shared_decoder(preprocess: PreprocessConfig, slot_shape: tuple[int, ...], slots: int,
+                   workers: int, max_pixels: int, max_bytes: int) -> ProcessDecoder:
+    """A running decoder for these settings, started once and kept for the next run (a worker
+    takes a few tenths of a second to start); the previous one is stopped when they change.
+    Raises OSError when the workers cannot start."""
+    key = repr((preprocess, slot_shape, slots, workers, max_pixels, max_bytes))
+    decoder = _shared.get(key)
+    if decoder is not None and decoder.usable:
+        return decoder
+    close_shared()
+    decoder = ProcessDecoder(preprocess, slot_shape, slots, workers, max_pixels, max_bytes)
+    if not _shared_registered:
+        _register_exit()
+    _shared[key] = decoder
+    return decoder
+
+
+def close_shared() -> None:
+    for decoder in _shared.values():
+        decoder.close()
+    _shared.clear()
+
+
+_shared_registered = False
+
+
+def _register_exit() -> None:
+    global _shared_registered
+    atexit.register(close_shared)
+    _shared_registered = True

@@ -1,0 +1,82 @@
+"""A decode worker process: reads image paths, writes preprocessed tensors into shared memory.
+
+Started by :mod:`ppinfer.pipeline.decode_processes` as ``python -m
+ppinfer.pipeline.decode_worker TASK_FD RESULT_FD SHARED_FILE`` with two pipe ends inherited.
+The parent sends the settings first (the preprocessing and the image limits), then one task per
+image: ``(seq, slot, path)``. The worker decodes and preprocesses the image exactly as the
+threads do (:func:`load_image`, the engine's preprocessing), copies the ``1 x C x H x W``
+float32 result into ``slot`` of the shared file, and answers ``(seq, slot, shape, error,
+seconds, array)``: ``array`` only when the tensor is larger than a slot, ``error`` the
+ImageError's sentence. It exits when the parent closes the task pipe (or dies), and ignores
+Ctrl-C, which the parent handles.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import signal
+import sys
+import time
+from multiprocessing.connection import Connection
+
+
+def serve(tasks: Connection, results: Connection, shared_path: str) -> None:
+    settings = tasks.recv()
+    from ppinfer.pipeline.limits import set_decoder_pixel_limit
+
+    set_decoder_pixel_limit(settings["max_pixels"])  # before cv2 is imported, as the CLI does
+    import numpy as np
+
+    from ppinfer.errors import ImageError
+    from ppinfer.pipeline.decode import load_image
+    from ppinfer.pipeline.preprocess import make_batch, preprocess_image
+
+    slot_bytes = settings["slot_bytes"]
+    with open(shared_path, "r+b") as fh:
+        shared = mmap.mmap(fh.fileno(), 0)
+    results.send("ready")
+    while True:
+        try:
+            seq, slot, path = tasks.recv()
+        except EOFError:  # the parent is done, or gone
+            return
+        start = time.perf_counter()
+        try:
+            image = load_image(path, max_pixels=settings["max_pixels"],
+                               max_bytes=settings["max_bytes"])
+            tensor = make_batch([preprocess_image(image, settings["preprocess"])])
+        except ImageError as exc:
+            results.send((seq, slot, None, str(exc), time.perf_counter() - start, None))
+            continue
+        except Exception as exc:  # a bug: the parent re-raises it  # noqa: BLE001
+            results.send((seq, slot, None, exc, time.perf_counter() - start, None))
+            continue
+        tensor = np.ascontiguousarray(tensor, dtype=np.float32)
+        seconds = time.perf_counter() - start
+        if tensor.nbytes <= slot_bytes:
+            view = np.frombuffer(shared, np.float32, tensor.size, slot * slot_bytes)
+            view[:] = tensor.ravel()
+            del view
+            results.send((seq, slot, tensor.shape, None, seconds, None))
+        else:
+            results.send((seq, slot, tensor.shape, None, seconds, tensor))
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
+    task_fd, result_fd, shared_path = int(argv[0]), int(argv[1]), argv[2]
+    tasks, results = Connection(task_fd, writable=False), Connection(result_fd, readable=False)
+    try:
+        serve(tasks, results, shared_path)
+    except (BrokenPipeError, EOFError, ConnectionResetError):
+        pass  # the parent went away
+    finally:
+        tasks.close()
+        results.close()
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main(sys.argv[1:]))

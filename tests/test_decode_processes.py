@@ -1,0 +1,126 @@
+"""Decoding in worker processes gives the threads' results, errors included, and leaves nothing
+behind: no worker process, no shared file, however the run ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ppinfer.errors import ConfigError
+from ppinfer.pipeline.decode_processes import ProcessDecoder, decode_here
+from ppinfer.pipeline.preprocess_config import PreprocessConfig
+from ppinfer.predict import PROCESS_MIN_IMAGES, decode_in_processes
+
+from .test_faults import small_models
+
+PREPROCESS = PreprocessConfig()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    return small_models(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, photos) -> Path:
+    """Real photos, a tiny PNG, a corrupt JPEG, an empty file and a huge-by-header image."""
+    root = tmp_path_factory.mktemp("mixed")
+    for name, path in photos.items():
+        shutil.copy(path, root / f"{name}{path.suffix}")
+    cv2.imwrite(str(root / "tiny.png"), np.full((2, 3, 3), 200, np.uint8))
+    data = (root / "chelsea.jpg").read_bytes()
+    (root / "broken.jpg").write_bytes(data[: len(data) // 3])
+    (root / "empty.jpg").write_bytes(b"")
+    cv2.imwrite(str(root / "wide.png"), np.zeros((8, 60000, 3), np.uint8))  # 480,000 px
+    return root
+
+
+def _predict(model: Path, folder: Path, decode: str, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PPINFER_DECODE=decode)
+    return subprocess.run([sys.executable, "-m", "ppinfer", "predict", "-i", str(folder),
+                           "--model", str(model), "--json", "-b", "3", *extra],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_worker_processes_give_the_threads_results_and_errors_line_for_line(models, folder):
+    threads = _predict(models.model, folder, "threads", "--max-pixels", "300000")
+    processes = _predict(models.model, folder, "processes", "--max-pixels", "300000")
+    assert threads.returncode == processes.returncode == 1  # some images failed
+    assert processes.stdout == threads.stdout
+    lines = [json.loads(line) for line in processes.stdout.splitlines()]
+    errors = {Path(line["file_name"]).name: line["error"] for line in lines if "error" in line}
+    assert set(errors) == {"broken.jpg", "empty.jpg", "wide.png"}
+    assert "truncated" in errors["broken.jpg"] and "empty" in errors["empty.jpg"]
+    assert errors["wide.png"].endswith(
+        "is 60000x8 pixels (0.48 megapixels), over the limit of 0.3 megapixels.")
+    assert len(lines) - len(errors) == 4  # three photos and the tiny PNG
+    assert processes.stderr == threads.stderr
+    assert not list(Path("/dev/shm").glob("ppinfer-decode-*"))
+
+
+def test_a_decoder_whose_worker_dies_decodes_the_rest_here(folder):
+    paths = sorted(str(p) for p in folder.glob("*.jpg"))
+    decoder = ProcessDecoder(PREPROCESS, (1, 3, 224, 224), slots=8, workers=1,
+                             max_pixels=10**8, max_bytes=1 << 30)
+    try:
+        first = decoder.result(decoder.submit(paths[0]))
+        decoder.workers[0].process.kill()
+        decoder.workers[0].process.wait()
+        tickets = [decoder.submit(p) for p in paths]
+        results = [decoder.result(t) for t in tickets]
+    finally:
+        decoder.close()
+    settings = {"preprocess": PREPROCESS, "max_pixels": 10**8, "max_bytes": 1 << 30}
+    expected = [decode_here(p, settings) for p in paths]
+    assert np.array_equal(first.tensor, expected[0].tensor)
+    for got, want in zip(results, expected):
+        assert got.error == want.error
+        assert (got.tensor is None and want.tensor is None) or np.array_equal(got.tensor,
+                                                                              want.tensor)
+
+
+def test_decoder_workers_exit_and_leave_no_shared_file_when_closed(folder):
+    decoder = ProcessDecoder(PREPROCESS, (1, 3, 224, 224), slots=4, workers=2,
+                             max_pixels=10**8, max_bytes=1 << 30)
+    assert not list(Path("/dev/shm").glob("ppinfer-decode-*"))  # unlinked once mapped
+    processes = [w.process for w in decoder.workers]
+    decoder.result(decoder.submit(str(folder / "chelsea.jpg")))
+    decoder.close()
+    assert all(p.poll() == 0 for p in processes)
+
+
+def test_a_tensor_larger_than_a_slot_still_arrives(folder):
+    decoder = ProcessDecoder(PREPROCESS, (1, 3, 8, 8), slots=2, workers=1,
+                             max_pixels=10**8, max_bytes=1 << 30)
+    try:
+        loaded = decoder.result(decoder.submit(str(folder / "chelsea.jpg")))
+    finally:
+        decoder.close()
+    assert loaded.tensor.shape == (1, 3, 224, 224)
+
+
+def test_processes_are_chosen_for_long_runs_of_engines_that_keep_the_gil(models, monkeypatch):
+    import ppinfer
+    from ppinfer.paddle_env import paddle_env
+
+    analysis = ppinfer.load(str(models.model)).engine
+    monkeypatch.delenv("PPINFER_DECODE", raising=False)
+    keeps = paddle_env().major >= 3
+    assert analysis.keeps_gil is keeps
+    assert decode_in_processes(analysis, PROCESS_MIN_IMAGES) is keeps
+    assert decode_in_processes(analysis, PROCESS_MIN_IMAGES - 1) is False
+    monkeypatch.setenv("PPINFER_DECODE", "processes")
+    assert decode_in_processes(analysis, 1) is True
+    monkeypatch.setenv("PPINFER_DECODE", "threads")
+    assert decode_in_processes(analysis, 10**6) is False
+    monkeypatch.setenv("PPINFER_DECODE", "fibers")
+    with pytest.raises(ConfigError, match="PPINFER_DECODE='fibers' is not one of"):
+        decode_in_processes(analysis, 1)
