@@ -15,8 +15,8 @@ from ppinfer.paddle_core import _build_facts, _loadable_alone
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items()
-               if k != "PPINFER_PADDLE_IMPORT" and not k.startswith("FLAGS_")}
+    environ = {k: v for k, v in os.environ.items()  # as a user's shell would have it
+               if k != "PPINFER_PADDLE_IMPORT" and not k.startswith(("FLAGS_", "GLOG_"))}
     environ.pop("OMP_NUM_THREADS", None)
     environ.update(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
