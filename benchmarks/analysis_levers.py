@@ -52,8 +52,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
-from analysis_levers_catalog import BASELINE, LEVERS, Lever
-from analysis_levers_report import REFERENCE, TOLERANCE, derive, print_table
+from analysis_levers_catalog import LEVERS, Lever, select
+from analysis_levers_report import REFERENCE, TOLERANCE, derive, machine, print_table
 
 from ppinfer.config import RunConfig
 
@@ -287,35 +287,6 @@ def run_child(lever: Lever, args: argparse.Namespace, settings: Settings) -> lis
     return [{"model": Path(m).name, "model_dir": m, "batch": b, "lever": lever.name,
              "group": lever.group, "process": f"child:{lever.name}", "status": "failed",
              "reason": reason} for m in args.model_dirs for b in settings.batches]
-
-
-def machine() -> dict:
-    from ppinfer import __version__
-    from ppinfer.paddle_env import package_version, paddle_env
-
-    env = paddle_env()
-    load = None
-    with contextlib.suppress(OSError, AttributeError):
-        load = os.getloadavg()[0]
-    return {"cpu_model": env.cpu_model, "cpu_count": env.cpu_count, "paddle": env.version,
-            "onnxruntime": package_version("onnxruntime"),
-            "paddle2onnx": package_version("paddle2onnx"), "ppinfer": __version__,
-            "python": sys.version.split()[0], "load_avg_1min_at_start": load}
-
-
-def select(only: str | None) -> list[Lever]:
-    """The levers named (or of the groups named) in ``only``; all by default. Baseline is
-    always measured: every comparison needs it."""
-    if not only:
-        return list(LEVERS.values())
-    wanted = {w.strip() for w in only.split(",") if w.strip()}
-    unknown = wanted - set(LEVERS) - {lever.group for lever in LEVERS.values()}
-    if unknown:
-        sys.exit(f"Unknown lever or group {', '.join(sorted(unknown))}: see --list.")
-    chosen = [lv for lv in LEVERS.values() if lv.name in wanted or lv.group in wanted]
-    if any(lv.own_process for lv in chosen):  # the env rows are read against env-control
-        chosen = [LEVERS["env-control"]] + [lv for lv in chosen if lv.name != "env-control"]
-    return [BASELINE] + [lv for lv in chosen if lv is not BASELINE]
 
 
 def parse_args(argv=None) -> argparse.Namespace:

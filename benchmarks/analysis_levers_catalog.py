@@ -33,6 +33,7 @@ slower, the difference is the executor's, which the ``executor`` levers weigh.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from ppinfer.config import ConfigCall
@@ -161,3 +162,18 @@ OWN_PROCESS = (
 )
 
 LEVERS = {lever.name: lever for lever in IN_PROCESS + OWN_PROCESS}
+
+
+def select(only: str | None) -> list[Lever]:
+    """The levers named (or of the groups named) in ``only``; all by default. Baseline is
+    always measured: every comparison needs it."""
+    if not only:
+        return list(LEVERS.values())
+    wanted = {w.strip() for w in only.split(",") if w.strip()}
+    unknown = wanted - set(LEVERS) - {lever.group for lever in LEVERS.values()}
+    if unknown:
+        sys.exit(f"Unknown lever or group {', '.join(sorted(unknown))}: see --list.")
+    chosen = [lv for lv in LEVERS.values() if lv.name in wanted or lv.group in wanted]
+    if any(lv.own_process for lv in chosen):  # the env rows are read against env-control
+        chosen = [LEVERS["env-control"]] + [lv for lv in chosen if lv.name != "env-control"]
+    return [BASELINE] + [lv for lv in chosen if lv is not BASELINE]

@@ -3,6 +3,8 @@ with baseline, and the printed table. Rows are plain dicts (the JSON's ``results
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 import numpy as np
@@ -83,3 +85,17 @@ def print_table(rows: list[dict], out=sys.stdout) -> None:
                   f"{fmt(r.get('vs_baseline'), '6.2f', 'x')} {fmt(r.get('cores_used'), '5.2f')} "
                   f"{fmt(r.get('first_run_ms'), '7.1f')} {fmt(r.get('max_abs_diff'), '8.1e')} "
                   f"{fmt(r.get('top1_agreement'), '5.0%')}  {note}".rstrip(), file=out)
+
+
+def machine() -> dict:
+    from ppinfer import __version__
+    from ppinfer.paddle_env import package_version, paddle_env
+
+    env = paddle_env()
+    load = None
+    with contextlib.suppress(OSError, AttributeError):
+        load = os.getloadavg()[0]
+    return {"cpu_model": env.cpu_model, "cpu_count": env.cpu_count, "paddle": env.version,
+            "onnxruntime": package_version("onnxruntime"),
+            "paddle2onnx": package_version("paddle2onnx"), "ppinfer": __version__,
+            "python": sys.version.split()[0], "load_avg_1min_at_start": load}
