@@ -109,7 +109,7 @@ def decode_in_processes(engine: Engine, images: int) -> bool:
         raise ConfigError(f"PPINFER_DECODE={mode!r} is not one of {', '.join(DECODE_MODES)}.")
     if mode == "threads" or not sys.platform.startswith("linux"):
         return False
-    if type(engine).organize is not Engine.organize:  # an engine's own preprocessing
+    if getattr(engine.organize, "__func__", None) is not Engine.organize:  # its own preprocessing
         return False
     if mode == "processes":
         return True
