@@ -1,0 +1,247 @@
+"""How ``--engine auto`` times its candidates and ranks them (autoselect.py builds and checks
+them; this module only measures and decides).
+
+Timing. Each engine is warmed up until its run times settle (:func:`warm_up`), then the
+engines are timed in interleaved rounds: every round gives each engine one slice of
+:attr:`Policy.slice_s`, the order rotating from round to round. A slice starts with
+:attr:`Policy.settle_runs` untimed runs: the engine timed before it leaves its thread pool
+spinning for a while (Paddle's OpenMP threads for 200 ms, its default ``KMP_BLOCKTIME``), which
+slowed the first runs of the next engine by up to 2.3× and made a one-second measurement rank
+ONNX Runtime behind OpenVINO on ResNet50_vd where a 2-second bench ranks it ahead. A round
+scores each engine by the median of its run times in that slice, which a burst of load from
+another process moves less than a mean.
+
+Ranking (:func:`rank`, a pure function of the per-round figures). The fastest engine is the
+one with the lowest median over rounds. Another engine's lead deficit is the median over rounds
+of its time ÷ the fastest's time *in the same round* (rounds pair the engines under the same
+machine load), with a standard error from the rounds' spread. An engine is *behind* when the
+deficit exceeds :attr:`Policy.tie_margin` beyond :attr:`Policy.confidence` standard errors,
+*tied* when it is below the margin by as much, and *unsure* otherwise. Rounds are added until
+no engine is unsure (at least :attr:`Policy.min_rounds`) or :attr:`Policy.budget_s` runs out.
+
+The choice. Among the fastest and the engines tied with it, the first in the preference order
+wins (autoselect: ``analysis``, the reference, then the others by name): a fixed order, so that
+measuring a tie again picks the same engine, and the reference when it is as fast, since its
+scores are the ones every other engine is checked against and it needs no conversion. An
+engine still unsure when the budget runs out does not take the choice from the fastest (the
+best estimate the rounds give), but it makes the result a near tie, reported with its margin
+and noise so that a user can measure again (``ppinfer engines --model M --refresh``).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Seconds of interleaved rounds per choice (one precision, batch size and thread count), after
+#: the warm-ups. Rounds stop earlier once the ranking is clear; at least ``MIN_ROUNDS`` are run
+#: whatever the budget (a slow model at a large batch can take longer: each slice runs at least
+#: one settle and one timed batch).
+BUDGET_SECONDS = 4.0
+SLICE_SECONDS = 0.15  # per engine per round
+SETTLE_RUNS = 1  # untimed at the start of each slice (the previous engine's threads still spin)
+MIN_ROUNDS = 3
+MAX_ROUNDS = 40
+#: Engines within 3% are a tie: two 2-second `ppinfer bench` runs on a quiet machine agree
+#: within 3% on most rows, so a smaller lead is not a reproducible ranking.
+TIE_MARGIN = 0.03
+CONFIDENCE = 2.0  # standard errors (about 95%)
+WARMUP_MIN_RUNS = 2
+WARMUP_MAX_RUNS = 20
+WARMUP_MAX_SECONDS = 0.5  # per engine
+WARMUP_SETTLED = 0.10  # the last three warm-up runs within 10% of each other
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The knobs of one measurement; tests pass short budgets here."""
+
+    budget_s: float = BUDGET_SECONDS
+    slice_s: float = SLICE_SECONDS
+    settle_runs: int = SETTLE_RUNS
+    min_rounds: int = MIN_ROUNDS
+    max_rounds: int = MAX_ROUNDS
+    tie_margin: float = TIE_MARGIN
+    confidence: float = CONFIDENCE
+
+
+@dataclass
+class Ranking:
+    """The verdict on per-round figures: ``order`` fastest first, the ``chosen`` engine, and
+    how sure: ``tied`` (engines clearly within the tie margin of the fastest: the preference
+    order chooses among them), ``unsure`` (neither clearly tied nor clearly behind),
+    ``margin`` (the chosen engine's lead over the ``closest`` other engine, a fraction;
+    negative when the tie rule chose a slower one) and ``noise`` (that comparison's
+    confidence half-width, a fraction)."""
+
+    order: list[str]
+    chosen: str
+    ms: dict[str, float]
+    tied: list[str] = field(default_factory=list)
+    unsure: list[str] = field(default_factory=list)
+    margin: float | None = None
+    noise: float | None = None
+    closest: str | None = None  # the engine ``margin`` compares with
+
+    @property
+    def near_tie(self) -> bool:
+        return bool(self.tied or self.unsure)
+
+    @property
+    def tied_with_choice(self) -> list[str]:
+        """The other engines within the noise of the choice, fastest first (empty: none)."""
+        pool = {self.order[0], *self.tied, *self.unsure}
+        return [n for n in self.order if n in pool and n != self.chosen]
+
+
+def rank(round_ms: dict[str, Sequence[float]], preference: Sequence[str],
+         policy: Policy = Policy()) -> Ranking:
+    """Rank engines from their per-round figures (ms per batch, rounds aligned: index j is the
+    same round for every engine). ``preference`` breaks ties and orders equal figures."""
+    names = sorted(round_ms, key=lambda n: (_median(round_ms[n]), _position(preference, n)))
+    if not names:
+        raise ValueError("rank() needs at least one engine")
+    fastest, ms = names[0], {n: _median(round_ms[n]) for n in names}
+    tied, unsure, deficits = [], [], {}
+    for name in names[1:]:
+        deficit, noise = _paired_deficit(round_ms[name], round_ms[fastest], policy.confidence)
+        deficits[name] = (deficit, noise)
+        if deficit + noise <= policy.tie_margin:
+            tied.append(name)
+        elif deficit - noise <= policy.tie_margin:
+            unsure.append(name)
+    chosen = min([fastest, *tied], key=lambda n: _position(preference, n))
+    margin = noise = closest = None
+    if chosen != fastest:
+        (deficit, noise), closest = deficits[chosen], fastest
+        margin = -deficit
+    elif deficits:
+        closest = min(deficits, key=lambda n: deficits[n][0])
+        margin, noise = deficits[closest]
+    return Ranking(names, chosen, ms, tied, unsure, margin, noise, closest)
+
+
+def decided(ranking: Ranking, rounds: int, policy: Policy) -> bool:
+    """Enough rounds, and every engine clearly tied with the fastest or clearly behind."""
+    return rounds >= policy.min_rounds and not ranking.unsure
+
+
+def _paired_deficit(other: Sequence[float], fastest: Sequence[float],
+                    confidence: float) -> tuple[float, float]:
+    """(how much slower ``other`` is than ``fastest``: the median of the per-round ratios − 1,
+    ``confidence`` standard errors of that median as a fraction). The standard error is the
+    median's (1.253 σ / √n), σ estimated robustly from the median absolute deviation of the
+    log ratios; fewer than three rounds give an infinite error (nothing is decided yet)."""
+    logs = [math.log(o / f) for o, f in zip(other, fastest) if o > 0 and f > 0]
+    if not logs:
+        return 0.0, math.inf
+    centre = statistics.median(logs)
+    if len(logs) < 3:
+        return math.expm1(centre), math.inf
+    mad = statistics.median(abs(x - centre) for x in logs)
+    stderr = 1.253 * 1.4826 * mad / math.sqrt(len(logs))
+    return math.expm1(centre), math.expm1(confidence * stderr)
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if len(values) else math.inf
+
+
+def _position(preference: Sequence[str], name: str) -> tuple[int, str]:
+    return (list(preference).index(name) if name in preference else len(preference), name)
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    """What :func:`time_rounds` measured: per-round figures of the engines that finished,
+    the failures, the ranking and why the rounds stopped (decided | budget | max_rounds |
+    single)."""
+
+    round_ms: dict[str, list[float]]
+    failed: dict[str, BaseException]
+    ranking: Ranking | None
+    rounds: int
+    seconds: float
+    stop: str
+
+
+def warm_up(run: Callable[[], object], policy: Policy = Policy()) -> int:
+    """Run until the last three run times are within :data:`WARMUP_SETTLED` of each other
+    (at least :data:`WARMUP_MIN_RUNS`, at most :data:`WARMUP_MAX_RUNS` runs or
+    :data:`WARMUP_MAX_SECONDS`); the number of runs."""
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < WARMUP_MAX_RUNS:
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= max(WARMUP_MIN_RUNS, 3) and _settled(times[-3:]):
+            break
+        if len(times) >= WARMUP_MIN_RUNS and time.perf_counter() - start > WARMUP_MAX_SECONDS:
+            break
+    return len(times)
+
+
+def _settled(last: list[float]) -> bool:
+    return max(last) <= min(last) * (1.0 + WARMUP_SETTLED)
+
+
+def time_slice(run: Callable[[], object], seconds: float, settle_runs: int) -> float:
+    """Median ms of one slice: ``settle_runs`` untimed, then timed runs for ``seconds`` (at
+    least one)."""
+    for _ in range(settle_runs):
+        run()
+    times: list[float] = []
+    start = time.perf_counter()
+    while not times or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return 1000.0 * float(np.median(times))
+
+
+def time_rounds(runs: dict[str, Callable[[], object]], preference: Sequence[str],
+                policy: Policy = Policy()) -> Timing:
+    """Interleaved rounds (the order rotating) until :func:`decided`, the budget or
+    :attr:`Policy.max_rounds`; an engine that raises drops out and is reported in ``failed``."""
+    names = [n for n in preference if n in runs] + sorted(set(runs) - set(preference))
+    round_ms: dict[str, list[float]] = {n: [] for n in names}
+    failed: dict[str, BaseException] = {}
+    start, rounds, stop, ranking = time.perf_counter(), 0, "max_rounds", None
+    while rounds < policy.max_rounds:
+        live = [n for n in names if n not in failed]
+        if len(live) < 2:
+            stop = "single"
+            break
+        for name in live[rounds % len(live):] + live[:rounds % len(live)]:
+            try:
+                round_ms[name].append(time_slice(runs[name], policy.slice_s, policy.settle_runs))
+            except Exception as exc:  # one engine failing mid-way must not stop the others
+                failed[name] = exc
+        rounds += 1
+        ranking = rank({n: v for n, v in round_ms.items() if n not in failed}, preference,
+                       policy)
+        if decided(ranking, rounds, policy):
+            stop = "decided"
+            break
+        if time.perf_counter() - start >= policy.budget_s:
+            stop = "budget"
+            break
+    kept = {n: v for n, v in round_ms.items() if n not in failed}
+    for only, figures in kept.items():  # a single engine from the start: one slice, for figures
+        if not figures:
+            try:
+                figures.append(time_slice(runs[only], policy.slice_s, policy.settle_runs))
+            except Exception as exc:
+                failed[only] = exc
+    kept = {n: v for n, v in kept.items() if n not in failed}
+    ranking = rank(kept, preference, policy) if kept else None
+    return Timing(kept, failed, ranking, rounds, time.perf_counter() - start, stop)
