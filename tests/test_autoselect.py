@@ -5,6 +5,7 @@ choice is the fastest of the figures it measured."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 
 import pytest
@@ -145,6 +146,7 @@ def test_the_cached_json_says_how_sure_the_choice_is(tiny_legacy, tmp_path):
     assert isinstance(doc["near_tie"], bool) and doc["near_tie"] == bool(doc["tied"])
     assert doc["margin_over"] in [c["engine"] for c in doc["candidates"] if c["status"] == "ok"]
     assert isinstance(doc["margin"], float) and (doc["noise"] is None or doc["noise"] >= 0)
+    assert doc["other_cores"] >= 0.0 and isinstance(doc["busy"], bool)  # Linux: /proc/stat
     for c in doc["candidates"]:
         if c["status"] == "ok":
             assert len(c["round_ms"]) == doc["rounds"] and c["warmup_runs"] >= 2
@@ -174,3 +176,24 @@ def test_an_old_schema_cache_file_is_measured_again_not_misread(tiny_legacy, tmp
     doc.pop("near_tie")  # the current schema's name with a field missing: damaged, not misread
     path.write_text(json.dumps(doc))
     assert not choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT).cached
+
+
+def test_a_choice_measured_on_a_busy_machine_or_in_a_near_tie_says_so():
+    from ppinfer.autoselect import Candidate, Choice
+
+    def choice(**kw):
+        return Choice("onnxruntime", "fp32", 1, 2, [Candidate("onnxruntime", "ok")],
+                      "2026-11-26T00:00:00+00:00", rounds=5, margin=0.08, noise=0.02,
+                      margin_over="openvino", **kw)
+
+    clear = choice(other_cores=0.0)
+    assert clear.verdict() == "clearly fastest (+8.0% ±2.0% vs openvino, 5 rounds)"
+    busy = choice(other_cores=64.0 * (os.cpu_count() or 1))
+    assert busy.busy and "busy: other processes used" in busy.verdict()
+    assert busy.to_json_dict()["busy"] is True
+    tie = choice(near_tie=True, tied=["analysis"], other_cores=None)
+    assert not tie.busy and tie.verdict().startswith("near tie with analysis (+8.0%")
+    assert "--refresh measures again" in tie.verdict()
+    slower = choice(near_tie=True, tied=["openvino"], other_cores=0.0)
+    slower.margin = -0.01
+    assert "a tie goes to analysis, then by name" in slower.verdict()

@@ -171,6 +171,7 @@ class Timing:
     rounds: int
     seconds: float
     stop: str
+    other_cores: float | None = None  # CPU other processes used meanwhile (Linux), in cores
 
 
 def warm_up(run: Callable[[], object], policy: Policy = Policy()) -> int:
@@ -215,6 +216,7 @@ def time_rounds(runs: dict[str, Callable[[], object]], preference: Sequence[str]
     names = [n for n in preference if n in runs] + sorted(set(runs) - set(preference))
     round_ms: dict[str, list[float]] = {n: [] for n in names}
     failed: dict[str, BaseException] = {}
+    load = MachineLoad()
     start, rounds, stop, ranking = time.perf_counter(), 0, "max_rounds", None
     while rounds < policy.max_rounds:
         live = [n for n in names if n not in failed]
@@ -244,4 +246,38 @@ def time_rounds(runs: dict[str, Callable[[], object]], preference: Sequence[str]
                 failed[only] = exc
     kept = {n: v for n, v in kept.items() if n not in failed}
     ranking = rank(kept, preference, policy) if kept else None
-    return Timing(kept, failed, ranking, rounds, time.perf_counter() - start, stop)
+    return Timing(kept, failed, ranking, rounds, time.perf_counter() - start, stop,
+                  load.other_cores())
+
+
+class MachineLoad:
+    """How many cores other processes kept busy since it was made: the machine's busy time
+    (``/proc/stat``, every container on the kernel included) minus this process's CPU time.
+    Load slows every engine but not alike (ONNX Runtime's two spinning threads lost 3.6× on
+    ResNet50_vd when another process held one of two cores, OpenVINO 1.6×), so a choice
+    measured on a busy machine says so. ``None`` where ``/proc/stat`` cannot be read."""
+
+    def __init__(self) -> None:
+        self._start = (_machine_busy_s(), time.process_time(), time.perf_counter())
+
+    def other_cores(self) -> float | None:
+        busy0, cpu0, wall0 = self._start
+        busy1, wall = _machine_busy_s(), time.perf_counter() - wall0
+        if busy0 is None or busy1 is None or wall <= 0:
+            return None
+        return max(0.0, (busy1 - busy0 - (time.process_time() - cpu0)) / wall)
+
+
+def _machine_busy_s() -> float | None:
+    """Seconds of CPU the whole machine has spent busy since boot (Linux), else None."""
+    import os
+
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:9]]
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 8:
+        return None
+    return (sum(fields) - fields[3] - fields[4]) / ticks  # all but idle and iowait

@@ -39,6 +39,7 @@ FP32_TOLERANCE = 1e-4
 #: another schema (the one-second timings of /1 among them) are measured again, never read.
 SCHEMA = "ppinfer-auto/2"
 POLICY = Policy()  # how long and how sure: auto_timing.py
+BUSY_SHARE = 0.2  # of the machine's cores, used by other processes while timing: "busy"
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Choice:
     noise: float | None = None  # that lead's ± at about 95% confidence (fraction)
     rounds: int = 0
     stop: str | None = None  # decided | budget | max_rounds | single
+    other_cores: float | None = None  # cores other processes used during the rounds (Linux)
     cached: bool = False
     path: Path | None = None
     built: object | None = field(default=None, repr=False)  # the winner, built, when measured
@@ -91,11 +93,20 @@ class Choice:
         noise = f"±{100 * self.noise:.1f}%" if known else "± unknown"
         figures = (f"{100 * self.margin:+.1f}% {noise} vs {self.margin_over}, "
                    f"{self.rounds} rounds")
+        if self.busy:
+            figures += (f"; the machine was busy: other processes used {self.other_cores:.1f} "
+                        "cores, --refresh when it is quiet")
         if not self.near_tie:
             return f"clearly fastest ({figures})"
         why = (f"; a tie goes to {REFERENCE}, then by name" if self.margin < 0 else "")
-        return (f"near tie with {', '.join(self.tied)} ({figures}{why}; "
-                f"--refresh measures again)")
+        again = "" if self.busy else "; --refresh measures again"
+        return f"near tie with {', '.join(self.tied)} ({figures}{why}{again})"
+
+    @property
+    def busy(self) -> bool:
+        """Other processes took a fifth of the cores or more while the engines were timed."""
+        return self.other_cores is not None and self.other_cores >= BUSY_SHARE * (
+            os.cpu_count() or 1)
 
     def to_json_dict(self) -> dict:
         return {"schema": SCHEMA, "engine": self.engine, "precision": self.precision,
@@ -103,6 +114,7 @@ class Choice:
                 "measured_at": self.measured_at, "near_tie": self.near_tie, "tied": self.tied,
                 "margin": self.margin, "margin_over": self.margin_over,
                 "noise": _finite(self.noise), "rounds": self.rounds, "stop": self.stop,
+                "other_cores": self.other_cores, "busy": self.busy,
                 "candidates": [asdict(c) for c in self.candidates]}
 
 
@@ -187,7 +199,8 @@ def measure_candidates(source: ModelSource, config: RunConfig,
                   list(candidates.values()), now, near_tie=ranking.near_tie,
                   tied=ranking.tied_with_choice, margin=ranking.margin,
                   margin_over=ranking.closest, noise=ranking.noise,
-                  rounds=timing.rounds, stop=timing.stop, built=engines.get(ranking.chosen))
+                  rounds=timing.rounds, stop=timing.stop, other_cores=timing.other_cores,
+                  built=engines.get(ranking.chosen))
 
 
 def _prepare_one(name, source, config, batch, reference, tolerance):
@@ -308,7 +321,8 @@ def _read(path: Path) -> Choice | None:
                       candidates, doc["measured_at"], near_tie=bool(doc["near_tie"]),
                       tied=list(doc["tied"]), margin=doc["margin"],
                       margin_over=doc["margin_over"], noise=doc["noise"],
-                      rounds=int(doc["rounds"]), stop=doc["stop"], cached=True, path=path)
+                      rounds=int(doc["rounds"]), stop=doc["stop"],
+                      other_cores=doc["other_cores"], cached=True, path=path)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # damaged: measure again
 
