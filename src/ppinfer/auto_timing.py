@@ -3,13 +3,15 @@ them; this module only measures and decides).
 
 Timing. Each engine is warmed up until its run times settle (:func:`warm_up`), then the
 engines are timed in interleaved rounds: every round gives each engine one slice of
-:attr:`Policy.slice_s`, the order rotating from round to round. A slice starts with
-:attr:`Policy.settle_runs` untimed runs: the engine timed before it leaves its thread pool
-spinning for a while (Paddle's OpenMP threads for 200 ms, its default ``KMP_BLOCKTIME``), which
-slowed the first runs of the next engine by up to 2.3× and made a one-second measurement rank
-ONNX Runtime behind OpenVINO on ResNet50_vd where a 2-second bench ranks it ahead. A round
-scores each engine by the median of its run times in that slice, which a burst of load from
-another process moves less than a mean.
+:attr:`Policy.slice_s`, the order rotating from round to round. A slice starts by waiting for
+the engine timed before to stop using the CPU (:func:`quiesce`): its thread pool keeps spinning
+after its last run, Paddle's OpenMP threads for 200 ms (``KMP_BLOCKTIME``), ONNX Runtime's for
+about 35 ms, and the next engine's runs meanwhile took up to 3× their time. Timed back to back
+in slices of ⅓ s, that made ONNX Runtime, timed after analysis, read 11% low on ResNet50_vd
+(31.2 img/s against 35.2 from its undisturbed runs) and rank behind OpenVINO, which a 2-second
+bench ranks ahead. Then :attr:`Policy.settle_runs` untimed runs (the first run after another
+engine is slower) and timed runs; a round scores each engine by the median of its run times in
+the slice, which a burst of load from another process moves less than a mean.
 
 Ranking (:func:`rank`, a pure function of the per-round figures). The fastest engine is the
 one with the lowest median over rounds. Another engine's lead deficit is the median over rounds
@@ -44,7 +46,12 @@ import numpy as np
 #: one settle and one timed batch).
 BUDGET_SECONDS = 4.0
 SLICE_SECONDS = 0.15  # per engine per round
-SETTLE_RUNS = 1  # untimed at the start of each slice (the previous engine's threads still spin)
+#: Before each slice, wait (at most this long) until the engine timed before has stopped using
+#: the CPU: Paddle's OpenMP threads spin for 200 ms after a run (``KMP_BLOCKTIME``), ONNX
+#: Runtime's for about 35 ms, and whatever runs next meanwhile is slowed (measured: up to 3×
+#: on the next engine's runs in the first 200 ms).
+QUIESCE_SECONDS = 0.3
+SETTLE_RUNS = 1  # untimed at the start of each slice: its first run after another engine's
 MIN_ROUNDS = 3
 MAX_ROUNDS = 40
 #: Engines within 3% are a tie: two 2-second `ppinfer bench` runs on a quiet machine agree
@@ -63,6 +70,7 @@ class Policy:
 
     budget_s: float = BUDGET_SECONDS
     slice_s: float = SLICE_SECONDS
+    quiesce_s: float = QUIESCE_SECONDS
     settle_runs: int = SETTLE_RUNS
     min_rounds: int = MIN_ROUNDS
     max_rounds: int = MAX_ROUNDS
@@ -172,6 +180,7 @@ class Timing:
     seconds: float
     stop: str
     other_cores: float | None = None  # CPU other processes used meanwhile (Linux), in cores
+    spin_ms: dict[str, float] = field(default_factory=dict)  # :func:`quiesce` after each
 
 
 def warm_up(run: Callable[[], object], policy: Policy = Policy()) -> int:
@@ -195,18 +204,32 @@ def _settled(last: list[float]) -> bool:
     return max(last) <= min(last) * (1.0 + WARMUP_SETTLED)
 
 
-def time_slice(run: Callable[[], object], seconds: float, settle_runs: int) -> float:
-    """Median ms of one slice: ``settle_runs`` untimed, then timed runs for ``seconds`` (at
-    least one)."""
-    for _ in range(settle_runs):
+def time_slice(run: Callable[[], object], policy: Policy = Policy()) -> tuple[float, float]:
+    """(median ms of one slice, seconds waited first for the process to go idle): wait until
+    the threads of the engine timed before stop spinning (:func:`quiesce`), run
+    ``policy.settle_runs`` untimed, then time runs for ``policy.slice_s`` (at least one)."""
+    waited = quiesce(policy.quiesce_s)
+    for _ in range(policy.settle_runs):
         run()
     times: list[float] = []
     start = time.perf_counter()
-    while not times or time.perf_counter() - start < seconds:
+    while not times or time.perf_counter() - start < policy.slice_s:
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
-    return 1000.0 * float(np.median(times))
+    return 1000.0 * float(np.median(times)), waited
+
+
+def quiesce(limit_s: float, step_s: float = 0.005) -> float:
+    """Sleep until this process uses under a tenth of a core over ``step_s`` (its engines'
+    worker threads have stopped spinning), at most ``limit_s``; the seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit_s:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        time.sleep(step_s)
+        if time.process_time() - cpu0 < 0.1 * (time.perf_counter() - t0):
+            break
+    return time.perf_counter() - start
 
 
 def time_rounds(runs: dict[str, Callable[[], object]], preference: Sequence[str],
@@ -215,8 +238,9 @@ def time_rounds(runs: dict[str, Callable[[], object]], preference: Sequence[str]
     :attr:`Policy.max_rounds`; an engine that raises drops out and is reported in ``failed``."""
     names = [n for n in preference if n in runs] + sorted(set(runs) - set(preference))
     round_ms: dict[str, list[float]] = {n: [] for n in names}
+    spin: dict[str, list[float]] = {n: [] for n in names}
     failed: dict[str, BaseException] = {}
-    load = MachineLoad()
+    load, previous = MachineLoad(), None
     start, rounds, stop, ranking = time.perf_counter(), 0, "max_rounds", None
     while rounds < policy.max_rounds:
         live = [n for n in names if n not in failed]
@@ -225,9 +249,14 @@ def time_rounds(runs: dict[str, Callable[[], object]], preference: Sequence[str]
             break
         for name in live[rounds % len(live):] + live[:rounds % len(live)]:
             try:
-                round_ms[name].append(time_slice(runs[name], policy.slice_s, policy.settle_runs))
+                ms, waited = time_slice(runs[name], policy)
             except Exception as exc:  # one engine failing mid-way must not stop the others
                 failed[name] = exc
+            else:
+                round_ms[name].append(ms)
+                if previous is not None:
+                    spin[previous].append(1000.0 * waited)
+            previous = name
         rounds += 1
         ranking = rank({n: v for n, v in round_ms.items() if n not in failed}, preference,
                        policy)
@@ -237,17 +266,22 @@ def time_rounds(runs: dict[str, Callable[[], object]], preference: Sequence[str]
         if time.perf_counter() - start >= policy.budget_s:
             stop = "budget"
             break
-    kept = {n: v for n, v in round_ms.items() if n not in failed}
-    for only, figures in kept.items():  # a single engine from the start: one slice, for figures
+    kept = _time_alone({n: v for n, v in round_ms.items() if n not in failed}, runs, failed,
+                       policy)
+    return Timing(kept, failed, rank(kept, preference, policy) if kept else None, rounds,
+                  time.perf_counter() - start, stop, load.other_cores(),
+                  {n: float(np.median(v)) for n, v in spin.items() if v and n in kept})
+
+
+def _time_alone(kept: dict[str, list[float]], runs, failed, policy: Policy):
+    """An engine with no round (it was the only one): one slice, for its figures."""
+    for name, figures in kept.items():
         if not figures:
             try:
-                figures.append(time_slice(runs[only], policy.slice_s, policy.settle_runs))
-            except Exception as exc:
-                failed[only] = exc
-    kept = {n: v for n, v in kept.items() if n not in failed}
-    ranking = rank(kept, preference, policy) if kept else None
-    return Timing(kept, failed, ranking, rounds, time.perf_counter() - start, stop,
-                  load.other_cores())
+                figures.append(time_slice(runs[name], policy)[0])
+            except Exception as exc:  # the caller reports it as failed
+                failed[name] = exc
+    return {n: v for n, v in kept.items() if n not in failed}
 
 
 class MachineLoad:

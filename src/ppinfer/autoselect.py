@@ -53,6 +53,7 @@ class Candidate:
     max_abs_diff: float | None = None  # vs analysis (fp32 for a reduced precision)
     warmup_runs: int | None = None
     round_ms: list[float] | None = None  # median ms per batch in each interleaved round
+    spin_ms: float | None = None  # how long its threads kept the CPU busy after a slice
 
 
 @dataclass
@@ -193,6 +194,7 @@ def measure_candidates(source: ModelSource, config: RunConfig,
     for name, figures in timing.round_ms.items():
         c = candidates[name]
         c.round_ms, c.ms_per_batch = figures, ranking.ms[name]
+        c.spin_ms = timing.spin_ms.get(name)
         c.images_per_s = 1000.0 * len(batch) / ranking.ms[name]
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return Choice(ranking.chosen, config.precision, config.batch_size, int(config.cpu_threads),
