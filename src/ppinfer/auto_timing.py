@@ -10,8 +10,9 @@ about 35 ms, and the next engine's runs meanwhile took up to 3× their time. Tim
 in slices of ⅓ s, that made ONNX Runtime, timed after analysis, read 11% low on ResNet50_vd
 (31.2 img/s against 35.2 from its undisturbed runs) and rank behind OpenVINO, which a 2-second
 bench ranks ahead. Then :attr:`Policy.settle_runs` untimed runs (the first run after another
-engine is slower) and timed runs; a round scores each engine by the median of its run times in
-the slice, which a burst of load from another process moves less than a mean.
+engine is slower; skipped for long runs) and timed runs; a round scores each engine by the
+median of its run times in the slice, which a burst of load from another process moves less
+than a mean.
 
 Ranking (:func:`rank`, a pure function of the per-round figures). The fastest engine is the
 one with the lowest median over rounds. Another engine's lead deficit is the median over rounds
@@ -51,7 +52,11 @@ SLICE_SECONDS = 0.15  # per engine per round
 #: Runtime's for about 35 ms, and whatever runs next meanwhile is slowed (measured: up to 3×
 #: on the next engine's runs in the first 200 ms).
 QUIESCE_SECONDS = 0.3
-SETTLE_RUNS = 1  # untimed at the start of each slice: its first run after another engine's
+#: Untimed runs at the start of each slice: the first run after another engine's took 4–8%
+#: longer (ResNet50_vd, batch 1). Only while the engine's runs are short (under
+#: ``SETTLE_UNDER_MS`` in its last round): a few ms matter there, and a settle run is cheap.
+SETTLE_RUNS = 1
+SETTLE_UNDER_MS = 50.0
 MIN_ROUNDS = 3
 MAX_ROUNDS = 40
 #: Engines within 3% are a tie: two 2-second `ppinfer bench` runs on a quiet machine agree
@@ -204,12 +209,14 @@ def _settled(last: list[float]) -> bool:
     return max(last) <= min(last) * (1.0 + WARMUP_SETTLED)
 
 
-def time_slice(run: Callable[[], object], policy: Policy = Policy()) -> tuple[float, float]:
+def time_slice(run: Callable[[], object], policy: Policy = Policy(),
+               settle: bool = True) -> tuple[float, float]:
     """(median ms of one slice, seconds waited first for the process to go idle): wait until
     the threads of the engine timed before stop spinning (:func:`quiesce`), run
-    ``policy.settle_runs`` untimed, then time runs for ``policy.slice_s`` (at least one)."""
+    ``policy.settle_runs`` untimed if ``settle``, then time runs for ``policy.slice_s`` (at
+    least one)."""
     waited = quiesce(policy.quiesce_s)
-    for _ in range(policy.settle_runs):
+    for _ in range(policy.settle_runs if settle else 0):
         run()
     times: list[float] = []
     start = time.perf_counter()
@@ -249,7 +256,8 @@ def time_rounds(runs: dict[str, Callable[[], object]], preference: Sequence[str]
             break
         for name in live[rounds % len(live):] + live[:rounds % len(live)]:
             try:
-                ms, waited = time_slice(runs[name], policy)
+                last = round_ms[name][-1] if round_ms[name] else 0.0
+                ms, waited = time_slice(runs[name], policy, settle=last < SETTLE_UNDER_MS)
             except Exception as exc:  # one engine failing mid-way must not stop the others
                 failed[name] = exc
             else:

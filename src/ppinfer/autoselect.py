@@ -72,6 +72,7 @@ class Choice:
     rounds: int = 0
     stop: str | None = None  # decided | budget | max_rounds | single
     other_cores: float | None = None  # cores other processes used during the rounds (Linux)
+    timed_s: float | None = None  # seconds the rounds took (warm-ups and builds not included)
     cached: bool = False
     path: Path | None = None
     built: object | None = field(default=None, repr=False)  # the winner, built, when measured
@@ -115,7 +116,7 @@ class Choice:
                 "measured_at": self.measured_at, "near_tie": self.near_tie, "tied": self.tied,
                 "margin": self.margin, "margin_over": self.margin_over,
                 "noise": _finite(self.noise), "rounds": self.rounds, "stop": self.stop,
-                "other_cores": self.other_cores, "busy": self.busy,
+                "other_cores": self.other_cores, "busy": self.busy, "timed_s": self.timed_s,
                 "candidates": [asdict(c) for c in self.candidates]}
 
 
@@ -172,15 +173,16 @@ def measure_candidates(source: ModelSource, config: RunConfig,
     one built."""
     policy = policy or POLICY
     batch = _photo_batch(source, config.batch_size)
-    reference = _reference_scores(source, config, batch)
+    reference, built = _reference_scores(source, config, batch)
     tolerance = FP32_TOLERANCE if config.precision == "fp32" else _reduced_tolerance()
     candidates, engines = {}, {}
     for name, reason in candidate_engines(source, config.precision):
         if reason:
             candidates[name] = Candidate(name, "skipped", reason)
             continue
+        reuse = built if name == REFERENCE and config.precision == "fp32" else None
         candidates[name], engines[name] = _prepare_one(name, source, config, batch, reference,
-                                                       tolerance)
+                                                       tolerance, reuse)
     engines = {n: e for n, e in engines.items() if e is not None}
     preference = list(candidates)  # analysis first, then by name: the tie order
     timing = time_rounds({n: partial(e.execute, batch) for n, e in engines.items()},
@@ -202,18 +204,22 @@ def measure_candidates(source: ModelSource, config: RunConfig,
                   tied=ranking.tied_with_choice, margin=ranking.margin,
                   margin_over=ranking.closest, noise=ranking.noise,
                   rounds=timing.rounds, stop=timing.stop, other_cores=timing.other_cores,
-                  built=engines.get(ranking.chosen))
+                  timed_s=timing.seconds, built=engines.get(ranking.chosen))
 
 
-def _prepare_one(name, source, config, batch, reference, tolerance):
-    """Build ``name``, check its scores on ``batch`` against the reference's, warm it up."""
+def _prepare_one(name, source, config, batch, reference, tolerance, built=None):
+    """Build ``name`` (or take ``built``: (the reference engine, its build seconds)), check
+    its scores on ``batch`` against the reference's, warm it up."""
     from ppinfer.engines import create_engine
 
     try:
-        engine = create_engine(name, source, config)
-        start = time.perf_counter()
-        engine.ensure_built()
-        build_s = time.perf_counter() - start
+        if built is not None:
+            engine, build_s = built
+        else:
+            engine = create_engine(name, source, config)
+            start = time.perf_counter()
+            engine.ensure_built()
+            build_s = time.perf_counter() - start
         probs = engine.probabilities(engine.execute(batch))
         diff = float(np.max(np.abs(probs - reference)))
         if diff > tolerance or not np.array_equal(probs.argmax(1), reference.argmax(1)):
@@ -249,12 +255,16 @@ def _photo_batch(source: ModelSource, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(tensor[None], batch_size, axis=0), dtype=np.float32)
 
 
-def _reference_scores(source: ModelSource, config: RunConfig, batch: np.ndarray) -> np.ndarray:
+def _reference_scores(source: ModelSource, config: RunConfig, batch: np.ndarray):
+    """(analysis fp32's scores on ``batch``, (that engine, its build seconds)): at fp32 the
+    engine is the analysis candidate too, built once."""
     from ppinfer.engines import create_engine
 
     engine = create_engine(REFERENCE, source, replace(config, precision="fp32"))
+    start = time.perf_counter()
     engine.ensure_built()
-    return engine.probabilities(engine.execute(batch))
+    build_s = time.perf_counter() - start
+    return engine.probabilities(engine.execute(batch)), (engine, build_s)
 
 
 # -- the cache ----------------------------------------------------------------------------------
@@ -324,7 +334,8 @@ def _read(path: Path) -> Choice | None:
                       tied=list(doc["tied"]), margin=doc["margin"],
                       margin_over=doc["margin_over"], noise=doc["noise"],
                       rounds=int(doc["rounds"]), stop=doc["stop"],
-                      other_cores=doc["other_cores"], cached=True, path=path)
+                      other_cores=doc["other_cores"], timed_s=doc["timed_s"], cached=True,
+                      path=path)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # damaged: measure again
 
