@@ -147,9 +147,11 @@ def test_the_cached_json_says_how_sure_the_choice_is(tiny_legacy, tmp_path):
     assert doc["margin_over"] in [c["engine"] for c in doc["candidates"] if c["status"] == "ok"]
     assert isinstance(doc["margin"], float) and (doc["noise"] is None or doc["noise"] >= 0)
     assert doc["other_cores"] >= 0.0 and isinstance(doc["busy"], bool)  # Linux: /proc/stat
+    assert doc["timed_s"] > 0.0
     for c in doc["candidates"]:
         if c["status"] == "ok":
             assert len(c["round_ms"]) == doc["rounds"] and c["warmup_runs"] >= 2
+            assert c["spin_ms"] is None or c["spin_ms"] >= 0.0
             assert c["ms_per_batch"] == pytest.approx(statistics.median(c["round_ms"]))
     again = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
     assert again.cached and (again.near_tie, again.tied, again.margin, again.margin_over,

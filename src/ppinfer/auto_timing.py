@@ -6,13 +6,13 @@ engines are timed in interleaved rounds: every round gives each engine one slice
 :attr:`Policy.slice_s`, the order rotating from round to round. A slice starts by waiting for
 the engine timed before to stop using the CPU (:func:`quiesce`): its thread pool keeps spinning
 after its last run, Paddle's OpenMP threads for 200 ms (``KMP_BLOCKTIME``), ONNX Runtime's for
-about 35 ms, and the next engine's runs meanwhile took up to 3× their time. Timed back to back
-in slices of ⅓ s, that made ONNX Runtime, timed after analysis, read 11% low on ResNet50_vd
-(31.2 img/s against 35.2 from its undisturbed runs) and rank behind OpenVINO, which a 2-second
-bench ranks ahead. Then :attr:`Policy.settle_runs` untimed runs (the first run after another
-engine is slower; skipped for long runs) and timed runs; a round scores each engine by the
-median of its run times in the slice, which a burst of load from another process moves less
-than a mean.
+30–40 ms, OpenVINO's for 5–10 ms, and the next engine's runs meanwhile took up to 3× their
+time. Timed back to back in slices of ⅓ s (the first version of auto), ONNX Runtime, timed
+after analysis, read 11–22% low on ResNet50_vd (27.0–31.2 img/s against 34.7–35.5) and ranked
+behind OpenVINO, which a 2-second bench and these rounds rank ahead. Then
+:attr:`Policy.settle_runs` untimed runs (the first run after another engine is slower; skipped
+for long runs) and timed runs; a round scores each engine by the median of its run times in
+the slice, which a burst of load from another process moves less than a mean.
 
 Ranking (:func:`rank`, a pure function of the per-round figures). The fastest engine is the
 one with the lowest median over rounds. Another engine's lead deficit is the median over rounds
@@ -44,13 +44,13 @@ import numpy as np
 #: Seconds of interleaved rounds per choice (one precision, batch size and thread count), after
 #: the warm-ups. Rounds stop earlier once the ranking is clear; at least ``MIN_ROUNDS`` are run
 #: whatever the budget (a slow model at a large batch can take longer: each slice runs at least
-#: one settle and one timed batch).
+#: one timed batch; ResNet50_vd at batch 8 took 4.5 s).
 BUDGET_SECONDS = 4.0
 SLICE_SECONDS = 0.15  # per engine per round
 #: Before each slice, wait (at most this long) until the engine timed before has stopped using
 #: the CPU: Paddle's OpenMP threads spin for 200 ms after a run (``KMP_BLOCKTIME``), ONNX
-#: Runtime's for about 35 ms, and whatever runs next meanwhile is slowed (measured: up to 3×
-#: on the next engine's runs in the first 200 ms).
+#: Runtime's for 30–40 ms, and whatever runs next meanwhile is slowed (measured: up to 3× on
+#: the next engine's runs in the first 200 ms).
 QUIESCE_SECONDS = 0.3
 #: Untimed runs at the start of each slice: the first run after another engine's took 4–8%
 #: longer (ResNet50_vd, batch 1). Only while the engine's runs are short (under
