@@ -5,6 +5,8 @@ loop tests check why and when the rounds ended."""
 from __future__ import annotations
 
 import itertools
+import math
+from dataclasses import replace
 
 import pytest
 
@@ -100,10 +102,14 @@ def tiny_runs(tiny_checkpoint, tmp_path_factory):  # noqa: F811
 
 
 def test_the_adaptive_loop_stops_at_its_budget(tiny_runs):
-    never_sure = Policy(budget_s=0.25, slice_s=0.01, min_rounds=10**6, max_rounds=10**6)
+    never_sure = Policy(budget_s=0.25, slice_s=0.01, confidence=math.inf, max_rounds=10**6)
     timing = time_rounds(tiny_runs, PREFERENCE, never_sure)
-    assert timing.stop == "budget" and timing.seconds >= 0.25
-    assert 1 <= timing.rounds < 10**6
+    assert timing.stop == "budget" and timing.ranking.near_tie
+    assert 3 <= timing.rounds < 10**6
+    # the rounds stop before one more of their average length would overrun the budget
+    assert timing.seconds * (timing.rounds + 1) / timing.rounds > 0.25
+    tiny_budget = time_rounds(tiny_runs, PREFERENCE, replace(never_sure, budget_s=0.0))
+    assert tiny_budget.stop == "budget" and tiny_budget.rounds == 3  # the minimum still runs
     assert all(len(v) == timing.rounds for v in timing.round_ms.values())
     assert timing.ranking.chosen in tiny_runs
 

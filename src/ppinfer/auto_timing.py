@@ -42,9 +42,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Seconds of interleaved rounds per choice (one precision, batch size and thread count), after
-#: the warm-ups. Rounds stop earlier once the ranking is clear; at least ``MIN_ROUNDS`` are run
-#: whatever the budget (a slow model at a large batch can take longer: each slice runs at least
-#: one timed batch; ResNet50_vd at batch 8 took 4.5 s).
+#: the warm-ups: no round starts that would end past it, at the rounds' average length. Rounds
+#: stop earlier once the ranking is clear; at least ``MIN_ROUNDS`` are run whatever the budget
+#: (a slow model at a large batch can take longer: each slice runs at least one timed batch;
+#: ResNet50_vd at batch 8 took 4.5 s).
 BUDGET_SECONDS = 4.0
 SLICE_SECONDS = 0.15  # per engine per round
 #: Before each slice, wait (at most this long) until the engine timed before has stopped using
@@ -158,7 +159,7 @@ def _paired_deficit(other: Sequence[float], fastest: Sequence[float],
         return math.expm1(centre), math.inf
     mad = statistics.median(abs(x - centre) for x in logs)
     stderr = 1.253 * 1.4826 * mad / math.sqrt(len(logs))
-    return math.expm1(centre), math.expm1(confidence * stderr)
+    return math.expm1(centre), math.expm1(confidence * stderr) if stderr > 0 else 0.0
 
 
 def _median(values: Sequence[float]) -> float:
@@ -271,8 +272,9 @@ def time_rounds(runs: dict[str, Callable[[], object]], preference: Sequence[str]
         if decided(ranking, rounds, policy):
             stop = "decided"
             break
-        if time.perf_counter() - start >= policy.budget_s:
-            stop = "budget"
+        elapsed = time.perf_counter() - start
+        if rounds >= policy.min_rounds and elapsed * (rounds + 1) / rounds > policy.budget_s:
+            stop = "budget"  # another round like these would overrun it
             break
     kept = _time_alone({n: v for n, v in round_ms.items() if n not in failed}, runs, failed,
                        policy)
