@@ -144,6 +144,7 @@ def test_the_cached_json_says_how_sure_the_choice_is(tiny_legacy, tmp_path):
     assert doc["engine"] == choice.engine and doc["rounds"] == choice.rounds >= 1
     assert doc["stop"] in ("decided", "budget", "max_rounds")
     assert isinstance(doc["near_tie"], bool) and doc["near_tie"] == bool(doc["tied"])
+    assert set(doc["unsure"]) <= set(doc["tied"])
     assert doc["margin_over"] in [c["engine"] for c in doc["candidates"] if c["status"] == "ok"]
     assert isinstance(doc["margin"], float) and (doc["noise"] is None or doc["noise"] >= 0)
     assert doc["other_cores"] >= 0.0 and isinstance(doc["busy"], bool)  # Linux: /proc/stat
@@ -193,9 +194,11 @@ def test_a_choice_measured_on_a_busy_machine_or_in_a_near_tie_says_so():
     busy = choice(other_cores=64.0 * (os.cpu_count() or 1))
     assert busy.busy and "busy: other processes used" in busy.verdict()
     assert busy.to_json_dict()["busy"] is True
-    tie = choice(near_tie=True, tied=["analysis"], other_cores=None)
-    assert not tie.busy and tie.verdict().startswith("near tie with analysis (+8.0%")
-    assert "--refresh measures again" in tie.verdict()
-    slower = choice(near_tie=True, tied=["openvino"], other_cores=0.0)
-    slower.margin = -0.01
-    assert "a tie goes to analysis, then by name" in slower.verdict()
+    noisy = choice(near_tie=True, tied=["analysis"], unsure=["analysis"], other_cores=None)
+    assert not noisy.busy
+    assert noisy.verdict().startswith("near tie: within the noise of analysis (+8.0%")
+    assert "--refresh measures again" in noisy.verdict()
+    tie = choice(near_tie=True, tied=["openvino"], other_cores=0.0)
+    tie.margin = -0.01
+    assert tie.verdict() == ("near tie: within 3% of openvino (-1.0% ±2.0% vs openvino, 5 "
+                             "rounds; a tie goes to analysis, then by name)")

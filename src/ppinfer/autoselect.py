@@ -66,6 +66,7 @@ class Choice:
     measured_at: str
     near_tie: bool = False  # another engine within the noise (or 3%) of the fastest
     tied: list[str] = field(default_factory=list)  # those engines
+    unsure: list[str] = field(default_factory=list)  # of them, those the rounds could not place
     margin: float | None = None  # the choice's lead over the closest other engine (fraction)
     margin_over: str | None = None  # that engine
     noise: float | None = None  # that lead's ± at about 95% confidence (fraction)
@@ -100,9 +101,11 @@ class Choice:
                         "cores, --refresh when it is quiet")
         if not self.near_tie:
             return f"clearly fastest ({figures})"
-        why = (f"; a tie goes to {REFERENCE}, then by name" if self.margin < 0 else "")
-        again = "" if self.busy else "; --refresh measures again"
-        return f"near tie with {', '.join(self.tied)} ({figures}{why}{again})"
+        if self.unsure:
+            again = "" if self.busy else "; --refresh measures again"
+            return f"near tie: within the noise of {', '.join(self.unsure)} ({figures}{again})"
+        return (f"near tie: within 3% of {', '.join(self.tied)} ({figures}; a tie goes to "
+                f"{REFERENCE}, then by name)")
 
     @property
     def busy(self) -> bool:
@@ -114,7 +117,7 @@ class Choice:
         return {"schema": SCHEMA, "engine": self.engine, "precision": self.precision,
                 "batch_size": self.batch_size, "cpu_threads": self.cpu_threads,
                 "measured_at": self.measured_at, "near_tie": self.near_tie, "tied": self.tied,
-                "margin": self.margin, "margin_over": self.margin_over,
+                "unsure": self.unsure, "margin": self.margin, "margin_over": self.margin_over,
                 "noise": _finite(self.noise), "rounds": self.rounds, "stop": self.stop,
                 "other_cores": self.other_cores, "busy": self.busy, "timed_s": self.timed_s,
                 "candidates": [asdict(c) for c in self.candidates]}
@@ -201,8 +204,8 @@ def measure_candidates(source: ModelSource, config: RunConfig,
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return Choice(ranking.chosen, config.precision, config.batch_size, int(config.cpu_threads),
                   list(candidates.values()), now, near_tie=ranking.near_tie,
-                  tied=ranking.tied_with_choice, margin=ranking.margin,
-                  margin_over=ranking.closest, noise=ranking.noise,
+                  tied=ranking.tied_with_choice, unsure=list(ranking.unsure),
+                  margin=ranking.margin, margin_over=ranking.closest, noise=ranking.noise,
                   rounds=timing.rounds, stop=timing.stop, other_cores=timing.other_cores,
                   timed_s=timing.seconds, built=engines.get(ranking.chosen))
 
@@ -331,7 +334,8 @@ def _read(path: Path) -> Choice | None:
         candidates = [Candidate(**c) for c in doc["candidates"]]
         return Choice(doc["engine"], doc["precision"], doc["batch_size"], doc["cpu_threads"],
                       candidates, doc["measured_at"], near_tie=bool(doc["near_tie"]),
-                      tied=list(doc["tied"]), margin=doc["margin"],
+                      tied=list(doc["tied"]), unsure=list(doc["unsure"]),
+                      margin=doc["margin"],
                       margin_over=doc["margin_over"], noise=doc["noise"],
                       rounds=int(doc["rounds"]), stop=doc["stop"],
                       other_cores=doc["other_cores"], timed_s=doc["timed_s"], cached=True,
