@@ -189,7 +189,7 @@ class Timing:
     spin_ms: dict[str, float] = field(default_factory=dict)  # :func:`quiesce` after each
 
 
-def warm_up(run: Callable[[], object], policy: Policy = Policy()) -> int:
+def warm_up(run: Callable[[], object]) -> int:
     """Run until the last three run times are within :data:`WARMUP_SETTLED` of each other
     (at least :data:`WARMUP_MIN_RUNS`, at most :data:`WARMUP_MAX_RUNS` runs or
     :data:`WARMUP_MAX_SECONDS`); the number of runs."""
