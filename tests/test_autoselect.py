@@ -5,11 +5,14 @@ choice is the fastest of the figures it measured."""
 from __future__ import annotations
 
 import json
+import os
+import statistics
 
 import pytest
 from click.testing import CliRunner
 
-from ppinfer.autoselect import cache_path, candidate_engines, choose_engine
+from ppinfer.auto_timing import Policy
+from ppinfer.autoselect import SCHEMA, cache_path, candidate_engines, choose_engine
 from ppinfer.cli import cli
 from ppinfer.config import RunConfig
 from ppinfer.errors import ConfigError
@@ -23,27 +26,31 @@ def tiny_legacy(tiny_checkpoint, tmp_path_factory):  # noqa: F811
     return export_tiny(tiny_checkpoint, tmp_path_factory.mktemp("auto") / "model", "legacy")
 
 
+SHORT = Policy(budget_s=0.2, slice_s=0.01)  # a short measurement for tests
+
+
 def _config(**kw):
     return RunConfig(device="cpu", cpu_threads=1, **kw)
 
 
 def test_auto_picks_the_fastest_engine_that_agrees_and_caches_it(tiny_legacy, tmp_path):
     source = resolve_source(model=str(tiny_legacy), prefer="legacy")
-    choice = choose_engine(source, _config(), cache_root=tmp_path, seconds=0.2)
+    choice = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
     ok = [c for c in choice.candidates if c.status == "ok"]
     assert "analysis" in [c.engine for c in ok]
-    assert choice.engine == max(ok, key=lambda c: c.images_per_s).engine
+    fastest = max(ok, key=lambda c: c.images_per_s).engine
+    assert choice.engine == fastest or (choice.near_tie and fastest in choice.tied)
     assert all(c.max_abs_diff <= 1e-4 for c in ok)
     assert choice.built is not None and choice.built.name == choice.engine
     assert not choice.cached and choice.path.is_file()
     skipped = {c.engine: c.reason for c in choice.candidates if c.status == "skipped"}
     assert "checkpoint" in skipped["executor-persistable"]
 
-    again = choose_engine(source, _config(), cache_root=tmp_path, seconds=0.2)
+    again = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
     assert again.cached and again.engine == choice.engine and again.built is None
     assert [c.images_per_s for c in again.candidates] == [c.images_per_s
                                                           for c in choice.candidates]
-    fresh = choose_engine(source, _config(), cache_root=tmp_path, refresh=True, seconds=0.2)
+    fresh = choose_engine(source, _config(), cache_root=tmp_path, refresh=True, policy=SHORT)
     assert not fresh.cached
 
 
@@ -60,7 +67,7 @@ def test_a_damaged_cache_file_is_measured_again(tiny_legacy, tmp_path):
     path = cache_path(source, _config().resolve(), tmp_path)
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
-    choice = choose_engine(source, _config(), cache_root=tmp_path, seconds=0.1)
+    choice = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
     assert not choice.cached and json.loads(path.read_text())["engine"] == choice.engine
 
 
@@ -80,7 +87,7 @@ def test_auto_needs_an_exported_model(tiny_checkpoint):  # noqa: F811
 def test_predict_with_engine_auto_says_which_engine_ran(tiny_legacy, photos, tmp_path,
                                                         monkeypatch):
     monkeypatch.setenv("PPINFER_HOME", str(tmp_path))
-    monkeypatch.setattr("ppinfer.autoselect.MEASURE_SECONDS", 0.2)
+    monkeypatch.setattr("ppinfer.autoselect.POLICY", SHORT)
     args = ["predict", "-i", str(photos["chelsea"]), "--model", str(tiny_legacy), "--engine",
             "auto", "--cpu-threads", "1", "--json"]
     first = CliRunner().invoke(cli, args)
@@ -93,7 +100,7 @@ def test_predict_with_engine_auto_says_which_engine_ran(tiny_legacy, photos, tmp
 
 def test_engines_command_shows_the_choice_and_figures(tiny_legacy, tmp_path, monkeypatch):
     monkeypatch.setenv("PPINFER_HOME", str(tmp_path))
-    monkeypatch.setattr("ppinfer.autoselect.MEASURE_SECONDS", 0.2)
+    monkeypatch.setattr("ppinfer.autoselect.POLICY", SHORT)
     result = CliRunner().invoke(cli, ["engines", "--model", str(tiny_legacy), "--cpu-threads",
                                       "1", "--json"])
     assert result.exit_code == 0, result.output
@@ -127,3 +134,71 @@ def test_the_model_key_follows_the_files_content(tiny_legacy, tmp_path):
         fh.seek(0)
         fh.write(bytes(255 - b for b in head))
     assert model_key(layout, tmp_path / "auto") != first
+
+
+def test_the_cached_json_says_how_sure_the_choice_is(tiny_legacy, tmp_path):
+    source = resolve_source(model=str(tiny_legacy), prefer="legacy")
+    choice = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
+    doc = json.loads(choice.path.read_text())
+    assert doc["schema"] == SCHEMA == "ppinfer-auto/2"
+    assert doc["engine"] == choice.engine and doc["rounds"] == choice.rounds >= 1
+    assert doc["stop"] in ("decided", "budget", "max_rounds")
+    assert isinstance(doc["near_tie"], bool) and doc["near_tie"] == bool(doc["tied"])
+    assert set(doc["unsure"]) <= set(doc["tied"])
+    assert doc["margin_over"] in [c["engine"] for c in doc["candidates"] if c["status"] == "ok"]
+    assert isinstance(doc["margin"], float) and (doc["noise"] is None or doc["noise"] >= 0)
+    assert doc["other_cores"] >= 0.0 and isinstance(doc["busy"], bool)  # Linux: /proc/stat
+    assert doc["timed_s"] > 0.0
+    for c in doc["candidates"]:
+        if c["status"] == "ok":
+            assert len(c["round_ms"]) == doc["rounds"] and c["warmup_runs"] >= 2
+            assert c["spin_ms"] is None or c["spin_ms"] >= 0.0
+            assert c["ms_per_batch"] == pytest.approx(statistics.median(c["round_ms"]))
+    again = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
+    assert again.cached and (again.near_tie, again.tied, again.margin, again.margin_over,
+                             again.rounds, again.stop) == (
+        choice.near_tie, choice.tied, choice.margin, choice.margin_over, choice.rounds,
+        choice.stop)
+    assert choice.verdict() in choice.describe()
+
+
+def test_an_old_schema_cache_file_is_measured_again_not_misread(tiny_legacy, tmp_path):
+    source = resolve_source(model=str(tiny_legacy), prefer="legacy")
+    path = cache_path(source, _config().resolve(), tmp_path)
+    path.parent.mkdir(parents=True)
+    old = {"schema": "ppinfer-auto/1", "engine": "executor-persistable", "precision": "fp32",
+           "batch_size": 1, "cpu_threads": 1, "measured_at": "2026-11-25T00:00:00+00:00",
+           "candidates": [{"engine": "executor-persistable", "status": "ok", "reason": None,
+                           "images_per_s": 1e9, "ms_per_batch": 1e-6, "build_s": 0.1,
+                           "max_abs_diff": 0.0}]}
+    path.write_text(json.dumps(old))
+    choice = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
+    assert not choice.cached and choice.engine != "executor-persistable"
+    doc = json.loads(path.read_text())
+    assert doc["schema"] == SCHEMA and doc["engine"] == choice.engine and "near_tie" in doc
+    doc.pop("near_tie")  # the current schema's name with a field missing: damaged, not misread
+    path.write_text(json.dumps(doc))
+    assert not choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT).cached
+
+
+def test_a_choice_measured_on_a_busy_machine_or_in_a_near_tie_says_so():
+    from ppinfer.autoselect import Candidate, Choice
+
+    def choice(**kw):
+        return Choice("onnxruntime", "fp32", 1, 2, [Candidate("onnxruntime", "ok")],
+                      "2026-11-26T00:00:00+00:00", rounds=5, margin=0.08, noise=0.02,
+                      margin_over="openvino", **kw)
+
+    clear = choice(other_cores=0.0)
+    assert clear.verdict() == "clearly fastest (+8.0% ±2.0% vs openvino, 5 rounds)"
+    busy = choice(other_cores=64.0 * (os.cpu_count() or 1))
+    assert busy.busy and "busy: other processes used" in busy.verdict()
+    assert busy.to_json_dict()["busy"] is True
+    noisy = choice(near_tie=True, tied=["analysis"], unsure=["analysis"], other_cores=None)
+    assert not noisy.busy
+    assert noisy.verdict().startswith("near tie: within the noise of analysis (+8.0%")
+    assert "--refresh measures again" in noisy.verdict()
+    tie = choice(near_tie=True, tied=["openvino"], other_cores=0.0)
+    tie.margin = -0.01
+    assert tie.verdict() == ("near tie: within 3% of openvino (-1.0% ±2.0% vs openvino, 5 "
+                             "rounds; a tie goes to analysis, then by name)")

@@ -3,10 +3,13 @@ size and thread count, chosen by measuring, with parity against analysis checked
 
 :func:`choose_engine` is the plain entry point (the CLI and the Python API call it). On first
 use it builds every engine that can run the model at the precision, checks its scores on the
-shipped photo against ``analysis`` (fp32 for reduced precisions), times it for a moment on a
-batch of that photo, and keeps the fastest that agrees; the figures are written to
-``<cache>/auto/<model digest>/<precision>-b<batch>-t<threads>.json`` and reused while the model
-files, the machine and the installed engines are the same. Peers such as PaddleX's
+shipped photo against ``analysis`` (fp32 for reduced precisions), warms each up until its run
+times settle, and times them on a batch of that photo in interleaved rounds until the ranking
+is clear or a budget of a few seconds is spent (auto_timing.py says how, and how a near tie is
+broken: ``analysis`` first, then by name). The figures, the choice and how sure it is
+(``near_tie``, ``margin``, ``noise``) are written to
+``<cache>/auto/<model digest>/<precision>-b<batch>-t<threads>-<setup>.json`` and reused while
+the model files, the machine and the installed engines are the same. Peers such as PaddleX's
 high-performance mode choose from a static table; this measures.
 """
 
@@ -16,23 +19,27 @@ import contextlib
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from ppinfer.auto_timing import Policy, time_rounds, warm_up
 from ppinfer.config import RunConfig, default_cache_dir
 from ppinfer.errors import ConfigError, PPInferError
 from ppinfer.source import ModelSource
 
 REFERENCE = "analysis"
 FP32_TOLERANCE = 1e-4
-MEASURE_SECONDS = 1.0  # timed per engine, after a warm-up
-ROUNDS = 3  # the timing is interleaved: engine A, B, C, A, B, C, ...
-WARMUP = 2
-SCHEMA = "ppinfer-auto/1"
+#: "ppinfer-auto/2": per-round figures, near_tie / margin / noise / rounds / stop. Files of
+#: another schema (the one-second timings of /1 among them) are measured again, never read.
+SCHEMA = "ppinfer-auto/2"
+POLICY = Policy()  # how long and how sure: auto_timing.py
+BUSY_SHARE = 0.2  # of the machine's cores, used by other processes while timing: "busy"
 
 
 @dataclass
@@ -44,6 +51,9 @@ class Candidate:
     ms_per_batch: float | None = None
     build_s: float | None = None
     max_abs_diff: float | None = None  # vs analysis (fp32 for a reduced precision)
+    warmup_runs: int | None = None
+    round_ms: list[float] | None = None  # median ms per batch in each interleaved round
+    spin_ms: float | None = None  # how long its threads kept the CPU busy after a slice
 
 
 @dataclass
@@ -54,6 +64,16 @@ class Choice:
     cpu_threads: int
     candidates: list[Candidate]
     measured_at: str
+    near_tie: bool = False  # another engine within the noise (or 3%) of the fastest
+    tied: list[str] = field(default_factory=list)  # those engines
+    unsure: list[str] = field(default_factory=list)  # of them, those the rounds could not place
+    margin: float | None = None  # the choice's lead over the closest other engine (fraction)
+    margin_over: str | None = None  # that engine
+    noise: float | None = None  # that lead's ± at about 95% confidence (fraction)
+    rounds: int = 0
+    stop: str | None = None  # decided | budget | max_rounds | single
+    other_cores: float | None = None  # cores other processes used during the rounds (Linux)
+    timed_s: float | None = None  # seconds the rounds took (warm-ups and builds not included)
     cached: bool = False
     path: Path | None = None
     built: object | None = field(default=None, repr=False)  # the winner, built, when measured
@@ -65,19 +85,50 @@ class Choice:
             else f"{c.engine} {c.status}" for c in self.candidates)
         how = "cached" if self.cached else "measured"
         return (f"--engine auto chose {self.engine} ({self.precision}, batch {self.batch_size}, "
-                f"{self.cpu_threads} threads; img/s: {figures}; {how} {self.measured_at}).")
+                f"{self.cpu_threads} threads; img/s: {figures}; {self.verdict()}; "
+                f"{how} {self.measured_at}).")
+
+    def verdict(self) -> str:
+        """How sure the choice is, in words."""
+        if self.margin is None:
+            return "the only engine that runs"
+        known = self.noise is not None and math.isfinite(self.noise)
+        noise = f"±{100 * self.noise:.1f}%" if known else "± unknown"
+        figures = (f"{100 * self.margin:+.1f}% {noise} vs {self.margin_over}, "
+                   f"{self.rounds} rounds")
+        if self.busy:
+            figures += (f"; the machine was busy: other processes used {self.other_cores:.1f} "
+                        "cores, --refresh when it is quiet")
+        if not self.near_tie:
+            return f"clearly fastest ({figures})"
+        if self.unsure:
+            again = "" if self.busy else "; --refresh measures again"
+            return f"near tie: within the noise of {', '.join(self.unsure)} ({figures}{again})"
+        return (f"near tie: within 3% of {', '.join(self.tied)} ({figures}; a tie goes to "
+                f"{REFERENCE}, then by name)")
+
+    @property
+    def busy(self) -> bool:
+        """Other processes took a fifth of the cores or more while the engines were timed."""
+        return self.other_cores is not None and self.other_cores >= BUSY_SHARE * (
+            os.cpu_count() or 1)
 
     def to_json_dict(self) -> dict:
         return {"schema": SCHEMA, "engine": self.engine, "precision": self.precision,
                 "batch_size": self.batch_size, "cpu_threads": self.cpu_threads,
-                "measured_at": self.measured_at,
+                "measured_at": self.measured_at, "near_tie": self.near_tie, "tied": self.tied,
+                "unsure": self.unsure, "margin": self.margin, "margin_over": self.margin_over,
+                "noise": _finite(self.noise), "rounds": self.rounds, "stop": self.stop,
+                "other_cores": self.other_cores, "busy": self.busy, "timed_s": self.timed_s,
                 "candidates": [asdict(c) for c in self.candidates]}
 
 
 def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = False,
-                  cache_root: Path | None = None, seconds: float | None = None) -> Choice:
-    """The fastest engine that agrees with analysis, from the cache or measured now
-    (``seconds`` timed per engine, default :data:`MEASURE_SECONDS`)."""
+                  cache_root: Path | None = None, seconds: float | None = None,
+                  policy: Policy | None = None) -> Choice:
+    """The fastest engine that agrees with analysis, from the cache or measured now.
+    ``seconds`` is the timing budget (default :data:`~ppinfer.auto_timing.BUDGET_SECONDS`),
+    ``policy`` every knob of the measurement (auto_timing.Policy)."""
     config = config.resolve()
     if source.layout is None or not source.layout.is_inference_model:
         raise ConfigError("--engine auto chooses among engines that run an exported model: "
@@ -87,7 +138,10 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
         cached = _read(path)
         if cached is not None:
             return cached
-    choice = measure_candidates(source, config, MEASURE_SECONDS if seconds is None else seconds)
+    policy = policy or POLICY
+    if seconds is not None:
+        policy = replace(policy, budget_s=seconds)
+    choice = measure_candidates(source, config, policy)
     choice.path = path
     _write(path, choice)
     return choice
@@ -115,78 +169,72 @@ def candidate_engines(source: ModelSource, precision: str) -> list[tuple[str, st
     return out
 
 
-def measure_candidates(source: ModelSource, config: RunConfig, seconds: float) -> Choice:
-    """Build and parity-check every candidate, then time them in interleaved rounds (a
-    machine that gets busier mid-way slows them alike), and keep the fastest built."""
+def measure_candidates(source: ModelSource, config: RunConfig,
+                       policy: Policy | None = None) -> Choice:
+    """Build, parity-check and warm up every candidate, then time them in interleaved rounds
+    until the ranking is clear or the budget is spent (auto_timing.py), and keep the chosen
+    one built."""
+    policy = policy or POLICY
     batch = _photo_batch(source, config.batch_size)
-    reference = _reference_scores(source, config, batch)
+    reference, built = _reference_scores(source, config, batch)
     tolerance = FP32_TOLERANCE if config.precision == "fp32" else _reduced_tolerance()
-    candidates, engines = [], {}
+    candidates, engines = {}, {}
     for name, reason in candidate_engines(source, config.precision):
         if reason:
-            candidates.append(Candidate(name, "skipped", reason))
+            candidates[name] = Candidate(name, "skipped", reason)
             continue
-        candidate, engine = _prepare_one(name, source, config, batch, reference, tolerance)
-        candidates.append(candidate)
-        if engine is not None:
-            engines[name] = engine
-    _time_rounds(engines, {c.engine: c for c in candidates}, batch, seconds)
-    ok = [c for c in candidates if c.status == "ok"]
-    if not ok:
+        reuse = built if name == REFERENCE and config.precision == "fp32" else None
+        candidates[name], engines[name] = _prepare_one(name, source, config, batch, reference,
+                                                       tolerance, reuse)
+    engines = {n: e for n, e in engines.items() if e is not None}
+    preference = list(candidates)  # analysis first, then by name: the tie order
+    timing = time_rounds({n: partial(e.execute, batch) for n, e in engines.items()},
+                         preference, policy)
+    for name, exc in timing.failed.items():
+        candidates[name].status, candidates[name].reason = "failed", _one_line(exc)
+    if timing.ranking is None:
         raise ConfigError("--engine auto found no engine that runs this model at "
                           f"{config.precision}: `ppinfer engines --model M` says why.")
-    best = max(ok, key=lambda c: c.images_per_s)
+    ranking = timing.ranking
+    for name, figures in timing.round_ms.items():
+        c = candidates[name]
+        c.round_ms, c.ms_per_batch = figures, ranking.ms[name]
+        c.spin_ms = timing.spin_ms.get(name)
+        c.images_per_s = 1000.0 * len(batch) / ranking.ms[name]
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    return Choice(best.engine, config.precision, config.batch_size, int(config.cpu_threads),
-                  candidates, now, built=engines.get(best.engine))
+    return Choice(ranking.chosen, config.precision, config.batch_size, int(config.cpu_threads),
+                  list(candidates.values()), now, near_tie=ranking.near_tie,
+                  tied=ranking.tied_with_choice, unsure=list(ranking.unsure),
+                  margin=ranking.margin, margin_over=ranking.closest, noise=ranking.noise,
+                  rounds=timing.rounds, stop=timing.stop, other_cores=timing.other_cores,
+                  timed_s=timing.seconds, built=engines.get(ranking.chosen))
 
 
-def _prepare_one(name, source, config, batch, reference, tolerance):
-    """Build ``name`` and check its scores on ``batch`` against the reference's."""
+def _prepare_one(name, source, config, batch, reference, tolerance, built=None):
+    """Build ``name`` (or take ``built``: (the reference engine, its build seconds)), check
+    its scores on ``batch`` against the reference's, warm it up."""
     from ppinfer.engines import create_engine
 
     try:
-        engine = create_engine(name, source, config)
-        start = time.perf_counter()
-        engine.ensure_built()
-        build_s = time.perf_counter() - start
+        if built is not None:
+            engine, build_s = built
+        else:
+            engine = create_engine(name, source, config)
+            start = time.perf_counter()
+            engine.ensure_built()
+            build_s = time.perf_counter() - start
         probs = engine.probabilities(engine.execute(batch))
         diff = float(np.max(np.abs(probs - reference)))
         if diff > tolerance or not np.array_equal(probs.argmax(1), reference.argmax(1)):
             return Candidate(name, "disagrees", f"scores differ from {REFERENCE} by {diff:.2e}",
                              build_s=build_s, max_abs_diff=diff), None
-        for _ in range(WARMUP):
-            engine.execute(batch)
+        warmup_runs = warm_up(partial(engine.execute, batch))
     except PPInferError as exc:
         return Candidate(name, "skipped", str(exc)), None
     except Exception as exc:  # an engine that breaks must not stop the others
         return Candidate(name, "failed", _one_line(exc)), None
-    return Candidate(name, "ok", None, build_s=build_s, max_abs_diff=diff), engine
-
-
-def _time_rounds(engines: dict, candidates: dict[str, Candidate], batch: np.ndarray,
-                 seconds: float) -> None:
-    """``seconds`` per engine in total, in :data:`ROUNDS` interleaved slices of at least one
-    batch each."""
-    runs = dict.fromkeys(engines, 0)
-    wall = dict.fromkeys(engines, 0.0)
-    for _ in range(ROUNDS):
-        for name, engine in list(engines.items()):
-            try:
-                start = time.perf_counter()
-                count = 0
-                while count < 1 or time.perf_counter() - start < seconds / ROUNDS:
-                    engine.execute(batch)
-                    count += 1
-                wall[name] += time.perf_counter() - start
-                runs[name] += count
-            except Exception as exc:  # one engine failing mid-way must not stop the others
-                candidates[name].status, candidates[name].reason = "failed", _one_line(exc)
-                del engines[name]
-    for name in engines:
-        c = candidates[name]
-        c.images_per_s = runs[name] * len(batch) / wall[name]
-        c.ms_per_batch = 1000.0 * wall[name] / runs[name]
+    return Candidate(name, "ok", None, build_s=build_s, max_abs_diff=diff,
+                     warmup_runs=warmup_runs), engine
 
 
 def _one_line(exc: BaseException) -> str:
@@ -210,12 +258,16 @@ def _photo_batch(source: ModelSource, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(tensor[None], batch_size, axis=0), dtype=np.float32)
 
 
-def _reference_scores(source: ModelSource, config: RunConfig, batch: np.ndarray) -> np.ndarray:
+def _reference_scores(source: ModelSource, config: RunConfig, batch: np.ndarray):
+    """(analysis fp32's scores on ``batch``, (that engine, its build seconds)): at fp32 the
+    engine is the analysis candidate too, built once."""
     from ppinfer.engines import create_engine
 
     engine = create_engine(REFERENCE, source, replace(config, precision="fp32"))
+    start = time.perf_counter()
     engine.ensure_built()
-    return engine.probabilities(engine.execute(batch))
+    build_s = time.perf_counter() - start
+    return engine.probabilities(engine.execute(batch)), (engine, build_s)
 
 
 # -- the cache ----------------------------------------------------------------------------------
@@ -281,9 +333,19 @@ def _read(path: Path) -> Choice | None:
             return None
         candidates = [Candidate(**c) for c in doc["candidates"]]
         return Choice(doc["engine"], doc["precision"], doc["batch_size"], doc["cpu_threads"],
-                      candidates, doc["measured_at"], cached=True, path=path)
+                      candidates, doc["measured_at"], near_tie=bool(doc["near_tie"]),
+                      tied=list(doc["tied"]), unsure=list(doc["unsure"]),
+                      margin=doc["margin"],
+                      margin_over=doc["margin_over"], noise=doc["noise"],
+                      rounds=int(doc["rounds"]), stop=doc["stop"],
+                      other_cores=doc["other_cores"], timed_s=doc["timed_s"], cached=True,
+                      path=path)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # damaged: measure again
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None  # JSON has no inf
 
 
 def _write(path: Path, choice: Choice) -> None:

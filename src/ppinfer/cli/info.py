@@ -150,16 +150,17 @@ def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) ->
 
     from ppinfer.output import console as Console  # noqa: N812
 
-    table = Table(Column("engine", no_wrap=True), "img/s", "ms/batch", "build s",
-                  "max |Δ| vs analysis", "status",
+    table = Table(Column("engine", no_wrap=True), "img/s", "ms/batch", "rounds' ms",
+                  "build s", "max |Δ| vs analysis", "status",
                   title=f"{source.display_name}: {precision}, batch {batch_size}, "
                         f"{choice.cpu_threads} threads")
     for c in choice.candidates:
         if c.status == "skipped":
             continue
         mark = " ←" if c.engine == choice.engine else ""
+        spread = (f"{min(c.round_ms):.1f}–{max(c.round_ms):.1f}" if c.round_ms else "-")
         table.add_row(c.engine + mark, _fig(c.images_per_s, ".1f"), _fig(c.ms_per_batch, ".1f"),
-                      _fig(c.build_s, ".2f"), _fig(c.max_abs_diff, ".1e"), c.status)
+                      spread, _fig(c.build_s, ".2f"), _fig(c.max_abs_diff, ".1e"), c.status)
     Console().print(table)
     for c in choice.candidates:
         if c.status != "ok":
