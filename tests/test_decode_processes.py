@@ -17,7 +17,7 @@ import pytest
 from ppinfer.errors import ConfigError
 from ppinfer.pipeline.decode_processes import ProcessDecoder, decode_here
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
-from ppinfer.predict import PROCESS_MIN_IMAGES, decode_in_processes
+from ppinfer.predict import decode_in_processes
 
 from .test_faults import small_models
 
@@ -107,20 +107,64 @@ def test_a_tensor_larger_than_a_slot_still_arrives(folder):
     assert loaded.tensor.shape == (1, 3, 224, 224)
 
 
-def test_processes_are_chosen_for_long_runs_of_engines_that_keep_the_gil(models, monkeypatch):
+def test_worker_processes_are_used_only_when_asked_for(models, monkeypatch):
     import ppinfer
-    from ppinfer.paddle_env import paddle_env
 
     analysis = ppinfer.load(str(models.model)).engine
     monkeypatch.delenv("PPINFER_DECODE", raising=False)
-    keeps = paddle_env().major >= 3
-    assert analysis.keeps_gil is keeps
-    assert decode_in_processes(analysis, PROCESS_MIN_IMAGES) is keeps
-    assert decode_in_processes(analysis, PROCESS_MIN_IMAGES - 1) is False
+    assert decode_in_processes(analysis) is False  # threads: as fast here (BENCHMARKS.md)
     monkeypatch.setenv("PPINFER_DECODE", "processes")
-    assert decode_in_processes(analysis, 1) is True
+    assert decode_in_processes(analysis) is True
     monkeypatch.setenv("PPINFER_DECODE", "threads")
-    assert decode_in_processes(analysis, 10**6) is False
+    assert decode_in_processes(analysis) is False
     monkeypatch.setenv("PPINFER_DECODE", "fibers")
     with pytest.raises(ConfigError, match="PPINFER_DECODE='fibers' is not one of"):
-        decode_in_processes(analysis, 1)
+        decode_in_processes(analysis)
+
+
+def test_ctrl_c_with_worker_processes_exits_130_and_leaves_no_worker(models, tmp_path):
+    import signal
+    import time
+
+    images = tmp_path / "many"
+    images.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(300):
+        cv2.imwrite(str(images / f"img{i:03d}.png"), rng.integers(0, 256, (24, 32, 3), np.uint8))
+    save = tmp_path / "results.jsonl"
+    env = dict(os.environ, PPINFER_DECODE="processes")
+    proc = subprocess.Popen([sys.executable, "-m", "ppinfer", "predict", "-i", str(images),
+                             "--model", str(models.model), "--save", str(save), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (save.exists() and save.stat().st_size > 0) and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        workers = _decode_workers_of(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "Interrupted."
+    assert workers, "no decode worker was running: nothing was tested"
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    lines = [json.loads(line) for line in save.read_text().splitlines()]
+    assert 1 <= len(lines) < 300
+
+
+def _decode_workers_of(parent: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"PPid:\t{parent}\n" in text and b"decode_worker" in cmdline:
+            found.append(int(status.parent.name))
+    return found

@@ -56,6 +56,9 @@ def import_paddle():
     # Paddle's C++ side logs through glog at INFO by default: keep stderr for our own messages.
     os.environ.setdefault("GLOG_minloglevel", "2")
     from ppinfer.interrupts import deferred_interrupts
+    from ppinfer.paddle_core import openmp_defaults
+
+    openmp_defaults()
 
     # Ctrl-C while Paddle's C++ extension loads surfaces as an ImportError ("not installed"):
     # it is held until the import is over, then raised as the KeyboardInterrupt it is.

@@ -1,12 +1,13 @@
 """Run an engine over input files: decode, batch, predict; per-image errors never stop the run.
 
-Decoding and preprocessing run a few batches ahead of inference, so the two overlap: in a
-small thread pool (OpenCV releases the GIL, and so do ONNX Runtime and Paddle 2.6 while they
-infer), or, for engines that keep the GIL while they infer (Paddle 3's ``predictor.run()``) and
-runs long enough to pay for starting them, in worker processes
-(:mod:`ppinfer.pipeline.decode_processes`; ``PPINFER_DECODE=threads|processes`` forces one).
-Stage times are measured here, around the engine's steps, not inside them; preprocess time is
-summed over the workers, so with overlap the stages add up to more than the wall time.
+Decoding and preprocessing run a few batches ahead of inference, so the two overlap, in a
+small thread pool: OpenCV releases the GIL, and so do ONNX Runtime and Paddle 2.6 while they
+infer. Paddle 3's ``predictor.run()`` keeps the GIL, so there decoding progresses between
+batches and inside OpenCV calls; ``PPINFER_DECODE=processes`` decodes in worker processes
+instead (:mod:`ppinfer.pipeline.decode_processes`), which measured no faster on 2 cores
+(BENCHMARKS.md). Stage times are measured here, around the engine's steps, not inside them;
+preprocess time is summed over the workers, so with overlap the stages add up to more than the
+wall time.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ from ppinfer.pipeline.postprocess import Result
 STAGES = ("preprocess", "inference", "postprocess")
 PREFETCH_BATCHES = 2  # batches decoded ahead of the one being inferred
 MAX_WORKERS = 4
-PROCESS_MIN_IMAGES = 64  # fewer images do not pay for starting worker processes (~0.3 s)
-DECODE_MODES = ("auto", "threads", "processes")
+DECODE_MODES = ("threads", "processes")
 
 
 @dataclass
@@ -102,18 +102,15 @@ def preprocess_workers() -> int:
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
-def decode_in_processes(engine: Engine, images: int) -> bool:
-    """Whether this run decodes in worker processes (module docstring)."""
-    mode = os.environ.get("PPINFER_DECODE", "auto").strip().lower() or "auto"
+def decode_in_processes(engine: Engine) -> bool:
+    """Whether this run decodes in worker processes: ``PPINFER_DECODE=processes``."""
+    mode = os.environ.get("PPINFER_DECODE", "threads").strip().lower() or "threads"
     if mode not in DECODE_MODES:
         raise ConfigError(f"PPINFER_DECODE={mode!r} is not one of {', '.join(DECODE_MODES)}.")
     if mode == "threads" or not sys.platform.startswith("linux"):
         return False
-    if getattr(engine.organize, "__func__", None) is not Engine.organize:  # its own preprocessing
-        return False
-    if mode == "processes":
-        return True
-    return engine.keeps_gil and images >= PROCESS_MIN_IMAGES and (os.cpu_count() or 1) > 1
+    # An engine with preprocessing of its own decodes in threads, where its organize() runs.
+    return getattr(engine.organize, "__func__", None) is Engine.organize
 
 
 class _Ticket:
@@ -128,8 +125,7 @@ class _Ticket:
 
 def _process_decoder(engine: Engine, items: Sequence, max_pixels: int, max_bytes: int):
     """The shared worker-process decoder for this run, locked, or None to use threads."""
-    paths = sum(1 for item in items if isinstance(item, InputItem) and item.error is None)
-    if not decode_in_processes(engine, paths):
+    if not decode_in_processes(engine) or not any(isinstance(i, InputItem) for i in items):
         return None
     from ppinfer.pipeline.decode_processes import shared_decoder
 

@@ -25,11 +25,6 @@ class AnalysisEngine(Engine):
     precisions = frozenset(PRECISIONS)
     summary = "Paddle Inference predictor: IR passes, oneDNN, TensorRT, zero-copy"
 
-    @property
-    def keeps_gil(self) -> bool:
-        """Paddle 3's ``predictor.run()`` keeps the GIL (2.6 released it)."""
-        return int(paddle_core().version.split(".")[0]) >= 3
-
     def build(self) -> None:
         core = paddle_core().module  # Paddle Inference, without `import paddle` when possible
         layout = self.source.layout

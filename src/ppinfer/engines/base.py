@@ -44,9 +44,6 @@ class Engine(ABC):
     needs_architecture: ClassVar[bool] = False
     #: False for engines --engine auto never measures (known slower, kept for checking)
     auto_candidate: ClassVar[bool] = True
-    #: True when ``execute`` keeps Python's GIL while it infers: predict then decodes in
-    #: worker processes rather than threads (ppinfer.predict)
-    keeps_gil: bool = False
 
     def __init__(self, source: ModelSource, config: RunConfig) -> None:
         self.source = source
