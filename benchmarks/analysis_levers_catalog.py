@@ -135,8 +135,11 @@ OWN_PROCESS = (
     Lever("kmp-blocktime-0", "threads",
           "KMP_BLOCKTIME=0: Intel OpenMP workers sleep at once after a parallel region "
           "(default 200 ms of spinning)", env={"KMP_BLOCKTIME": "0"}),
-    Lever("kmp-blocktime-1", "threads", "KMP_BLOCKTIME=1: spin 1 ms, then sleep",
+    Lever("kmp-blocktime-1", "threads", "KMP_BLOCKTIME=1: spin 1 ms, then sleep (ppinfer's "
+          "default since it was measured here; env-control has it too)",
           env={"KMP_BLOCKTIME": "1"}),
+    Lever("kmp-blocktime-200", "threads", "KMP_BLOCKTIME=200: Intel OpenMP's own default "
+          "(200 ms of spinning), which ppinfer replaced", env={"KMP_BLOCKTIME": "200"}),
     Lever("kmp-affinity-compact", "threads",
           "KMP_AFFINITY=granularity=fine,compact,1,0: OpenMP threads pinned to cores",
           env={"KMP_AFFINITY": "granularity=fine,compact,1,0"}),
