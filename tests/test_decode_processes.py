@@ -97,6 +97,33 @@ def test_decoder_workers_exit_and_leave_no_shared_file_when_closed(folder):
     assert all(p.poll() == 0 for p in processes)
 
 
+def test_a_kill_9_while_the_workers_start_leaves_no_shared_file():
+    import time
+
+    script = ("from ppinfer.pipeline.decode_processes import ProcessDecoder\n"
+              "from ppinfer.pipeline.preprocess_config import PreprocessConfig\n"
+              "ProcessDecoder(PreprocessConfig(), (1, 3, 224, 224), 4, 2, 10**8, 1 << 30)\n"
+              "import time; time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not (workers := _decode_workers_of(proc.pid)):  # still importing OpenCV
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.002)
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+    finally:
+        proc.kill()
+        proc.wait()
+    shared = {line.split(None, 5)[5].removesuffix(" (deleted)")
+              for line in maps.splitlines() if "ppinfer-decode" in line}
+    assert shared, "the shared memory was not mapped yet: nothing was tested"
+    assert not [path for path in shared if os.path.exists(path)]
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
 def test_a_tensor_larger_than_a_slot_still_arrives(folder):
     decoder = ProcessDecoder(PREPROCESS, (1, 3, 8, 8), slots=2, workers=1,
                              max_pixels=10**8, max_bytes=1 << 30)

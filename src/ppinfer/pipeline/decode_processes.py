@@ -4,11 +4,12 @@ For engines that keep Python's GIL while they infer (Paddle 3's analysis predict
 threads then wait for the GIL through every ``run()``, and inference and decoding take turns
 instead of overlapping. Worker processes have GILs of their own. Each is a plain ``python -m
 ppinfer.pipeline.decode_worker`` child (not ``multiprocessing``, which would re-import the
-user's ``__main__``), with one pipe for tasks and one for answers, and a shared file in
-``/dev/shm`` of ``slots`` tensor-sized slots; the parent sends ``(seq, slot, path)``, the worker
-writes the tensor into the slot and answers with a few bytes, so answers never wait for the
-parent to read them while it infers. The shared file is unlinked as soon as every worker has it
-open: nothing is left behind, however the run ends.
+user's ``__main__``), with one pipe for tasks and one for answers, and a shared memory file of
+``slots`` tensor-sized slots; the parent sends ``(seq, slot, path)``, the worker writes the
+tensor into the slot and answers with a few bytes, so answers never wait for the parent to read
+them while it infers. The shared file has no name (``memfd_create``; elsewhere a temporary file
+unlinked at once) and reaches the workers as an inherited descriptor: nothing is left behind,
+however the run ends, even a ``kill -9`` while the workers start.
 
 A worker that dies leaves its images to be decoded in this process: results are never lost.
 """
@@ -68,8 +69,7 @@ class ProcessDecoder:
         self.seq = 0
         self.workers: list[_Worker] = []
         self.lock = threading.Lock()  # one predict loop at a time uses a decoder
-        shared_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        fd, name = tempfile.mkstemp(prefix="ppinfer-decode-", dir=shared_dir)
+        fd = _anonymous_shared_file()
         try:
             os.ftruncate(fd, self.slot_bytes * slots)
             import mmap
@@ -78,15 +78,14 @@ class ProcessDecoder:
             self.settings = settings = {"preprocess": preprocess, "max_pixels": max_pixels,
                                         "max_bytes": max_bytes, "slot_bytes": self.slot_bytes}
             for _ in range(workers):
-                self.workers.append(_start_worker(name, settings))
+                self.workers.append(_start_worker(fd, settings))
             for worker in self.workers:
                 _await_ready(worker)
         except BaseException:
             self.close()
             raise
         finally:
-            os.close(fd)
-            os.unlink(name)  # every worker has it mapped (or failed): nothing to clean later
+            os.close(fd)  # mapped here and in every worker (or they failed)
 
     def submit(self, path: str) -> int:
         """Queue ``path``; the ticket to pass to :meth:`result`."""
@@ -186,7 +185,18 @@ class ProcessDecoder:
                 shared.close()
 
 
-def _start_worker(shared_name: str, settings: dict) -> _Worker:
+def _anonymous_shared_file() -> int:
+    """A descriptor of a shared memory file that no path names, so none can be left behind."""
+    if hasattr(os, "memfd_create"):
+        with contextlib.suppress(OSError):
+            return os.memfd_create("ppinfer-decode", os.MFD_CLOEXEC)
+    shared_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    fd, name = tempfile.mkstemp(prefix="ppinfer-decode-", dir=shared_dir)
+    os.unlink(name)
+    return fd
+
+
+def _start_worker(shared_fd: int, settings: dict) -> _Worker:
     task_r, task_w = os.pipe()
     result_r, result_w = os.pipe()
     package_root = str(Path(__file__).resolve().parents[2])  # where `ppinfer` is importable
@@ -195,8 +205,9 @@ def _start_worker(shared_name: str, settings: dict) -> _Worker:
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", "ppinfer.pipeline.decode_worker", str(task_r), str(result_w),
-             shared_name],
-            pass_fds=(task_r, result_w), stdin=subprocess.DEVNULL, env=env, close_fds=True,
+             str(shared_fd)],
+            pass_fds=(task_r, result_w, shared_fd), stdin=subprocess.DEVNULL, env=env,
+            close_fds=True,
             start_new_session=True,  # a terminal's Ctrl-C goes to ppinfer alone, which stops us
         )
     finally:
