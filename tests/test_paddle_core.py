@@ -129,3 +129,16 @@ def test_the_users_own_openmp_settings_are_kept(home):
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert (out["blocktime"], out["omp"]) == ("200", "2")
+
+
+@pytest.mark.parametrize("shadow", ["paddle/__init__.py", "paddle.py"])
+def test_a_paddle_in_the_current_folder_hiding_paddlepaddle_is_named(tmp_path, shadow):
+    (tmp_path / shadow).parent.mkdir(exist_ok=True)
+    (tmp_path / shadow).write_text("")  # a user's own module that happens to be named paddle
+    run = subprocess.run([sys.executable, "-m", "ppinfer", "info"], capture_output=True,
+                         text=True, timeout=600, cwd=tmp_path)  # -m: the folder is on sys.path
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == (f"Error: The 'paddle' Python imported is {tmp_path / shadow}, not "
+                          "PaddlePaddle: a file or folder named paddle in the current directory "
+                          "(or on PYTHONPATH) hides the installed one; run from another "
+                          "directory or rename it.\n")

@@ -52,7 +52,16 @@ def paddle_core() -> PaddleCore:
 
 
 def _whole(paddle) -> PaddleCore:
-    core = paddle.base.core if hasattr(paddle, "base") else paddle.fluid.core
+    home = getattr(paddle, "base", None) or getattr(paddle, "fluid", None)
+    core = getattr(home, "core", None)
+    if core is None or not hasattr(paddle, "__version__"):
+        from ppinfer.errors import PaddleMissingError
+
+        where = getattr(paddle, "__file__", None) or list(getattr(paddle, "__path__", []))
+        raise PaddleMissingError(
+            f"The 'paddle' Python imported is {where}, not PaddlePaddle: a file or folder named "
+            "paddle in the current directory (or on PYTHONPATH) hides the installed one; run "
+            "from another directory or rename it.")
     return PaddleCore(core, paddle.__version__, whole=True)
 
 
