@@ -124,6 +124,21 @@ def test_a_kill_9_while_the_workers_start_leaves_no_shared_file():
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 
 
+def test_a_cv2_py_in_the_current_folder_does_not_replace_opencv_in_the_workers(
+        folder, tmp_path, monkeypatch):
+    (tmp_path / "cv2.py").write_text("raise SystemExit('the cv2.py beside the photos')\n")
+    (tmp_path / "numpy.py").write_text("raise SystemExit('the numpy.py beside the photos')\n")
+    monkeypatch.chdir(tmp_path)
+    decoder = ProcessDecoder(PREPROCESS, (1, 3, 224, 224), slots=2, workers=1,
+                             max_pixels=10**8, max_bytes=1 << 30)  # OSError if they died
+    try:
+        got = decoder.result(decoder.submit(str(folder / "chelsea.jpg")))
+    finally:
+        decoder.close()
+    want = decode_here(str(folder / "chelsea.jpg"), decoder.settings)
+    assert np.array_equal(got.tensor, want.tensor)
+
+
 def test_a_tensor_larger_than_a_slot_still_arrives(folder):
     decoder = ProcessDecoder(PREPROCESS, (1, 3, 8, 8), slots=2, workers=1,
                              max_pixels=10**8, max_bytes=1 << 30)

@@ -2,14 +2,14 @@
 
 For engines that keep Python's GIL while they infer (Paddle 3's analysis predictor): decode
 threads then wait for the GIL through every ``run()``, and inference and decoding take turns
-instead of overlapping. Worker processes have GILs of their own. Each is a plain ``python -m
-ppinfer.pipeline.decode_worker`` child (not ``multiprocessing``, which would re-import the
-user's ``__main__``), with one pipe for tasks and one for answers, and a shared memory file of
-``slots`` tensor-sized slots; the parent sends ``(seq, slot, path)``, the worker writes the
-tensor into the slot and answers with a few bytes, so answers never wait for the parent to read
-them while it infers. The shared file has no name (``memfd_create``; elsewhere a temporary file
-unlinked at once) and reaches the workers as an inherited descriptor: nothing is left behind,
-however the run ends, even a ``kill -9`` while the workers start.
+instead of overlapping. Worker processes have GILs of their own. Each is a plain ``python -c``
+child running :mod:`ppinfer.pipeline.decode_worker` (not ``multiprocessing``, which would
+re-import the user's ``__main__``), with one pipe for tasks and one for answers, and a shared
+memory file of ``slots`` tensor-sized slots; the parent sends ``(seq, slot, path)``, the worker
+writes the tensor into the slot and answers with a few bytes, so answers never wait for the
+parent to read them while it infers. The shared file has no name (``memfd_create``; elsewhere
+a temporary file unlinked at once) and reaches the workers as an inherited descriptor: nothing
+is left behind, however the run ends, even a ``kill -9`` while the workers start.
 
 A worker that dies leaves its images to be decoded in this process: results are never lost.
 """
@@ -33,6 +33,11 @@ import numpy as np
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
 STARTUP_TIMEOUT_S = 60.0
+# `python -c`, minus the current folder that -c and -m put first on sys.path: a cv2.py or
+# numpy.py beside the user's photos must not replace OpenCV or NumPy in the workers (the
+# `ppinfer` console script that runs the parent does not search there either).
+WORKER_CODE = ("import sys; del sys.path[0]; "
+               "from ppinfer.pipeline.decode_worker import start; start(sys.argv[1:])")
 DRAIN_TIMEOUT_S = 30.0
 
 
@@ -204,8 +209,7 @@ def _start_worker(shared_fd: int, settings: dict) -> _Worker:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ppinfer.pipeline.decode_worker", str(task_r), str(result_w),
-             str(shared_fd)],
+            [sys.executable, "-c", WORKER_CODE, str(task_r), str(result_w), str(shared_fd)],
             pass_fds=(task_r, result_w, shared_fd), stdin=subprocess.DEVNULL, env=env,
             close_fds=True,
             start_new_session=True,  # a terminal's Ctrl-C goes to ppinfer alone, which stops us

@@ -1,8 +1,8 @@
 """A decode worker process: reads image paths, writes preprocessed tensors into shared memory.
 
-Started by :mod:`ppinfer.pipeline.decode_processes` as ``python -m
-ppinfer.pipeline.decode_worker TASK_FD RESULT_FD SHARED_FD`` with two pipe ends and the shared
-memory file's descriptor inherited.
+Started by :mod:`ppinfer.pipeline.decode_processes` as ``python -c ... TASK_FD RESULT_FD
+SHARED_FD`` (:data:`~ppinfer.pipeline.decode_processes.WORKER_CODE`, which calls :func:`start`)
+with two pipe ends and the shared memory file's descriptor inherited.
 The parent sends the settings first (the preprocessing and the image limits), then one task per
 image: ``(seq, slot, path)``. The worker decodes and preprocesses the image exactly as the
 threads do (:func:`load_image`, the engine's preprocessing), copies the ``1 x C x H x W``
@@ -78,6 +78,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def start(argv: list[str]) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(argv))
+
+
+if __name__ == "__main__":
+    start(sys.argv[1:])
