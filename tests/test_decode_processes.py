@@ -124,8 +124,10 @@ def test_a_kill_9_while_the_workers_start_leaves_no_shared_file():
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 
 
+@pytest.mark.parametrize("safe_path", ["", "1"])  # PYTHONSAFEPATH: no folder put first
 def test_a_cv2_py_in_the_current_folder_does_not_replace_opencv_in_the_workers(
-        folder, tmp_path, monkeypatch):
+        folder, tmp_path, monkeypatch, safe_path):
+    monkeypatch.setenv("PYTHONSAFEPATH", safe_path)
     (tmp_path / "cv2.py").write_text("raise SystemExit('the cv2.py beside the photos')\n")
     (tmp_path / "numpy.py").write_text("raise SystemExit('the numpy.py beside the photos')\n")
     monkeypatch.chdir(tmp_path)

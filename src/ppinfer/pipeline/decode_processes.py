@@ -36,8 +36,10 @@ STARTUP_TIMEOUT_S = 60.0
 # `python -c`, minus the current folder that -c and -m put first on sys.path: a cv2.py or
 # numpy.py beside the user's photos must not replace OpenCV or NumPy in the workers (the
 # `ppinfer` console script that runs the parent does not search there either).
-WORKER_CODE = ("import sys; del sys.path[0]; "
-               "from ppinfer.pipeline.decode_worker import start; start(sys.argv[1:])")
+# (With PYTHONSAFEPATH set, Python 3.11+ puts nothing there, and nothing is removed.)
+WORKER_CODE = ("import sys\n"
+               "if not getattr(sys.flags, 'safe_path', False): del sys.path[0]\n"
+               "from ppinfer.pipeline.decode_worker import start; start(sys.argv[1:])\n")
 DRAIN_TIMEOUT_S = 30.0
 
 
