@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 
 from ppinfer.errors import ConfigError
-from ppinfer.pipeline.decode_processes import ProcessDecoder, decode_here
+from ppinfer.pipeline.decode_processes import (
+    ProcessDecoder,
+    close_shared,
+    decode_here,
+    shared_decoder,
+)
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 from ppinfer.predict import decode_in_processes
 
@@ -139,6 +144,27 @@ def test_a_cv2_py_in_the_current_folder_does_not_replace_opencv_in_the_workers(
         decoder.close()
     want = decode_here(str(folder / "chelsea.jpg"), decoder.settings)
     assert np.array_equal(got.tensor, want.tensor)
+
+
+def test_a_decoder_in_use_is_not_stopped_by_a_run_with_other_settings(folder):
+    """Two threads predicting at once with other settings (another model, --max-pixels): the
+    second run's decoder must not stop the first's mid-run ("decode task 8 was never
+    submitted")."""
+    shape, photo = (1, 3, 224, 224), str(folder / "chelsea.jpg")
+    first = shared_decoder(PREPROCESS, shape, 4, 1, 10**8, 1 << 30)
+    second = None
+    try:
+        second = shared_decoder(PREPROCESS, shape, 4, 1, 10**7, 1 << 30)
+        assert second is not None and second is not first
+        assert first.usable and first.result(first.submit(photo)).tensor is not None
+        assert shared_decoder(PREPROCESS, shape, 4, 1, 10**8, 1 << 30) is None  # busy: threads
+        assert second.result(second.submit(photo)).tensor is not None
+    finally:
+        for decoder in (first, second):
+            if decoder is not None:
+                decoder.lock.release()
+        close_shared()
+    assert not first.usable and not second.usable
 
 
 def test_a_tensor_larger_than_a_slot_still_arrives(folder):

@@ -251,23 +251,41 @@ def decode_here(path: str, settings: dict) -> Loaded:
 
 
 _shared: dict[str, ProcessDecoder] = {}
+_shared_lock = threading.Lock()  # threads that predict at once take and stop decoders here
 
 
 def shared_decoder(preprocess: PreprocessConfig, slot_shape: tuple[int, ...], slots: int,
-                   workers: int, max_pixels: int, max_bytes: int) -> ProcessDecoder:
-    """A running decoder for these settings, started once and kept for the next run (a worker
-    takes a few tenths of a second to start); the previous one is stopped when they change.
-    Raises OSError when the workers cannot start."""
+                   workers: int, max_pixels: int, max_bytes: int) -> ProcessDecoder | None:
+    """A running decoder for these settings, locked for the caller (who releases
+    ``decoder.lock`` when the run ends), or None when another run is using it. Started once
+    and kept for the next run (a worker takes a few tenths of a second to start); decoders of
+    other settings are stopped unless a run in another thread is using them. Raises OSError
+    when the workers cannot start."""
     key = repr((preprocess, slot_shape, slots, workers, max_pixels, max_bytes))
-    decoder = _shared.get(key)
-    if decoder is not None and decoder.usable:
+    with _shared_lock:
+        decoder = _shared.get(key)
+        if decoder is not None and decoder.usable:
+            return decoder if decoder.lock.acquire(blocking=False) else None
+        if decoder is not None and decoder.lock.locked():
+            return None  # its run goes on with a worker fewer; this one decodes in threads
+        _close_idle()
+        decoder = ProcessDecoder(preprocess, slot_shape, slots, workers, max_pixels, max_bytes)
+        decoder.lock.acquire()
+        if not _shared_registered:
+            _register_exit()
+        _shared[key] = decoder
         return decoder
-    close_shared()
-    decoder = ProcessDecoder(preprocess, slot_shape, slots, workers, max_pixels, max_bytes)
-    if not _shared_registered:
-        _register_exit()
-    _shared[key] = decoder
-    return decoder
+
+
+def _close_idle() -> None:
+    """Stop the decoders no run is using (one in use is left to its run, and to the exit)."""
+    for key, decoder in list(_shared.items()):
+        if decoder.lock.acquire(blocking=False):
+            try:
+                decoder.close()
+            finally:
+                decoder.lock.release()
+            del _shared[key]
 
 
 def close_shared() -> None:
