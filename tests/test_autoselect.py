@@ -90,6 +90,22 @@ def test_a_cache_that_cannot_be_written_still_gives_the_measured_choice(tiny_leg
     assert doc["engine"] in [c["engine"] for c in doc["candidates"] if c["status"] == "ok"]
 
 
+@pytest.mark.parametrize("edit", ["engine", "figure"])
+def test_a_cache_file_edited_into_nonsense_is_measured_again(tiny_legacy, tmp_path, edit):
+    source = resolve_source(model=str(tiny_legacy), prefer="legacy")
+    first = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
+    doc = json.loads(first.path.read_text())
+    if edit == "engine":
+        doc["engine"] = "no-such-engine"  # was: "Unknown engine" on every run
+    else:
+        doc["candidates"][0]["images_per_s"] = "fast"  # was: unexpected ValueError
+    first.path.write_text(json.dumps(doc))
+    again = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
+    assert not again.cached and again.engine in [c.engine for c in again.candidates]
+    again.describe()
+    assert json.loads(first.path.read_text())["engine"] == again.engine
+
+
 def test_engines_that_cannot_take_part_say_why(tiny_legacy):
     source = resolve_source(model=str(tiny_legacy), prefer="legacy")
     reasons = dict(candidate_engines(source, "bf16"))

@@ -338,6 +338,8 @@ def _read(path: Path) -> Choice | None:
         if doc.get("schema") != SCHEMA:
             return None
         candidates = [Candidate(**c) for c in doc["candidates"]]
+        if not _plausible(doc, candidates):
+            return None
         return Choice(doc["engine"], doc["precision"], doc["batch_size"], doc["cpu_threads"],
                       candidates, doc["measured_at"], near_tie=bool(doc["near_tie"]),
                       tied=list(doc["tied"]), unsure=list(doc["unsure"]),
@@ -348,6 +350,26 @@ def _read(path: Path) -> Choice | None:
                       path=path)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # damaged: measure again
+
+
+def _plausible(doc: dict, candidates: list[Candidate]) -> bool:
+    """A cache file edited or damaged into valid JSON of the wrong kinds is measured again:
+    the engine is one that ran and agreed, and the figures are numbers."""
+    def number(value) -> bool:
+        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+    def numbers(c: Candidate) -> bool:
+        rounds = c.round_ms if c.round_ms is not None else []
+        return (isinstance(rounds, list) and all(number(v) for v in rounds)
+                and all(number(v) for v in (c.images_per_s, c.ms_per_batch, c.build_s,
+                                            c.max_abs_diff, c.warmup_runs, c.spin_ms)))
+
+    ran = {c.engine for c in candidates if c.status == "ok" and isinstance(c.engine, str)}
+    scalars = (doc["margin"], doc["noise"], doc["other_cores"], doc["timed_s"])
+    return (doc["engine"] in ran and all(numbers(c) for c in candidates)
+            and all(number(v) for v in scalars)
+            and all(isinstance(doc[k], int) and not isinstance(doc[k], bool)
+                    for k in ("batch_size", "cpu_threads")))
 
 
 def _finite(value: float | None) -> float | None:
