@@ -57,6 +57,10 @@ def _whole(paddle) -> PaddleCore:
     if core is None or not hasattr(paddle, "__version__"):
         from ppinfer.errors import PaddleMissingError
 
+        if getattr(getattr(paddle, "__spec__", None), "_initializing", False):
+            raise PaddleMissingError(
+                "Paddle is being imported in another thread at this moment (Python handed over "
+                "the half-imported module): import paddle before starting the threads.")
         where = getattr(paddle, "__file__", None) or list(getattr(paddle, "__path__", []))
         raise PaddleMissingError(
             f"The 'paddle' Python imported is {where}, not PaddlePaddle: a file or folder named "
