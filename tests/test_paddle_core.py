@@ -170,3 +170,11 @@ def test_paddle_imported_in_another_thread_meanwhile_is_said_not_called_a_shadow
     assert "ids" in got or got["error"] == (  # which thread wins varies; never AttributeError
         "PaddleMissingError: Paddle is being imported in another thread at this moment (Python "
         "handed over the half-imported module): import paddle before starting the threads.")
+
+
+@pytest.mark.parametrize("value", ["full", "FULL", " full\n"])
+def test_paddle_import_full_is_read_as_a_shell_user_may_write_it(value):
+    code = "from ppinfer.paddle_core import paddle_core; print(paddle_core().whole)"
+    run = _python(code, PPINFER_PADDLE_IMPORT=value)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "True"

@@ -72,7 +72,7 @@ def _whole(paddle) -> PaddleCore:
 @functools.lru_cache(maxsize=1)
 def _load_alone() -> PaddleCore | None:
     """libpaddle loaded and started as ``import paddle`` would, or None where that is unsafe."""
-    if os.environ.get("PPINFER_PADDLE_IMPORT", "").lower() == "full":
+    if os.environ.get("PPINFER_PADDLE_IMPORT", "").strip().lower() == "full":
         return None
     if not sys.platform.startswith("linux"):
         return None
