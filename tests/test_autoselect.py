@@ -71,6 +71,41 @@ def test_a_damaged_cache_file_is_measured_again(tiny_legacy, tmp_path):
     assert not choice.cached and json.loads(path.read_text())["engine"] == choice.engine
 
 
+def test_a_cache_that_cannot_be_written_still_gives_the_measured_choice(tiny_legacy, tmp_path,
+                                                                       monkeypatch):
+    not_a_folder = tmp_path / "home"
+    not_a_folder.write_text("a file where the cache folder should be")
+    source = resolve_source(model=str(tiny_legacy), prefer="legacy")
+    choice = choose_engine(source, _config(), cache_root=not_a_folder, policy=SHORT)
+    assert choice.built is not None and choice.built.name == choice.engine
+    assert choice.path is None and not choice.cached
+    assert "not cached: cannot write " in choice.describe()
+    monkeypatch.setenv("PPINFER_HOME", str(not_a_folder))
+    monkeypatch.setattr("ppinfer.autoselect.POLICY", SHORT)
+    args = ["engines", "--model", str(tiny_legacy), "--json", "--cpu-threads", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output.strip().splitlines()[-1])
+    assert doc["path"] is None and doc["not_cached"].startswith("cannot write ")
+    assert doc["engine"] in [c["engine"] for c in doc["candidates"] if c["status"] == "ok"]
+
+
+@pytest.mark.parametrize("edit", ["engine", "figure"])
+def test_a_cache_file_edited_into_nonsense_is_measured_again(tiny_legacy, tmp_path, edit):
+    source = resolve_source(model=str(tiny_legacy), prefer="legacy")
+    first = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
+    doc = json.loads(first.path.read_text())
+    if edit == "engine":
+        doc["engine"] = "no-such-engine"  # was: "Unknown engine" on every run
+    else:
+        doc["candidates"][0]["images_per_s"] = "fast"  # was: unexpected ValueError
+    first.path.write_text(json.dumps(doc))
+    again = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
+    assert not again.cached and again.engine in [c.engine for c in again.candidates]
+    again.describe()
+    assert json.loads(first.path.read_text())["engine"] == again.engine
+
+
 def test_engines_that_cannot_take_part_say_why(tiny_legacy):
     source = resolve_source(model=str(tiny_legacy), prefer="legacy")
     reasons = dict(candidate_engines(source, "bf16"))

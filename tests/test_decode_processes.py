@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 
 from ppinfer.errors import ConfigError
-from ppinfer.pipeline.decode_processes import ProcessDecoder, decode_here
+from ppinfer.pipeline.decode_processes import (
+    ProcessDecoder,
+    close_shared,
+    decode_here,
+    shared_decoder,
+)
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 from ppinfer.predict import decode_in_processes
 
@@ -95,6 +100,71 @@ def test_decoder_workers_exit_and_leave_no_shared_file_when_closed(folder):
     decoder.result(decoder.submit(str(folder / "chelsea.jpg")))
     decoder.close()
     assert all(p.poll() == 0 for p in processes)
+
+
+def test_a_kill_9_while_the_workers_start_leaves_no_shared_file():
+    import time
+
+    script = ("from ppinfer.pipeline.decode_processes import ProcessDecoder\n"
+              "from ppinfer.pipeline.preprocess_config import PreprocessConfig\n"
+              "ProcessDecoder(PreprocessConfig(), (1, 3, 224, 224), 4, 2, 10**8, 1 << 30)\n"
+              "import time; time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not (workers := _decode_workers_of(proc.pid)):  # still importing OpenCV
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.002)
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+    finally:
+        proc.kill()
+        proc.wait()
+    shared = {line.split(None, 5)[5].removesuffix(" (deleted)")
+              for line in maps.splitlines() if "ppinfer-decode" in line}
+    assert shared, "the shared memory was not mapped yet: nothing was tested"
+    assert not [path for path in shared if os.path.exists(path)]
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+@pytest.mark.parametrize("safe_path", ["", "1"])  # PYTHONSAFEPATH: no folder put first
+def test_a_cv2_py_in_the_current_folder_does_not_replace_opencv_in_the_workers(
+        folder, tmp_path, monkeypatch, safe_path):
+    monkeypatch.setenv("PYTHONSAFEPATH", safe_path)
+    (tmp_path / "cv2.py").write_text("raise SystemExit('the cv2.py beside the photos')\n")
+    (tmp_path / "numpy.py").write_text("raise SystemExit('the numpy.py beside the photos')\n")
+    monkeypatch.chdir(tmp_path)
+    decoder = ProcessDecoder(PREPROCESS, (1, 3, 224, 224), slots=2, workers=1,
+                             max_pixels=10**8, max_bytes=1 << 30)  # OSError if they died
+    try:
+        got = decoder.result(decoder.submit(str(folder / "chelsea.jpg")))
+    finally:
+        decoder.close()
+    want = decode_here(str(folder / "chelsea.jpg"), decoder.settings)
+    assert np.array_equal(got.tensor, want.tensor)
+
+
+def test_a_decoder_in_use_is_not_stopped_by_a_run_with_other_settings(folder):
+    """Two threads predicting at once with other settings (another model, --max-pixels): the
+    second run's decoder must not stop the first's mid-run ("decode task 8 was never
+    submitted")."""
+    shape, photo = (1, 3, 224, 224), str(folder / "chelsea.jpg")
+    first = shared_decoder(PREPROCESS, shape, 4, 1, 10**8, 1 << 30)
+    second = None
+    try:
+        second = shared_decoder(PREPROCESS, shape, 4, 1, 10**7, 1 << 30)
+        assert second is not None and second is not first
+        assert first.usable and first.result(first.submit(photo)).tensor is not None
+        assert shared_decoder(PREPROCESS, shape, 4, 1, 10**8, 1 << 30) is None  # busy: threads
+        assert second.result(second.submit(photo)).tensor is not None
+    finally:
+        for decoder in (first, second):
+            if decoder is not None:
+                decoder.lock.release()
+        close_shared()
+    assert not first.usable and not second.usable
 
 
 def test_a_tensor_larger_than_a_slot_still_arrives(folder):

@@ -85,6 +85,19 @@ def test_fifo_images_given_or_walked_get_an_error_line_and_the_rest_results(tmp_
     assert proc.returncode == 1
 
 
+def test_errors_name_a_relative_image_path_exactly_as_given(tmp_path, jpeg, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    os.mkfifo("photos/pipe.jpg")
+    Path("photos/big.jpg").write_bytes(jpeg)
+    with pytest.raises(ImageError) as fifo:
+        load_image("photos/pipe.jpg")
+    with pytest.raises(ImageError) as big:
+        load_image("photos/big.jpg", max_bytes=100)
+    assert str(fifo.value) == "photos/pipe.jpg is a FIFO (named pipe), not a regular file."
+    assert str(big.value).startswith("photos/big.jpg is ")  # never "Photos/..."
+
+
 def test_sparse_30_gb_image_is_refused_unread_between_two_good_ones(tmp_path, jpeg, models):
     (tmp_path / "a.jpg").write_bytes(jpeg)
     with open(tmp_path / "b.jpg", "wb") as fh:

@@ -129,3 +129,52 @@ def test_the_users_own_openmp_settings_are_kept(home):
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert (out["blocktime"], out["omp"]) == ("200", "2")
+
+
+@pytest.mark.parametrize("shadow", ["paddle/__init__.py", "paddle.py"])
+def test_a_paddle_in_the_current_folder_hiding_paddlepaddle_is_named(tmp_path, shadow):
+    (tmp_path / shadow).parent.mkdir(exist_ok=True)
+    (tmp_path / shadow).write_text("")  # a user's own module that happens to be named paddle
+    run = subprocess.run([sys.executable, "-m", "ppinfer", "info"], capture_output=True,
+                         text=True, timeout=600, cwd=tmp_path)  # -m: the folder is on sys.path
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == (f"Error: The 'paddle' Python imported is {tmp_path / shadow}, not "
+                          "PaddlePaddle: a file or folder named paddle in the current directory "
+                          "(or on PYTHONPATH) hides the installed one; run from another "
+                          "directory or rename it.\n")
+
+
+RACE = """
+import threading, ppinfer
+from ppinfer.default_model import sample_image_path
+got = {}
+def predict():
+    try:
+        got["ids"] = ppinfer.load(top_k=1).predict(str(sample_image_path()))[0].class_ids
+    except Exception as exc:
+        got["error"] = f"{type(exc).__name__}: {exc}"
+def use_paddle():
+    import paddle
+    got["paddle"] = float(paddle.to_tensor([1.0, 2.0]).sum())
+threads = [threading.Thread(target=predict), threading.Thread(target=use_paddle)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(got)
+"""
+
+
+def test_paddle_imported_in_another_thread_meanwhile_is_said_not_called_a_shadow(home):
+    run = _python(RACE, PPINFER_HOME=home)
+    assert run.returncode == 0, run.stderr
+    got = eval(run.stdout.strip().splitlines()[-1])  # noqa: S307 (our own dict's repr)
+    assert got["paddle"] == 3.0
+    assert "ids" in got or got["error"] == (  # which thread wins varies; never AttributeError
+        "PaddleMissingError: Paddle is being imported in another thread at this moment (Python "
+        "handed over the half-imported module): import paddle before starting the threads.")
+
+
+@pytest.mark.parametrize("value", ["full", "FULL", " full\n"])
+def test_paddle_import_full_is_read_as_a_shell_user_may_write_it(value):
+    code = "from ppinfer.paddle_core import paddle_core; print(paddle_core().whole)"
+    run = _python(code, PPINFER_PADDLE_IMPORT=value)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "True"

@@ -170,6 +170,15 @@ def test_verbose_lets_paddles_log_lines_through(builtin_model, real_photos):
     assert json.loads(run.stdout.splitlines()[-1])["label_names"][0] == "espresso"
 
 
+def test_verbose_lets_paddles_pass_logs_through_at_fp32(builtin_model, real_photos):
+    loud = _cli("--verbose", "predict", "-i", str(real_photos[1]), "--model",
+                str(builtin_model), "--json")
+    assert loud.returncode == 0, loud.stderr
+    assert "Running analysis" in loud.stderr  # glog INFO, once disabled even with --verbose
+    quiet = _cli("predict", "-i", str(real_photos[1]), "--model", str(builtin_model), "--json")
+    assert "Running analysis" not in quiet.stderr and quiet.stdout == loud.stdout
+
+
 def test_executor_on_a_seed_model_keeps_paddles_deprecation_note_quiet(tmp_path, real_photos):
     """Paddle logs "The old way to load inference model is deprecated" for model + params."""
     from ppinfer.export import export_model

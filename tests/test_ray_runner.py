@@ -216,6 +216,22 @@ def test_without_ray_the_ray_runner_says_how_to_install_it(monkeypatch, photo_di
                              "(or 'ray[data]').\n")
 
 
+@needs_ray
+def test_ray_without_ray_data_s_packages_says_how_to_install_them(photo_dir):
+    import subprocess
+
+    # `pip install ray` alone: Ray is there, Ray Data's pandas is not (hidden the way Python
+    # hides a module, in a fresh process so that no earlier test has imported ray.data).
+    script = ("import sys; sys.modules['pandas'] = None\n"
+              "from ppinfer.cli import main; sys.exit(main())\n")
+    proc = subprocess.run([sys.executable, "-c", script, "predict", "-i",
+                           str(photo_dir / "coffee.jpg"), "--runner", "ray"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "Error: --runner ray needs Ray Data: pip install 'ppinfer[ray]' (or 'ray[data]').")
+
+
 def test_an_unreachable_cluster_address_fails_in_one_sentence_not_after_minutes():
     from ppinfer.runners.ray_runner import check_reachable
 

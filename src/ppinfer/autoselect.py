@@ -75,7 +75,8 @@ class Choice:
     other_cores: float | None = None  # cores other processes used during the rounds (Linux)
     timed_s: float | None = None  # seconds the rounds took (warm-ups and builds not included)
     cached: bool = False
-    path: Path | None = None
+    path: Path | None = None  # the cache file; None when it could not be written
+    not_cached: str | None = None  # why the cache could not be written
     built: object | None = field(default=None, repr=False)  # the winner, built, when measured
 
     def describe(self) -> str:
@@ -84,9 +85,10 @@ class Choice:
             f"{c.engine} {c.images_per_s:.1f}" if c.images_per_s is not None
             else f"{c.engine} {c.status}" for c in self.candidates)
         how = "cached" if self.cached else "measured"
+        unsaved = f"; not cached: {self.not_cached}" if self.not_cached else ""
         return (f"--engine auto chose {self.engine} ({self.precision}, batch {self.batch_size}, "
                 f"{self.cpu_threads} threads; img/s: {figures}; {self.verdict()}; "
-                f"{how} {self.measured_at}).")
+                f"{how} {self.measured_at}{unsaved}).")
 
     def verdict(self) -> str:
         """How sure the choice is, in words."""
@@ -142,8 +144,12 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
     if seconds is not None:
         policy = replace(policy, budget_s=seconds)
     choice = measure_candidates(source, config, policy)
-    choice.path = path
-    _write(path, choice)
+    try:
+        _write(path, choice)
+        choice.path = path
+    except OSError as exc:  # a read-only cache: the measured choice still runs, said so
+        choice.not_cached = (f"cannot write {path} ({exc.strerror or exc}); set PPINFER_HOME to "
+                             "a writable folder")
     return choice
 
 
@@ -332,6 +338,8 @@ def _read(path: Path) -> Choice | None:
         if doc.get("schema") != SCHEMA:
             return None
         candidates = [Candidate(**c) for c in doc["candidates"]]
+        if not _plausible(doc, candidates):
+            return None
         return Choice(doc["engine"], doc["precision"], doc["batch_size"], doc["cpu_threads"],
                       candidates, doc["measured_at"], near_tie=bool(doc["near_tie"]),
                       tied=list(doc["tied"]), unsure=list(doc["unsure"]),
@@ -342,6 +350,26 @@ def _read(path: Path) -> Choice | None:
                       path=path)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # damaged: measure again
+
+
+def _plausible(doc: dict, candidates: list[Candidate]) -> bool:
+    """A cache file edited or damaged into valid JSON of the wrong kinds is measured again:
+    the engine is one that ran and agreed, and the figures are numbers."""
+    def number(value) -> bool:
+        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+    def numbers(c: Candidate) -> bool:
+        rounds = c.round_ms if c.round_ms is not None else []
+        return (isinstance(rounds, list) and all(number(v) for v in rounds)
+                and all(number(v) for v in (c.images_per_s, c.ms_per_batch, c.build_s,
+                                            c.max_abs_diff, c.warmup_runs, c.spin_ms)))
+
+    ran = {c.engine for c in candidates if c.status == "ok" and isinstance(c.engine, str)}
+    scalars = (doc["margin"], doc["noise"], doc["other_cores"], doc["timed_s"])
+    return (doc["engine"] in ran and all(numbers(c) for c in candidates)
+            and all(number(v) for v in scalars)
+            and all(isinstance(doc[k], int) and not isinstance(doc[k], bool)
+                    for k in ("batch_size", "cpu_threads")))
 
 
 def _finite(value: float | None) -> float | None:
@@ -356,5 +384,10 @@ def _write_json(path: Path, doc: dict) -> None:
     """Write atomically: a reader sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no half-written file left beside the cache
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

@@ -207,7 +207,11 @@ class RunConfig:
         """
         if not self.resolved:
             raise RuntimeError("resolve() the RunConfig before translating it")
-        calls = [ConfigCall("disable_glog_info"), ConfigCall("switch_ir_optim", (self.ir_optim,))]
+        from ppinfer.quiet import verbose
+
+        # Paddle's pass logs ("--- Running analysis ...", glog INFO): shown only with --verbose
+        calls = [] if verbose() else [ConfigCall("disable_glog_info")]
+        calls.append(ConfigCall("switch_ir_optim", (self.ir_optim,)))
         # Paddle 3.3's predictor fails on PIR programs with memory_optimize_pass enabled
         # ("Not find predictor_id ... memory_optimize_pass"); PIR plans memory itself.
         if self.memory_optim and ir != "pir":

@@ -135,7 +135,7 @@ def _process_decoder(engine: Engine, items: Sequence, max_pixels: int, max_bytes
                                  slots, preprocess_workers(), max_pixels, max_bytes)
     except OSError:
         return None  # workers cannot start here: threads do the work
-    return decoder if decoder.lock.acquire(blocking=False) else None
+    return decoder  # locked for this run; None while another thread's run uses it
 
 
 def run_predictions(

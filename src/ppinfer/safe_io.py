@@ -59,8 +59,8 @@ def check_regular_file(path: str | os.PathLike[str], error: type[PPInferError],
     except OSError as exc:
         raise error(f"Cannot read {what}{name}: {exc.strerror or exc}.") from None
     if not stat.S_ISREG(info.st_mode):
-        raise error(_first_upper(f"{what}{name} is {file_kind(info.st_mode)}, not a regular "
-                                 "file."))
+        raise error(f"{_subject(what, name)} is {file_kind(info.st_mode)}, not a regular "
+                    "file.")
     return info
 
 
@@ -83,8 +83,8 @@ def read_regular_file(path: str | os.PathLike[str], max_bytes: int, error: type[
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):  # swapped for something else since the stat
-            raise error(_first_upper(f"{what}{name} is {file_kind(info.st_mode)}, not a regular "
-                                     "file."))
+            raise error(f"{_subject(what, name)} is {file_kind(info.st_mode)}, not a regular "
+                        "file.")
         _check_size(name, info.st_size, max_bytes, error, what, limit_hint)
         chunks, left = [], max_bytes + 1
         while left > 0:
@@ -96,8 +96,8 @@ def read_regular_file(path: str | os.PathLike[str], max_bytes: int, error: type[
     except OSError as exc:
         raise error(f"Cannot read {what}{name}: {exc.strerror or exc}.") from None
     except MemoryError:
-        raise error(_first_upper(f"{what}{name} is too large to read in the available "
-                                 "memory.")) from None
+        raise error(f"{_subject(what, name)} is too large to read in the available "
+                    "memory.") from None
     finally:
         os.close(fd)
     data = b"".join(chunks)
@@ -108,12 +108,14 @@ def read_regular_file(path: str | os.PathLike[str], max_bytes: int, error: type[
 def _check_size(name: str, size: int, max_bytes: int, error: type[PPInferError], what: str,
                 hint: str) -> None:
     if size > max_bytes:
-        raise error(_first_upper(f"{what}{name} is {_human(size)}, over the limit of "
-                                 f"{_human(max_bytes)}{': ' + hint if hint else ''}."))
+        raise error(f"{_subject(what, name)} is {_human(size)}, over the limit of "
+                    f"{_human(max_bytes)}{': ' + hint if hint else ''}.")
 
 
-def _first_upper(sentence: str) -> str:
-    return sentence[:1].upper() + sentence[1:]
+def _subject(what: str, name: str) -> str:
+    """A sentence's start: ``what`` capitalised ("Label file "), the path exactly as given (a
+    relative ``photos/a.jpg`` is not ``Photos/a.jpg``, another file on a case-sensitive disk)."""
+    return what[:1].upper() + what[1:] + name
 
 
 def _human(size: int) -> str:

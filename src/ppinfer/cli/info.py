@@ -144,7 +144,8 @@ def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) ->
     choice = choose_engine(source, config, refresh=refresh)
     if as_json:
         click.echo(json.dumps({**choice.to_json_dict(), "cached": choice.cached,
-                               "path": str(choice.path)}))
+                               "path": str(choice.path) if choice.path else None,
+                               "not_cached": choice.not_cached}))
         return
     from rich.table import Column, Table
 

@@ -41,8 +41,9 @@ class PPInferGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             detail = (str(exc).strip().splitlines() or [""])[0][:200]
-            click.echo(f"Error: unexpected {type(exc).__name__} ({detail}): rerun with --debug "
-                       "for the traceback and report it.", err=True)
+            again = f"ppinfer --debug {ctx.invoked_subcommand or ''} ...".replace("  ", " ")
+            click.echo(f"Error: unexpected {type(exc).__name__} ({detail}): rerun as '{again}' "
+                       "(--debug before the command) for the traceback and report it.", err=True)
             ctx.exit(2)
 
 

@@ -2,13 +2,14 @@
 
 For engines that keep Python's GIL while they infer (Paddle 3's analysis predictor): decode
 threads then wait for the GIL through every ``run()``, and inference and decoding take turns
-instead of overlapping. Worker processes have GILs of their own. Each is a plain ``python -m
-ppinfer.pipeline.decode_worker`` child (not ``multiprocessing``, which would re-import the
-user's ``__main__``), with one pipe for tasks and one for answers, and a shared file in
-``/dev/shm`` of ``slots`` tensor-sized slots; the parent sends ``(seq, slot, path)``, the worker
+instead of overlapping. Worker processes have GILs of their own. Each is a plain ``python -c``
+child running :mod:`ppinfer.pipeline.decode_worker` (not ``multiprocessing``, which would
+re-import the user's ``__main__``), with one pipe for tasks and one for answers, and a shared
+memory file of ``slots`` tensor-sized slots; the parent sends ``(seq, slot, path)``, the worker
 writes the tensor into the slot and answers with a few bytes, so answers never wait for the
-parent to read them while it infers. The shared file is unlinked as soon as every worker has it
-open: nothing is left behind, however the run ends.
+parent to read them while it infers. The shared file has no name (``memfd_create``; elsewhere
+a temporary file unlinked at once) and reaches the workers as an inherited descriptor: nothing
+is left behind, however the run ends, even a ``kill -9`` while the workers start.
 
 A worker that dies leaves its images to be decoded in this process: results are never lost.
 """
@@ -32,6 +33,13 @@ import numpy as np
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
 STARTUP_TIMEOUT_S = 60.0
+# `python -c`, minus the current folder that -c and -m put first on sys.path: a cv2.py or
+# numpy.py beside the user's photos must not replace OpenCV or NumPy in the workers (the
+# `ppinfer` console script that runs the parent does not search there either).
+# (With PYTHONSAFEPATH set, Python 3.11+ puts nothing there, and nothing is removed.)
+WORKER_CODE = ("import sys\n"
+               "if not getattr(sys.flags, 'safe_path', False): del sys.path[0]\n"
+               "from ppinfer.pipeline.decode_worker import start; start(sys.argv[1:])\n")
 DRAIN_TIMEOUT_S = 30.0
 
 
@@ -68,8 +76,7 @@ class ProcessDecoder:
         self.seq = 0
         self.workers: list[_Worker] = []
         self.lock = threading.Lock()  # one predict loop at a time uses a decoder
-        shared_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        fd, name = tempfile.mkstemp(prefix="ppinfer-decode-", dir=shared_dir)
+        fd = _anonymous_shared_file()
         try:
             os.ftruncate(fd, self.slot_bytes * slots)
             import mmap
@@ -78,15 +85,14 @@ class ProcessDecoder:
             self.settings = settings = {"preprocess": preprocess, "max_pixels": max_pixels,
                                         "max_bytes": max_bytes, "slot_bytes": self.slot_bytes}
             for _ in range(workers):
-                self.workers.append(_start_worker(name, settings))
+                self.workers.append(_start_worker(fd, settings))
             for worker in self.workers:
                 _await_ready(worker)
         except BaseException:
             self.close()
             raise
         finally:
-            os.close(fd)
-            os.unlink(name)  # every worker has it mapped (or failed): nothing to clean later
+            os.close(fd)  # mapped here and in every worker (or they failed)
 
     def submit(self, path: str) -> int:
         """Queue ``path``; the ticket to pass to :meth:`result`."""
@@ -186,7 +192,18 @@ class ProcessDecoder:
                 shared.close()
 
 
-def _start_worker(shared_name: str, settings: dict) -> _Worker:
+def _anonymous_shared_file() -> int:
+    """A descriptor of a shared memory file that no path names, so none can be left behind."""
+    if hasattr(os, "memfd_create"):
+        with contextlib.suppress(OSError):
+            return os.memfd_create("ppinfer-decode", os.MFD_CLOEXEC)
+    shared_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    fd, name = tempfile.mkstemp(prefix="ppinfer-decode-", dir=shared_dir)
+    os.unlink(name)
+    return fd
+
+
+def _start_worker(shared_fd: int, settings: dict) -> _Worker:
     task_r, task_w = os.pipe()
     result_r, result_w = os.pipe()
     package_root = str(Path(__file__).resolve().parents[2])  # where `ppinfer` is importable
@@ -194,9 +211,9 @@ def _start_worker(shared_name: str, settings: dict) -> _Worker:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ppinfer.pipeline.decode_worker", str(task_r), str(result_w),
-             shared_name],
-            pass_fds=(task_r, result_w), stdin=subprocess.DEVNULL, env=env, close_fds=True,
+            [sys.executable, "-c", WORKER_CODE, str(task_r), str(result_w), str(shared_fd)],
+            pass_fds=(task_r, result_w, shared_fd), stdin=subprocess.DEVNULL, env=env,
+            close_fds=True,
             start_new_session=True,  # a terminal's Ctrl-C goes to ppinfer alone, which stops us
         )
     finally:
@@ -234,23 +251,41 @@ def decode_here(path: str, settings: dict) -> Loaded:
 
 
 _shared: dict[str, ProcessDecoder] = {}
+_shared_lock = threading.Lock()  # threads that predict at once take and stop decoders here
 
 
 def shared_decoder(preprocess: PreprocessConfig, slot_shape: tuple[int, ...], slots: int,
-                   workers: int, max_pixels: int, max_bytes: int) -> ProcessDecoder:
-    """A running decoder for these settings, started once and kept for the next run (a worker
-    takes a few tenths of a second to start); the previous one is stopped when they change.
-    Raises OSError when the workers cannot start."""
+                   workers: int, max_pixels: int, max_bytes: int) -> ProcessDecoder | None:
+    """A running decoder for these settings, locked for the caller (who releases
+    ``decoder.lock`` when the run ends), or None when another run is using it. Started once
+    and kept for the next run (a worker takes a few tenths of a second to start); decoders of
+    other settings are stopped unless a run in another thread is using them. Raises OSError
+    when the workers cannot start."""
     key = repr((preprocess, slot_shape, slots, workers, max_pixels, max_bytes))
-    decoder = _shared.get(key)
-    if decoder is not None and decoder.usable:
+    with _shared_lock:
+        decoder = _shared.get(key)
+        if decoder is not None and decoder.usable:
+            return decoder if decoder.lock.acquire(blocking=False) else None
+        if decoder is not None and decoder.lock.locked():
+            return None  # its run goes on with a worker fewer; this one decodes in threads
+        _close_idle()
+        decoder = ProcessDecoder(preprocess, slot_shape, slots, workers, max_pixels, max_bytes)
+        decoder.lock.acquire()
+        if not _shared_registered:
+            _register_exit()
+        _shared[key] = decoder
         return decoder
-    close_shared()
-    decoder = ProcessDecoder(preprocess, slot_shape, slots, workers, max_pixels, max_bytes)
-    if not _shared_registered:
-        _register_exit()
-    _shared[key] = decoder
-    return decoder
+
+
+def _close_idle() -> None:
+    """Stop the decoders no run is using (one in use is left to its run, and to the exit)."""
+    for key, decoder in list(_shared.items()):
+        if decoder.lock.acquire(blocking=False):
+            try:
+                decoder.close()
+            finally:
+                decoder.lock.release()
+            del _shared[key]
 
 
 def close_shared() -> None:

@@ -1,7 +1,8 @@
 """A decode worker process: reads image paths, writes preprocessed tensors into shared memory.
 
-Started by :mod:`ppinfer.pipeline.decode_processes` as ``python -m
-ppinfer.pipeline.decode_worker TASK_FD RESULT_FD SHARED_FILE`` with two pipe ends inherited.
+Started by :mod:`ppinfer.pipeline.decode_processes` as ``python -c ... TASK_FD RESULT_FD
+SHARED_FD`` (:data:`~ppinfer.pipeline.decode_processes.WORKER_CODE`, which calls :func:`start`)
+with two pipe ends and the shared memory file's descriptor inherited.
 The parent sends the settings first (the preprocessing and the image limits), then one task per
 image: ``(seq, slot, path)``. The worker decodes and preprocesses the image exactly as the
 threads do (:func:`load_image`, the engine's preprocessing), copies the ``1 x C x H x W``
@@ -21,7 +22,7 @@ import time
 from multiprocessing.connection import Connection
 
 
-def serve(tasks: Connection, results: Connection, shared_path: str) -> None:
+def serve(tasks: Connection, results: Connection, shared_fd: int) -> None:
     settings = tasks.recv()
     from ppinfer.pipeline.limits import set_decoder_pixel_limit
 
@@ -33,8 +34,8 @@ def serve(tasks: Connection, results: Connection, shared_path: str) -> None:
     from ppinfer.pipeline.preprocess import make_batch, preprocess_image
 
     slot_bytes = settings["slot_bytes"]
-    with open(shared_path, "r+b") as fh:
-        shared = mmap.mmap(fh.fileno(), 0)
+    shared = mmap.mmap(shared_fd, 0)
+    os.close(shared_fd)  # the mapping keeps the memory
     results.send("ready")
     while True:
         try:
@@ -65,10 +66,10 @@ def serve(tasks: Connection, results: Connection, shared_path: str) -> None:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
-    task_fd, result_fd, shared_path = int(argv[0]), int(argv[1]), argv[2]
+    task_fd, result_fd, shared_fd = (int(arg) for arg in argv[:3])
     tasks, results = Connection(task_fd, writable=False), Connection(result_fd, readable=False)
     try:
-        serve(tasks, results, shared_path)
+        serve(tasks, results, shared_fd)
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass  # the parent went away
     finally:
@@ -77,6 +78,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def start(argv: list[str]) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(argv))
+
+
+if __name__ == "__main__":
+    start(sys.argv[1:])

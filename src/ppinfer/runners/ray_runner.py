@@ -92,6 +92,7 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
     connection to ``address``, else a new local Ray that is shut down afterwards."""
     try:
         import ray
+        import ray.data  # noqa: F401  (plain `pip install ray` lacks its pandas, pyarrow)
     except ImportError:
         raise ConfigError(
             "--runner ray needs Ray Data: pip install 'ppinfer[ray]' (or 'ray[data]')."
