@@ -117,8 +117,10 @@ def test_the_adaptive_loop_stops_at_its_budget(tiny_runs):
 def test_the_loop_stops_at_max_rounds_and_once_decided(tiny_runs):
     capped = time_rounds(tiny_runs, PREFERENCE, Policy(slice_s=0.005, max_rounds=2))
     assert capped.stop == "max_rounds" and capped.rounds == 2
-    sure = Policy(slice_s=0.005, budget_s=60.0, tie_margin=10.0, max_rounds=50)
-    timing = time_rounds(tiny_runs, PREFERENCE, sure)  # everything within 1000%: a tie
+    # Every engine within a factor of 10,000 is a tie: on this tiny model Paddle's per-run cost
+    # alone can make analysis 10-20x slower than ONNX Runtime, more on a loaded machine.
+    sure = Policy(slice_s=0.005, budget_s=60.0, tie_margin=1e4, max_rounds=50)
+    timing = time_rounds(tiny_runs, PREFERENCE, sure)
     assert timing.stop == "decided" and timing.rounds == 3
     assert timing.ranking.chosen == "analysis" and timing.ranking.tied
 

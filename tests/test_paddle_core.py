@@ -131,11 +131,12 @@ def test_the_users_own_openmp_settings_are_kept(home):
     assert (out["blocktime"], out["omp"]) == ("200", "2")
 
 
+@pytest.mark.parametrize("command", [["info"], ["export", "-m", "EfficientNet_lite0", "-o", "out"]])
 @pytest.mark.parametrize("shadow", ["paddle/__init__.py", "paddle.py"])
-def test_a_paddle_in_the_current_folder_hiding_paddlepaddle_is_named(tmp_path, shadow):
+def test_a_paddle_in_the_current_folder_hiding_paddlepaddle_is_named(tmp_path, shadow, command):
     (tmp_path / shadow).parent.mkdir(exist_ok=True)
     (tmp_path / shadow).write_text("")  # a user's own module that happens to be named paddle
-    run = subprocess.run([sys.executable, "-m", "ppinfer", "info"], capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "ppinfer", *command], capture_output=True,
                          text=True, timeout=600, cwd=tmp_path)  # -m: the folder is on sys.path
     assert run.returncode == 2, run.stderr
     assert run.stderr == (f"Error: The 'paddle' Python imported is {tmp_path / shadow}, not "
@@ -178,3 +179,17 @@ def test_paddle_import_full_is_read_as_a_shell_user_may_write_it(value):
     run = _python(code, PPINFER_PADDLE_IMPORT=value)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "True"
+
+
+def test_an_unknown_paddle_import_setting_is_one_sentence(home):
+    run = subprocess.run([sys.executable, "-m", "ppinfer", "predict"], capture_output=True,
+                         text=True, timeout=600,
+                         env=dict(os.environ, PPINFER_HOME=home, PPINFER_PADDLE_IMPORT="fast"))
+    assert run.returncode == 2
+    assert run.stderr == "Error: PPINFER_PADDLE_IMPORT='fast' is not one of auto, full.\n"
+
+
+def test_paddles_own_import_warnings_stay_off_stderr(home, tmp_path):
+    # import paddle prints "WARNING: OMP_NUM_THREADS set to 2, not 1 ..." when it is not 1.
+    run = _python(PREDICT, PPINFER_HOME=home, OMP_NUM_THREADS="2", PPINFER_PADDLE_IMPORT="full")
+    assert run.returncode == 0 and run.stderr == "", run.stderr

@@ -52,27 +52,22 @@ def paddle_core() -> PaddleCore:
 
 
 def _whole(paddle) -> PaddleCore:
-    home = getattr(paddle, "base", None) or getattr(paddle, "fluid", None)
-    core = getattr(home, "core", None)
-    if core is None or not hasattr(paddle, "__version__"):
-        from ppinfer.errors import PaddleMissingError
+    from ppinfer.paddle_env import check_paddlepaddle
 
-        if getattr(getattr(paddle, "__spec__", None), "_initializing", False):
-            raise PaddleMissingError(
-                "Paddle is being imported in another thread at this moment (Python handed over "
-                "the half-imported module): import paddle before starting the threads.")
-        where = getattr(paddle, "__file__", None) or list(getattr(paddle, "__path__", []))
-        raise PaddleMissingError(
-            f"The 'paddle' Python imported is {where}, not PaddlePaddle: a file or folder named "
-            "paddle in the current directory (or on PYTHONPATH) hides the installed one; run "
-            "from another directory or rename it.")
+    check_paddlepaddle(paddle)
+    core = paddle.base.core if hasattr(paddle, "base") else paddle.fluid.core
     return PaddleCore(core, paddle.__version__, whole=True)
 
 
 @functools.lru_cache(maxsize=1)
 def _load_alone() -> PaddleCore | None:
     """libpaddle loaded and started as ``import paddle`` would, or None where that is unsafe."""
-    if os.environ.get("PPINFER_PADDLE_IMPORT", "").strip().lower() == "full":
+    how = os.environ.get("PPINFER_PADDLE_IMPORT", "").strip().lower()
+    if how not in ("", "auto", "full"):
+        from ppinfer.errors import ConfigError
+
+        raise ConfigError(f"PPINFER_PADDLE_IMPORT={how!r} is not one of auto, full.")
+    if how == "full":
         return None
     if not sys.platform.startswith("linux"):
         return None
