@@ -25,6 +25,7 @@ from ppinfer.pipeline.preprocess_config import PreprocessConfig
 from ppinfer.predict import decode_in_processes
 
 from .test_faults import small_models
+from .test_interrupts import wait_for
 
 PREPROCESS = PreprocessConfig()
 
@@ -208,10 +209,7 @@ def test_ctrl_c_with_worker_processes_exits_130_and_leaves_no_worker(models, tmp
                              "--model", str(models.model), "--save", str(save), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.monotonic() + 120
-        while not (save.exists() and save.stat().st_size > 0) and proc.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.002)
+        wait_for(lambda: save.exists() and save.stat().st_size > 0, proc)
         workers = _decode_workers_of(proc.pid)
         assert proc.poll() is None, "the run finished before Ctrl-C: nothing was tested"
         proc.send_signal(signal.SIGINT)

@@ -81,8 +81,7 @@ def _load_alone() -> PaddleCore | None:
         return None
     # As `import paddle` does: Paddle's oneDNN kernels run one OpenMP thread unless told more.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    openmp_defaults()
+    before_paddle_loads()
     from ppinfer.interrupts import deferred_interrupts
 
     loader = importlib.machinery.ExtensionFileLoader(EXTENSION, str(extension))
@@ -103,14 +102,18 @@ def _load_alone() -> PaddleCore | None:
     return PaddleCore(module, build["full_version"], whole=False)
 
 
-def openmp_defaults() -> None:
-    """Settings Paddle's OpenMP runtime reads once, when it loads; the user's own win.
+def before_paddle_loads() -> None:
+    """Settings Paddle's libraries read once, when they load; the user's own win.
+
+    ``GLOG_minloglevel=2``: Paddle's C++ side logs through glog at INFO by default; stderr is
+    kept for ppinfer's own messages.
 
     ``KMP_BLOCKTIME=1``: after a parallel region Intel's OpenMP keeps its threads spinning for
     200 ms by default, on cores that decoding (or another engine) needs. One millisecond is as
     fast for the predictor alone (0.98-1.01x on every model and batch measured) and lets
     decoding overlap inference (BENCHMARKS.md, "Levers"); 0 is 15-50% slower.
     """
+    os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("KMP_BLOCKTIME", "1")
 
 

@@ -54,17 +54,13 @@ class PaddleEnv:
 
 def import_paddle():
     """Import and return ``paddle``, or raise a one-sentence install hint."""
-    # Paddle's C++ side logs through glog at INFO by default: keep stderr for our own messages.
-    os.environ.setdefault("GLOG_minloglevel", "2")
     from ppinfer.interrupts import deferred_interrupts
-    from ppinfer.paddle_core import openmp_defaults
-
-    openmp_defaults()
-
-    # Ctrl-C while Paddle's C++ extension loads surfaces as an ImportError ("not installed"):
-    # it is held until the import is over, then raised as the KeyboardInterrupt it is.
+    from ppinfer.paddle_core import before_paddle_loads
     from ppinfer.quiet import verbose
 
+    before_paddle_loads()
+    # Ctrl-C while Paddle's C++ extension loads surfaces as an ImportError ("not installed"):
+    # it is held until the import is over, then raised as the KeyboardInterrupt it is.
     with deferred_interrupts():
         try:
             with warnings.catch_warnings(), contextlib.ExitStack() as stack:
@@ -118,12 +114,10 @@ def paddle_env() -> PaddleEnv:
 
     found = paddle_core()
     core = found.module
-    flags = {}
-    with contextlib.suppress(Exception):
-        flags = core.globals()
     pir = False
-    with contextlib.suppress(Exception):
-        pir = int(found.version.split(".")[0]) >= 3 and bool(flags["FLAGS_enable_pir_api"])
+    with contextlib.suppress(Exception):  # the flag paddle.framework.use_pir_api() reads
+        flag = bool(core.globals()["FLAGS_enable_pir_api"])
+        pir = flag and int(found.version.split(".")[0]) >= 3
     with_cuda = bool(core.is_compiled_with_cuda())
     trt_version = None
     with contextlib.suppress(Exception):

@@ -27,9 +27,9 @@ from ppinfer.engines.base import Engine
 from ppinfer.errors import ConfigError, ImageError
 from ppinfer.pipeline.arrays import ArrayItem
 from ppinfer.pipeline.decode import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, load_image
-from ppinfer.pipeline.decode_processes import Loaded as _Loaded
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result
+from ppinfer.pipeline.preprocess import Loaded as _Loaded
 
 STAGES = ("preprocess", "inference", "postprocess")
 PREFETCH_BATCHES = 2  # batches decoded ahead of the one being inferred

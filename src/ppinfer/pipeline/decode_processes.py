@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import mmap
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ppinfer.pipeline.preprocess import Loaded, load_one
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
 STARTUP_TIMEOUT_S = 60.0
@@ -41,15 +43,6 @@ WORKER_CODE = ("import sys\n"
                "if not getattr(sys.flags, 'safe_path', False): del sys.path[0]\n"
                "from ppinfer.pipeline.decode_worker import start; start(sys.argv[1:])\n")
 DRAIN_TIMEOUT_S = 30.0
-
-
-@dataclass
-class Loaded:
-    """One image after decode + preprocess: its tensor, or why there is none."""
-
-    tensor: np.ndarray | None = None
-    error: str | None = None
-    seconds: float = 0.0
 
 
 @dataclass
@@ -79,8 +72,6 @@ class ProcessDecoder:
         fd = _anonymous_shared_file()
         try:
             os.ftruncate(fd, self.slot_bytes * slots)
-            import mmap
-
             self.shared = mmap.mmap(fd, self.slot_bytes * slots)
             self.settings = settings = {"preprocess": preprocess, "max_pixels": max_pixels,
                                         "max_bytes": max_bytes, "slot_bytes": self.slot_bytes}
@@ -236,18 +227,7 @@ def _await_ready(worker: _Worker) -> None:
 
 def decode_here(path: str, settings: dict) -> Loaded:
     """What a worker does, in this process."""
-    from ppinfer.errors import ImageError
-    from ppinfer.pipeline.decode import load_image
-    from ppinfer.pipeline.preprocess import make_batch, preprocess_image
-
-    start = time.perf_counter()
-    try:
-        image = load_image(path, max_pixels=settings["max_pixels"],
-                           max_bytes=settings["max_bytes"])
-    except ImageError as exc:
-        return Loaded(error=str(exc), seconds=time.perf_counter() - start)
-    tensor = make_batch([preprocess_image(image, settings["preprocess"])])
-    return Loaded(tensor=tensor, seconds=time.perf_counter() - start)
+    return load_one(path, settings["preprocess"], settings["max_pixels"], settings["max_bytes"])
 
 
 _shared: dict[str, ProcessDecoder] = {}
@@ -271,8 +251,6 @@ def shared_decoder(preprocess: PreprocessConfig, slot_shape: tuple[int, ...], sl
         _close_idle()
         decoder = ProcessDecoder(preprocess, slot_shape, slots, workers, max_pixels, max_bytes)
         decoder.lock.acquire()
-        if not _shared_registered:
-            _register_exit()
         _shared[key] = decoder
         return decoder
 
@@ -288,16 +266,8 @@ def _close_idle() -> None:
             del _shared[key]
 
 
+@atexit.register
 def close_shared() -> None:
     for decoder in _shared.values():
         decoder.close()
     _shared.clear()
-
-
-_shared_registered = False
-
-
-def _register_exit() -> None:
-    global _shared_registered
-    atexit.register(close_shared)
-    _shared_registered = True

@@ -29,9 +29,7 @@ def serve(tasks: Connection, results: Connection, shared_fd: int) -> None:
     set_decoder_pixel_limit(settings["max_pixels"])  # before cv2 is imported, as the CLI does
     import numpy as np
 
-    from ppinfer.errors import ImageError
-    from ppinfer.pipeline.decode import load_image
-    from ppinfer.pipeline.preprocess import make_batch, preprocess_image
+    from ppinfer.pipeline.preprocess import load_one
 
     slot_bytes = settings["slot_bytes"]
     shared = mmap.mmap(shared_fd, 0)
@@ -44,17 +42,15 @@ def serve(tasks: Connection, results: Connection, shared_fd: int) -> None:
             return
         start = time.perf_counter()
         try:
-            image = load_image(path, max_pixels=settings["max_pixels"],
-                               max_bytes=settings["max_bytes"])
-            tensor = make_batch([preprocess_image(image, settings["preprocess"])])
-        except ImageError as exc:
-            results.send((seq, slot, None, str(exc), time.perf_counter() - start, None))
-            continue
+            loaded = load_one(path, settings["preprocess"], settings["max_pixels"],
+                              settings["max_bytes"])
         except Exception as exc:  # a bug: the parent re-raises it  # noqa: BLE001
             results.send((seq, slot, None, exc, time.perf_counter() - start, None))
             continue
-        tensor = np.ascontiguousarray(tensor, dtype=np.float32)
-        seconds = time.perf_counter() - start
+        if loaded.error is not None:
+            results.send((seq, slot, None, loaded.error, loaded.seconds, None))
+            continue
+        tensor, seconds = np.ascontiguousarray(loaded.tensor, dtype=np.float32), loaded.seconds
         if tensor.nbytes <= slot_bytes:
             view = np.frombuffer(shared, np.float32, tensor.size, slot * slot_bytes)
             view[:] = tensor.ravel()

@@ -14,12 +14,14 @@ from __future__ import annotations
 import functools
 import math
 import os
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from ppinfer.errors import ConfigError
-from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS, load_image
+from ppinfer.errors import ConfigError, ImageError
+from ppinfer.pipeline.decode import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.opencv import import_cv2
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
 
@@ -41,9 +43,29 @@ def load_and_preprocess(
     path: str | os.PathLike[str],
     cfg: PreprocessConfig = IMAGENET_PREPROCESS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> np.ndarray:
     """``preprocess_image(load_image(path))``: one unit of work for a thread pool."""
-    return preprocess_image(load_image(path, max_pixels), cfg)
+    return preprocess_image(load_image(path, max_pixels, max_bytes), cfg)
+
+
+@dataclass
+class Loaded:
+    """One image after decode + preprocess: its 1 x C x H x W tensor, or why there is none."""
+
+    tensor: np.ndarray | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def load_one(path: str, cfg: PreprocessConfig, max_pixels: int, max_bytes: int) -> Loaded:
+    """:func:`load_and_preprocess` as a batch of one, an unreadable image's sentence kept."""
+    start = time.perf_counter()
+    try:
+        tensor = make_batch([load_and_preprocess(path, cfg, max_pixels, max_bytes)])
+    except ImageError as exc:
+        return Loaded(error=str(exc), seconds=time.perf_counter() - start)
+    return Loaded(tensor=tensor, seconds=time.perf_counter() - start)
 
 
 def resized_size(width: int, height: int, cfg: PreprocessConfig) -> tuple[int, int]:
