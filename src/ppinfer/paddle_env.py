@@ -10,6 +10,7 @@ import functools
 import io
 import os
 import platform
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -163,25 +164,34 @@ def ir_guard(fmt: str):
     return contextlib.nullcontext()
 
 
+# Static mode, the IR guard and ``scope_guard`` switch process-wide state (the global scope is a
+# module variable): two threads running static programs at once would run in each other's scope.
+# Whoever enters a static context holds this lock until it leaves (re-entrant: contexts nest).
+STATIC_GRAPH_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def static_mode():
-    """Static-graph mode for the duration, restoring dygraph after if it was on."""
+    """Static-graph mode for the duration, restoring dygraph after if it was on; one thread at
+    a time (:data:`STATIC_GRAPH_LOCK`)."""
     paddle = import_paddle()
-    was_dynamic = paddle.in_dynamic_mode()
-    if was_dynamic:
-        paddle.enable_static()
-    try:
+    with STATIC_GRAPH_LOCK, contextlib.ExitStack() as stack:
+        if paddle.in_dynamic_mode():
+            paddle.enable_static()
+            stack.callback(paddle.disable_static)
+        if paddle.in_dynamic_mode():
+            # Not the thread that imported Paddle: enable_static only leaves the dygraph guard
+            # that import entered in *its* thread, and this one still holds a tracer (its
+            # executor would then refuse a PIR program's fetch targets). Drop the tracer here.
+            stack.enter_context(paddle.base.framework._dygraph_guard(None))
         yield
-    finally:
-        if was_dynamic:
-            paddle.disable_static()
 
 
 def program_context(ir: str, scope) -> contextlib.ExitStack:
     """Static mode + the program's IR + its scope: where a static program is run or saved."""
     paddle = import_paddle()
     stack = contextlib.ExitStack()
-    stack.enter_context(static_mode())
+    stack.enter_context(static_mode())  # holds STATIC_GRAPH_LOCK until the stack closes
     stack.enter_context(ir_guard(ir))
     stack.enter_context(paddle.static.scope_guard(scope))
     return stack

@@ -8,6 +8,8 @@ entry-point group (an entry point names an Engine subclass; importing it registe
 from __future__ import annotations
 
 import fnmatch
+import functools
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
@@ -31,7 +33,15 @@ ENTRY_POINT_GROUP = "ppinfer.engines"
 
 
 class Engine(ABC):
-    """One way to run a model. Subclasses implement :meth:`build` and :meth:`execute`."""
+    """One way to run a model. Subclasses implement :meth:`build` and :meth:`execute`.
+
+    Many threads may share one engine (a web server, a user's thread pool): each call gets its
+    own answer. An engine whose runtime keeps per-call state in one place (Paddle's input and
+    output handles, an Executor's scope) cannot run two batches at once, so every ``execute`` a
+    subclass defines is serialized by the engine's own lock, unless the class sets
+    ``concurrent = True`` because it isolates calls itself (ONNX Runtime's ``run`` is
+    thread-safe; the openvino engine takes one infer request per call).
+    """
 
     name: ClassVar[str] = ""
     #: one line for `ppinfer engines`
@@ -44,12 +54,22 @@ class Engine(ABC):
     needs_architecture: ClassVar[bool] = False
     #: False for engines --engine auto never measures (known slower, kept for checking)
     auto_candidate: ClassVar[bool] = True
+    #: True when ``execute`` may run in several threads at once (else it is serialized)
+    concurrent: ClassVar[bool] = False
 
     def __init__(self, source: ModelSource, config: RunConfig) -> None:
         self.source = source
         self.config = config.resolve()
         self._built = False
         self._output: str | None = None
+        self._build_lock = threading.Lock()
+        self._execute_lock = threading.RLock()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        execute = cls.__dict__.get("execute")
+        if execute is not None and not cls.concurrent:
+            cls.execute = _serialized(execute)
 
     # -- the four steps ---------------------------------------------------------------------
     @abstractmethod
@@ -102,7 +122,11 @@ class Engine(ABC):
 
     # -- helpers ----------------------------------------------------------------------------
     def ensure_built(self) -> None:
-        if not self._built:
+        if self._built:
+            return
+        with _lock_of(self, "_build_lock", threading.Lock):  # two first callers build once
+            if self._built:
+                return
             problem = precision_problem(type(self), self.source, self.config.precision)
             if problem:
                 raise ConfigError(problem)
@@ -142,6 +166,32 @@ class Engine(ABC):
         if cls.needs_architecture:
             return source.model_name is not None and source.checkpoint is not None
         return source.layout is not None and source.layout.kind in cls.layouts
+
+
+_LOCK_CREATION = threading.Lock()
+
+
+def _lock_of(engine: Engine, attribute: str, kind) -> threading.Lock:
+    """The engine's lock ``attribute``, made here for a subclass whose ``__init__`` skipped
+    ``Engine.__init__``."""
+    lock = engine.__dict__.get(attribute)
+    if lock is None:
+        with _LOCK_CREATION:
+            lock = engine.__dict__.setdefault(attribute, kind())
+    return lock
+
+
+def _serialized(execute):
+    """``execute`` under the engine's re-entrant lock: copy-in, run and copy-out of one batch
+    happen before another thread's begin (a subclass calling ``super().execute`` nests)."""
+
+    @functools.wraps(execute)
+    def locked(self: Engine, batch: np.ndarray) -> np.ndarray:
+        with _lock_of(self, "_execute_lock", threading.RLock):
+            return execute(self, batch)
+
+    locked.__serialized__ = True
+    return locked
 
 
 def precision_problem(engine_cls: type[Engine], source: ModelSource, precision: str) -> str | None:

@@ -45,6 +45,7 @@ VALIDATION_ATOL = 1e-4  # largest |score difference| to Paddle Inference accepte
 class OnnxRuntimeEngine(Engine):
     layouts = frozenset({"pir", "legacy", "seed"})
     summary = "ONNX Runtime on the model converted by paddle2onnx (cached), a peer to compare"
+    concurrent = True  # InferenceSession.run is thread-safe (ONNX Runtime's documented contract)
 
     @classmethod
     def missing(cls) -> str | None:

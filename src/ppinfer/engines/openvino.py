@@ -14,6 +14,7 @@ not. Installed by the ``openvino`` extra (``pip install 'ppinfer[openvino]'``).
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
 from pathlib import Path
 
@@ -32,6 +33,9 @@ class OpenVinoEngine(Engine):
     layouts = frozenset({"pir", "legacy", "seed"})
     precisions = frozenset(_HINTS)
     summary = "OpenVINO runtime: .pdmodel read directly, .json through ONNX; fp32, bf16"
+    # An infer request runs one batch at a time ("Infer Request is busy"): each call takes an
+    # idle one, and a caller that finds none makes another (as many as threads call at once).
+    concurrent = True
 
     @classmethod
     def missing(cls) -> str | None:
@@ -59,7 +63,8 @@ class OpenVinoEngine(Engine):
                 f"({first_line(exc)}): use --engine analysis for this model."
             ) from None
         self.compiled = core.compile_model(model, "CPU", compile_properties(self.config))
-        self.request = self.compiled.create_infer_request()
+        self._idle_requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle_requests.put(self.compiled.create_infer_request())
         self.precision_used = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
 
     def _model_file(self) -> Path:
@@ -80,9 +85,16 @@ class OpenVinoEngine(Engine):
 
     def execute(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        # OpenVINO reads the array in place and releases the GIL while it infers.
-        self.request.infer({0: batch}, share_inputs=True)
-        return self.request.get_output_tensor(0).data.copy()
+        try:
+            request = self._idle_requests.get_nowait()
+        except queue.Empty:
+            request = self.compiled.create_infer_request()
+        try:
+            # OpenVINO reads the array in place and releases the GIL while it infers.
+            request.infer({0: batch}, share_inputs=True)
+            return request.get_output_tensor(0).data.copy()
+        finally:
+            self._idle_requests.put(request)
 
 
 def compile_properties(config) -> dict[str, object]:
