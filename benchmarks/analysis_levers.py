@@ -240,7 +240,7 @@ def row(model_dir: str, ir: str, batch: int, part: Participant, process: str) ->
 
 
 def load_model(model_dir: str):
-    from ppinfer.source import resolve_source
+    from ppinfer.modelfiles.source import resolve_source
 
     source = resolve_source(model=model_dir)
     return source, source.layout.ir
@@ -327,7 +327,7 @@ def photo_list(args: argparse.Namespace) -> list[str]:
     if args.photo:
         return list(args.photo)
     if args.photos is None:
-        from ppinfer.default_model import sample_image_path
+        from ppinfer.pipeline.sample import sample_image_path
 
         return [str(sample_image_path())]
     suffixes = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}

@@ -89,7 +89,7 @@ def print_table(rows: list[dict], out=sys.stdout) -> None:
 
 def machine() -> dict:
     from ppinfer import __version__
-    from ppinfer.paddle_env import package_version, paddle_env
+    from ppinfer.runtime.paddle_env import package_version, paddle_env
 
     env = paddle_env()
     load = None

@@ -42,10 +42,10 @@ def photo_set(variants: int) -> list[tuple[str, np.ndarray]]:
 
 
 def main() -> None:
+    from ppinfer.api.builtin_model import default_model_dir
     from ppinfer.config import RunConfig
-    from ppinfer.default_model import default_model_dir
     from ppinfer.engines import create_engine
-    from ppinfer.source import resolve_source
+    from ppinfer.modelfiles.source import resolve_source
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model directory (default: built-in)")

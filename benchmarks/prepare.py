@@ -57,7 +57,7 @@ def random_resnet50_vd_checkpoint(out: Path, name: str = "ResNet50_vd") -> Path:
     import paddle
 
     from ppinfer.models import get_model
-    from ppinfer.program import build_static_model
+    from ppinfer.models.program import build_static_model
 
     if out.is_dir() and any(out.iterdir()):
         return out
@@ -90,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ppinfer.models.efficientnet import lite0_weights_path
-    from ppinfer.paddle_env import paddle_env
+    from ppinfer.runtime.paddle_env import paddle_env
 
     fmt = args.format or paddle_env().native_format
     photos = write_photos(args.out / "photos")

@@ -23,9 +23,9 @@ from pathlib import Path
 def calibration_batches(model_dir: Path, photos: Path, batch_size: int):
     import numpy as np
 
+    from ppinfer.modelfiles.source import resolve_source
     from ppinfer.pipeline.inputs import expand_inputs
     from ppinfer.pipeline.preprocess import load_and_preprocess
-    from ppinfer.source import resolve_source
 
     source = resolve_source(model=str(model_dir), prefer="legacy")
     images = np.stack([load_and_preprocess(item.path, source.preprocess)
@@ -37,7 +37,7 @@ def quantize(model_dir: Path, out: Path, photos: Path, algo: str, batch_size: in
     import paddle
     from paddle.static.quantization import PostTrainingQuantization
 
-    from ppinfer.paddle_env import legacy_ir_guard
+    from ppinfer.runtime.paddle_env import legacy_ir_guard
 
     source, batches = calibration_batches(model_dir, photos, batch_size)
     if source.layout.kind != "legacy":

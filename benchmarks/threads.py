@@ -71,8 +71,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import ppinfer
-    from ppinfer.default_model import sample_image_path
     from ppinfer.pipeline.decode import load_image
+    from ppinfer.pipeline.sample import sample_image_path
 
     counts = [int(t) for t in args.threads.split(",")]
     photo = load_image(sample_image_path())

@@ -73,7 +73,7 @@ def resnet50_vd_checkpoint(tmp_path_factory) -> Path:
     import paddle
 
     from ppinfer.models import get_model
-    from ppinfer.program import build_static_model
+    from ppinfer.models.program import build_static_model
 
     paddle.seed(0)
     model = build_static_model(get_model("ResNet50_vd"), CLASS_NUM, ir="legacy")

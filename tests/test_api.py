@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 import ppinfer
 from ppinfer import errors
+from ppinfer.api.builtin_model import default_model_dir
 from ppinfer.cli import cli
-from ppinfer.default_model import default_model_dir
 
 CAT_CLASSES = range(281, 286)
 
@@ -155,7 +155,7 @@ def test_cli_export_without_params_uses_the_installed_lite0_weights(tmp_path):
     run = CliRunner().invoke(cli, ["export", "-m", "EfficientNet_lite0", "-o", str(out)])
     assert run.exit_code == 0, run.output
     assert "Exported EfficientNet_lite0" in run.output
-    from ppinfer.modelcard import read_card
+    from ppinfer.modelfiles.modelcard import read_card
 
     card = read_card(out / "inference.yml")
     assert card.provenance["checkpoint"].endswith(".pth")

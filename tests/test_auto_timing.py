@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from ppinfer.auto_timing import Policy, decided, rank, time_rounds, warm_up
+from ppinfer.engines.auto_timing import Policy, decided, rank, time_rounds, warm_up
 
 from .test_bench import TINY_SHAPE, export_tiny, tiny_checkpoint  # noqa: F401  (a fixture)
 
@@ -87,7 +87,7 @@ def tiny_runs(tiny_checkpoint, tmp_path_factory):  # noqa: F811
 
     from ppinfer.config import RunConfig
     from ppinfer.engines import create_engine
-    from ppinfer.source import resolve_source
+    from ppinfer.modelfiles.source import resolve_source
 
     model = export_tiny(tiny_checkpoint, tmp_path_factory.mktemp("timing") / "model", "legacy")
     source = resolve_source(model=str(model), prefer="legacy")

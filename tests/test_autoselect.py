@@ -11,12 +11,12 @@ import statistics
 import pytest
 from click.testing import CliRunner
 
-from ppinfer.auto_timing import Policy
-from ppinfer.autoselect import SCHEMA, cache_path, candidate_engines, choose_engine
 from ppinfer.cli import cli
 from ppinfer.config import RunConfig
+from ppinfer.engines.auto import SCHEMA, cache_path, candidate_engines, choose_engine
+from ppinfer.engines.auto_timing import Policy
 from ppinfer.errors import ConfigError
-from ppinfer.source import resolve_source
+from ppinfer.modelfiles.source import resolve_source
 
 from .test_bench import export_tiny, tiny_checkpoint  # noqa: F401  (a fixture)
 
@@ -81,7 +81,7 @@ def test_a_cache_that_cannot_be_written_still_gives_the_measured_choice(tiny_leg
     assert choice.path is None and not choice.cached
     assert "not cached: cannot write " in choice.describe()
     monkeypatch.setenv("PPINFER_HOME", str(not_a_folder))
-    monkeypatch.setattr("ppinfer.autoselect.POLICY", SHORT)
+    monkeypatch.setattr("ppinfer.engines.auto.POLICY", SHORT)
     args = ["engines", "--model", str(tiny_legacy), "--json", "--cpu-threads", "1"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
@@ -122,7 +122,7 @@ def test_auto_needs_an_exported_model(tiny_checkpoint):  # noqa: F811
 def test_predict_with_engine_auto_says_which_engine_ran(tiny_legacy, photos, tmp_path,
                                                         monkeypatch):
     monkeypatch.setenv("PPINFER_HOME", str(tmp_path))
-    monkeypatch.setattr("ppinfer.autoselect.POLICY", SHORT)
+    monkeypatch.setattr("ppinfer.engines.auto.POLICY", SHORT)
     args = ["predict", "-i", str(photos["chelsea"]), "--model", str(tiny_legacy), "--engine",
             "auto", "--cpu-threads", "1", "--json"]
     first = CliRunner().invoke(cli, args)
@@ -135,7 +135,7 @@ def test_predict_with_engine_auto_says_which_engine_ran(tiny_legacy, photos, tmp
 
 def test_engines_command_shows_the_choice_and_figures(tiny_legacy, tmp_path, monkeypatch):
     monkeypatch.setenv("PPINFER_HOME", str(tmp_path))
-    monkeypatch.setattr("ppinfer.autoselect.POLICY", SHORT)
+    monkeypatch.setattr("ppinfer.engines.auto.POLICY", SHORT)
     result = CliRunner().invoke(cli, ["engines", "--model", str(tiny_legacy), "--cpu-threads",
                                       "1", "--json"])
     assert result.exit_code == 0, result.output
@@ -155,8 +155,8 @@ def test_the_model_key_follows_the_files_content(tiny_legacy, tmp_path):
     import json as _json
     import shutil
 
-    from ppinfer.autoselect import model_key
-    from ppinfer.formats import detect_directory
+    from ppinfer.engines.auto import model_key
+    from ppinfer.modelfiles.formats import detect_directory
 
     model = tmp_path / "model"
     shutil.copytree(tiny_legacy, model)
@@ -217,7 +217,7 @@ def test_an_old_schema_cache_file_is_measured_again_not_misread(tiny_legacy, tmp
 
 
 def test_a_choice_measured_on_a_busy_machine_or_in_a_near_tie_says_so():
-    from ppinfer.autoselect import Candidate, Choice
+    from ppinfer.engines.auto import Candidate, Choice
 
     def choice(**kw):
         return Choice("onnxruntime", "fp32", 1, 2, [Candidate("onnxruntime", "ok")],

@@ -17,7 +17,7 @@ from ppinfer.bench.run import BenchModel, BenchSettings, Case, agreement, run_be
 from ppinfer.cli import cli
 from ppinfer.config import RunConfig
 from ppinfer.errors import ConfigError
-from ppinfer.paddle_env import paddle_env
+from ppinfer.runtime.paddle_env import paddle_env
 
 from .conftest import CLASS_NUM, save_persistable
 
@@ -128,7 +128,7 @@ def tiny_checkpoint(tmp_path_factory):
     import paddle
 
     from ppinfer.models import get_model
-    from ppinfer.program import build_static_model
+    from ppinfer.models.program import build_static_model
 
     paddle.seed(0)
     model = build_static_model(get_model(TINY), CLASS_NUM, TINY_SHAPE, ir="legacy")
@@ -219,7 +219,7 @@ def test_plot_is_written(tiny_model, tmp_path) -> None:
 
 
 def test_unrunnable_configurations_are_skipped_with_the_reason(tiny_model) -> None:
-    from ppinfer.source import resolve_source
+    from ppinfer.modelfiles.source import resolve_source
 
     source = resolve_source(model=str(tiny_model))
     settings = BenchSettings(engines=["analysis"], stop=StopRule(iterations=1), warmup=0)
@@ -252,9 +252,9 @@ def test_usage_errors_exit_2_with_one_sentence(tiny_model) -> None:
 def test_predict_keeps_input_order_and_per_image_errors_with_prefetch(tiny_model, photos,
                                                                       tmp_path) -> None:
     from ppinfer.engines import create_engine
+    from ppinfer.modelfiles.source import resolve_source
     from ppinfer.pipeline.inputs import InputItem
     from ppinfer.predict import run_predictions
-    from ppinfer.source import resolve_source
 
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image")

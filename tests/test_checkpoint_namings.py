@@ -9,7 +9,7 @@ import pytest
 
 from ppinfer.errors import CheckpointError
 from ppinfer.models import get_model
-from ppinfer.program import build_static_model
+from ppinfer.models.program import build_static_model
 
 MODEL = "MobileNetV3_small_x0_35"
 

@@ -61,7 +61,7 @@ def test_unknown_model_and_engine_list_the_valid_names(tmp_path):
 
 
 def test_impossible_device_requests_exit_2_with_one_sentence():
-    from ppinfer.paddle_env import paddle_env
+    from ppinfer.runtime.paddle_env import paddle_env
 
     if paddle_env().with_cuda:
         pytest.skip("this Paddle has CUDA")
@@ -136,7 +136,7 @@ def test_engines_lists_each_engine_with_what_it_runs():
 
 
 def test_a_precision_an_engine_would_not_really_run_is_refused(photos):
-    from ppinfer.paddle_env import paddle_env
+    from ppinfer.runtime.paddle_env import paddle_env
 
     if not paddle_env().has_avx512_bf16:
         pytest.skip("bf16 is refused earlier on this CPU")

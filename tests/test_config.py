@@ -13,7 +13,7 @@ import pytest
 
 from ppinfer.config import ConfigCall, PrecisionType, RunConfig, apply_calls
 from ppinfer.errors import ConfigError
-from ppinfer.paddle_env import PaddleEnv, paddle_env
+from ppinfer.runtime.paddle_env import PaddleEnv, paddle_env
 
 CPU_BF16 = PaddleEnv(version="3.3.1", pir_default=True, with_cuda=False, with_tensorrt=False,
                      tensorrt_version=None, with_onednn=True, gpu_count=0, cpu_model="test",

@@ -8,9 +8,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from ppinfer.api.builtin_model import default_model_dir
 from ppinfer.cli import cli
-from ppinfer.default_model import default_model_dir, sample_image_path
-from ppinfer.modelcard import read_card
+from ppinfer.modelfiles.modelcard import read_card
+from ppinfer.pipeline.sample import sample_image_path
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE_CLASSES = {967, 968, 504}  # espresso, cup, coffee mug

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from ppinfer.cli import cli
 from ppinfer.models import get_model
-from ppinfer.paddle_env import paddle_env
+from ppinfer.models.program import build_static_model
 from ppinfer.pipeline.decode import load_image
 from ppinfer.pipeline.preprocess import preprocess_image
-from ppinfer.program import build_static_model
+from ppinfer.runtime.paddle_env import paddle_env
 
 from .conftest import CLASS_NUM
 
@@ -61,7 +61,7 @@ def test_exported_model_predicts_the_training_programs_scores(
 
 def test_export_card_carries_preprocessing_labels_and_provenance(resnet50_vd_checkpoint, tmp_path):
     from ppinfer.checkpoints import sha256
-    from ppinfer.modelcard import read_card
+    from ppinfer.modelfiles.modelcard import read_card
 
     labels = tmp_path / "labels.txt"
     labels.write_text("\n".join(f"thing {i}" for i in range(CLASS_NUM)) + "\n")
@@ -127,7 +127,7 @@ def test_checkpoint_of_another_architecture_lists_what_is_missing(resnet50_vd_ch
 
 
 def test_image_shape_sets_the_input_and_scales_the_preprocessing(photos, tmp_path):
-    from ppinfer.modelcard import read_card
+    from ppinfer.modelfiles.modelcard import read_card
 
     from .conftest import save_persistable
 

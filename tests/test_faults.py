@@ -27,8 +27,8 @@ from skimage import data as skdata
 
 from ppinfer.cli import cli
 from ppinfer.errors import ModelFormatError, PPInferError
-from ppinfer.formats import detect_directory, verify_layout
-from ppinfer.paddle_env import paddle_env
+from ppinfer.modelfiles.formats import detect_directory, verify_layout
+from ppinfer.runtime.paddle_env import paddle_env
 
 from .conftest import save_persistable
 from .test_preprocess import huge_png
@@ -68,7 +68,7 @@ def _build_models(root: Path) -> SmallModels:
     from ppinfer.checkpoints import sha256
     from ppinfer.export import export_model
     from ppinfer.models import get_model
-    from ppinfer.program import build_static_model
+    from ppinfer.models.program import build_static_model
 
     def build(name: str = ARCH, classes: int = CLASSES, seed: int = 7):
         paddle.seed(seed)
@@ -548,7 +548,7 @@ def test_verify_layout_passes_every_good_layout(models, tmp_path):
     import paddle
 
     from ppinfer.models import get_model
-    from ppinfer.program import build_static_model
+    from ppinfer.models.program import build_static_model
 
     legacy = build_static_model(get_model(ARCH), CLASSES, ir="legacy")
     legacy.load_checkpoint(models.ckpt)

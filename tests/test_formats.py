@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ppinfer.errors import ModelFormatError
-from ppinfer.formats import detect_directory, detect_model
+from ppinfer.modelfiles.formats import detect_directory, detect_model
 
 
 def touch(directory: Path, *names: str) -> Path:

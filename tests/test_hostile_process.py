@@ -24,8 +24,8 @@ from click.testing import CliRunner
 from skimage import data as skdata
 
 from ppinfer.cli import cli
-from ppinfer.formats import detect_directory, verify_layout
-from ppinfer.modelcard import read_card
+from ppinfer.modelfiles.formats import detect_directory, verify_layout
+from ppinfer.modelfiles.modelcard import read_card
 
 from .test_faults import (
     ARCH,

@@ -24,8 +24,8 @@ from click.testing import CliRunner
 
 from ppinfer.checkpoints import sha256
 from ppinfer.cli import cli
-from ppinfer.formats import detect_directory, verify_layout
-from ppinfer.modelcard import read_card
+from ppinfer.modelfiles.formats import detect_directory, verify_layout
+from ppinfer.modelfiles.modelcard import read_card
 
 from .test_faults import ARCH, CLASSES, NATIVE, is_glog, params_file, small_models
 
@@ -164,7 +164,7 @@ def test_killed_export_leaves_the_old_model_or_the_new_one(models, tmp_path):
 def test_export_puts_a_model_in_place_by_atomic_exchange(models, tmp_path, monkeypatch):
     """Where the OS has renameat2(RENAME_EXCHANGE) the old directory is never missing: the swap
     is one system call, and no plain rename is used."""
-    import ppinfer.publish as export_module
+    import ppinfer.io.publish as export_module
 
     probe_a, probe_b = tmp_path / "pa", tmp_path / "pb"
     probe_a.mkdir()
@@ -187,7 +187,7 @@ def test_export_puts_a_model_in_place_by_atomic_exchange(models, tmp_path, monke
 KILL_BETWEEN_RENAMES = """
 import os, signal, sys
 from pathlib import Path
-import ppinfer.publish as ex
+import ppinfer.io.publish as ex
 
 ex._exchange = lambda a, b: False  # as on an OS without renameat2
 real_replace = os.replace

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from ppinfer.cli import cli
 from ppinfer.models import get_model
+from ppinfer.models.program import build_static_model
 from ppinfer.pipeline.decode import load_image
 from ppinfer.pipeline.preprocess import preprocess_image
-from ppinfer.program import build_static_model
 
 from .conftest import CLASS_NUM, save_persistable
 

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from ppinfer.cli import cli
-from ppinfer.modelcard import read_card
+from ppinfer.modelfiles.modelcard import read_card
 from ppinfer.pipeline.decode import load_image
 from ppinfer.pipeline.preprocess import preprocess_image
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
@@ -56,7 +56,7 @@ def exported(resnet50_vd_checkpoint, tmp_path_factory):
 def test_a_paddlex_card_drives_preprocessing_and_labels(exported, resnet50_vd_checkpoint, photos,
                                                         tmp_path):
     from ppinfer.models import get_model
-    from ppinfer.program import build_static_model
+    from ppinfer.models.program import build_static_model
 
     model_dir = tmp_path / "paddlex"
     shutil.copytree(exported, model_dir)
@@ -122,7 +122,7 @@ YAML_CASES = [
 
 @pytest.mark.parametrize("text", YAML_CASES, ids=range(len(YAML_CASES)))
 def test_the_libyaml_and_python_yaml_loaders_accept_and_refuse_the_same_documents(text):
-    from ppinfer.safe_io import YamlRefused, load_yaml, load_yaml_python
+    from ppinfer.io.safe_io import YamlRefused, load_yaml, load_yaml_python
 
     assert yaml.__with_libyaml__  # PyYAML's wheels bundle libyaml: the fast path is the one run
 

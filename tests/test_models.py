@@ -10,8 +10,8 @@ import paddle
 import pytest
 
 from ppinfer.models import get_model, list_models
-from ppinfer.paddle_env import paddle_env
-from ppinfer.program import build_static_model
+from ppinfer.models.program import build_static_model
+from ppinfer.runtime.paddle_env import paddle_env
 
 IRS = ["pir", "legacy"] if paddle_env().can_run_pir else ["legacy"]
 

@@ -17,7 +17,7 @@ from ppinfer.config import RunConfig
 from ppinfer.engines import get_engine, list_engines
 from ppinfer.engines.onnxruntime import INSTALL_HINT, converter_problem
 from ppinfer.errors import ConfigError
-from ppinfer.paddle_env import paddle_env
+from ppinfer.runtime.paddle_env import paddle_env
 
 from .test_bench import export_tiny, tiny_checkpoint  # noqa: F401  (a fixture)
 
@@ -41,7 +41,7 @@ def test_registered_without_importing_onnxruntime() -> None:
 
 
 def test_missing_extra_is_one_sentence(monkeypatch, tmp_path) -> None:
-    from ppinfer.source import ModelSource
+    from ppinfer.modelfiles.source import ModelSource
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
     engine = get_engine("onnxruntime")(ModelSource(), RunConfig(device="cpu"))
@@ -99,7 +99,7 @@ def test_predictions_match_paddle_and_the_onnx_is_cached_outside_the_model(
     np.testing.assert_allclose(ours["scores"], paddle["scores"], atol=1e-5)
     assert sorted(p.name for p in model.iterdir()) == before
     from ppinfer.engines.onnxruntime import model_digest
-    from ppinfer.formats import detect_directory
+    from ppinfer.modelfiles.formats import detect_directory
 
     converter = f"paddle2onnx={importlib.metadata.version('paddle2onnx')}"
     digest = model_digest(detect_directory(model, prefer=paddle_env().native_format), converter)
@@ -113,7 +113,7 @@ def test_predictions_match_paddle_and_the_onnx_is_cached_outside_the_model(
 
 @needs_extra
 def test_bf16_is_refused_in_one_sentence(tiny_checkpoint, onnx_home, tmp_path) -> None:  # noqa: F811
-    from ppinfer.source import resolve_source
+    from ppinfer.modelfiles.source import resolve_source
 
     model = export_tiny(tiny_checkpoint, tmp_path / "model")
     engine = get_engine("onnxruntime")(resolve_source(model=str(model)),

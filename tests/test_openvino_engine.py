@@ -16,7 +16,7 @@ from ppinfer.config import RunConfig
 from ppinfer.engines import get_engine, list_engines
 from ppinfer.engines.openvino import INSTALL_HINT, compile_properties
 from ppinfer.errors import ConfigError
-from ppinfer.paddle_env import paddle_env
+from ppinfer.runtime.paddle_env import paddle_env
 
 from .test_bench import export_tiny, tiny_checkpoint  # noqa: F401  (a fixture)
 from .test_onnxruntime_engine import _extra_problem, monkeypatch_module, onnx_home  # noqa: F401
@@ -33,7 +33,7 @@ def test_registered_without_importing_openvino() -> None:
 
 
 def test_missing_extra_is_one_sentence(monkeypatch) -> None:
-    from ppinfer.source import ModelSource
+    from ppinfer.modelfiles.source import ModelSource
 
     monkeypatch.setitem(sys.modules, "openvino", None)
     engine = get_engine("openvino")(ModelSource(), RunConfig(device="cpu"))
@@ -100,7 +100,7 @@ def test_engine_all_includes_openvino_within_the_tolerance(tiny_checkpoint, phot
 def test_bf16_without_cpu_support_is_refused_not_faked(tiny_checkpoint, tmp_path) -> None:  # noqa: F811
     import openvino
 
-    from ppinfer.source import resolve_source
+    from ppinfer.modelfiles.source import resolve_source
 
     if "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         pytest.skip("this CPU runs bf16 in OpenVINO")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ppinfer.paddle_core import _build_facts, _loadable_alone
+from ppinfer.runtime.paddle_core import _build_facts, _loadable_alone
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -27,7 +27,7 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess:
 PREDICT = """
 import json, sys
 import ppinfer
-from ppinfer.default_model import sample_image_path
+from ppinfer.pipeline.sample import sample_image_path
 predictor = ppinfer.load()
 [result] = predictor.predict(sample_image_path())
 print(json.dumps({"ids": result.class_ids, "scores": result.scores,
@@ -67,7 +67,7 @@ def test_import_paddle_after_the_extension_was_loaded_alone_still_exports(home, 
     code = f"""
 import sys
 import ppinfer
-from ppinfer.default_model import sample_image_path
+from ppinfer.pipeline.sample import sample_image_path
 [before] = ppinfer.load().predict(sample_image_path())
 assert "paddle" not in sys.modules
 import paddle  # the whole package now, onto the extension already loaded
@@ -86,7 +86,7 @@ print(before.class_ids[0], after.class_ids[0])
 def test_paddle_flags_from_the_environment_apply_when_the_extension_is_loaded_alone():
     code = """
 import json
-from ppinfer.paddle_core import paddle_core
+from ppinfer.runtime.paddle_core import paddle_core
 core = paddle_core()
 flags = core.module.globals()
 print(json.dumps([core.whole, flags["FLAGS_check_nan_inf"]]))
@@ -147,7 +147,7 @@ def test_a_paddle_in_the_current_folder_hiding_paddlepaddle_is_named(tmp_path, s
 
 RACE = """
 import threading, ppinfer
-from ppinfer.default_model import sample_image_path
+from ppinfer.pipeline.sample import sample_image_path
 got = {}
 def predict():
     try:
@@ -175,7 +175,7 @@ def test_paddle_imported_in_another_thread_meanwhile_is_said_not_called_a_shadow
 
 @pytest.mark.parametrize("value", ["full", "FULL", " full\n"])
 def test_paddle_import_full_is_read_as_a_shell_user_may_write_it(value):
-    code = "from ppinfer.paddle_core import paddle_core; print(paddle_core().whole)"
+    code = "from ppinfer.runtime.paddle_core import paddle_core; print(paddle_core().whole)"
     run = _python(code, PPINFER_PADDLE_IMPORT=value)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "True"

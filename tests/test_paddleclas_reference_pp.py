@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from ppinfer.modelcard import read_card
+from ppinfer.modelfiles.modelcard import read_card
 from ppinfer.models import get_model
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from ppinfer.config import RunConfig
-from ppinfer.paddle_env import paddle_env
-from ppinfer.program_output import output_kind
+from ppinfer.modelfiles.program_output import output_kind
+from ppinfer.runtime.paddle_env import paddle_env
 
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut")
 BF16_SCORE_TOLERANCE = 0.05
@@ -44,14 +44,15 @@ def real_photos(tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def builtin_model() -> Path:
-    from ppinfer.default_model import default_model_dir
+    from ppinfer.api.builtin_model import default_model_dir
 
     return default_model_dir()
 
 
 def _save_linear(directory: Path, with_softmax: bool, ir: str) -> Path:
     """A one-layer classifier saved by Paddle itself, ending in softmax or in logits."""
-    from ppinfer.paddle_env import import_paddle, ir_guard, static_mode
+    from ppinfer.runtime.paddle_env import ir_guard, static_mode
+    from ppinfer.runtime.paddle_import import import_paddle
 
     paddle = import_paddle()
     with static_mode(), ir_guard(ir):
@@ -87,14 +88,14 @@ def test_output_kind_of_an_unreadable_program_is_unknown(tmp_path):
 
 
 def test_export_writes_the_output_kind_into_the_card(builtin_model):
-    from ppinfer.modelcard import read_card
+    from ppinfer.modelfiles.modelcard import read_card
 
     card = read_card(builtin_model / "inference.yml")
     assert card.provenance["output"] == "softmax"
 
 
 def test_the_program_outranks_a_card_copied_beside_it(tmp_path):
-    from ppinfer.source import resolve_source
+    from ppinfer.modelfiles.source import resolve_source
 
     _save_linear(tmp_path, with_softmax=True, ir="legacy")
     card = "Global: {model_name: null}\nppinfer: {output: logits}\n"
@@ -106,8 +107,8 @@ def test_logits_model_gets_softmax_even_when_a_row_sums_to_one(tmp_path):
     """The program says logits: a batch that happens to look like probabilities still gets
     the softmax (the per-batch guess this replaces would have passed it through)."""
     from ppinfer.engines.analysis import AnalysisEngine
-    from ppinfer.formats import detect_directory
-    from ppinfer.source import ModelSource
+    from ppinfer.modelfiles.formats import detect_directory
+    from ppinfer.modelfiles.source import ModelSource
 
     _save_linear(tmp_path, with_softmax=False, ir="legacy")
     source = ModelSource(layout=detect_directory(tmp_path, prefer="legacy"),
@@ -121,8 +122,8 @@ def test_logits_model_gets_softmax_even_when_a_row_sums_to_one(tmp_path):
 
 def _predict(model: Path, photos: list[Path], precision: str) -> list:
     from ppinfer.engines import create_engine
+    from ppinfer.modelfiles.source import resolve_source
     from ppinfer.pipeline.decode import load_image
-    from ppinfer.source import resolve_source
 
     source = resolve_source(model=str(model), prefer="legacy")
     config = RunConfig(device="cpu", precision=precision, bf16_emulation=True, batch_size=1)
@@ -200,7 +201,7 @@ def test_executor_on_a_seed_model_keeps_paddles_deprecation_note_quiet(tmp_path,
 
 
 def test_compare_scores_counts_top1_and_the_largest_difference():
-    from ppinfer.precision_check import compare_scores
+    from ppinfer.engines.precision_check import compare_scores
 
     ref = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3]], dtype=np.float32)
     got = np.array([[0.8, 0.2, 0.0], [0.2, 0.3, 0.5]], dtype=np.float32)
@@ -213,9 +214,9 @@ def test_compare_scores_counts_top1_and_the_largest_difference():
 @needs_bf16
 def test_checked_bf16_engine_reports_its_agreement_with_fp32(builtin_model, real_photos):
     from ppinfer.engines import create_engine
+    from ppinfer.engines.precision_check import CheckedEngine, agreement_message
+    from ppinfer.modelfiles.source import resolve_source
     from ppinfer.pipeline.decode import load_image
-    from ppinfer.precision_check import CheckedEngine, agreement_message
-    from ppinfer.source import resolve_source
 
     source = resolve_source(model=str(builtin_model), prefer="legacy")
     config = RunConfig(device="cpu", precision="bf16", bf16_emulation=True)
@@ -232,9 +233,9 @@ def test_checked_bf16_engine_reports_its_agreement_with_fp32(builtin_model, real
 
 @needs_bf16
 def test_engine_all_in_bf16_compares_each_engine_with_analysis_fp32(builtin_model, real_photos):
-    from ppinfer.parity import compare_engines
+    from ppinfer.engines.parity import compare_engines
+    from ppinfer.modelfiles.source import resolve_source
     from ppinfer.pipeline.inputs import expand_inputs
-    from ppinfer.source import resolve_source
 
     source = resolve_source(model=str(builtin_model), prefer="legacy")
     config = RunConfig(device="cpu", precision="bf16", bf16_emulation=True).resolve()
@@ -254,8 +255,8 @@ def test_engine_all_in_bf16_compares_each_engine_with_analysis_fp32(builtin_mode
 @needs_bf16
 def test_bench_in_bf16_alone_still_compares_with_fp32(builtin_model, real_photos):
     from ppinfer.bench import BenchModel, BenchSettings, StopRule, run_bench
+    from ppinfer.modelfiles.source import resolve_source
     from ppinfer.pipeline.inputs import expand_inputs
-    from ppinfer.source import resolve_source
 
     source = resolve_source(model=str(builtin_model), prefer="legacy")
     settings = BenchSettings(engines=["analysis"], precisions=["bf16"], warmup=0,

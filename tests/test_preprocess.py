@@ -636,7 +636,7 @@ def test_fuzzed_bytes_give_a_tensor_or_image_error(tmp_path):
 
 def test_permission_error_message(tmp_path, monkeypatch):
     # Stands in for chmod 000 where the tests run as root (root reads anything).
-    import ppinfer.safe_io as safe_io
+    import ppinfer.io.safe_io as safe_io
 
     def refuse(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))

@@ -72,9 +72,9 @@ def photo_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def builtin_source():
-    from ppinfer.default_model import default_model_dir
-    from ppinfer.paddle_env import paddle_env
-    from ppinfer.source import resolve_source
+    from ppinfer.api.builtin_model import default_model_dir
+    from ppinfer.modelfiles.source import resolve_source
+    from ppinfer.runtime.paddle_env import paddle_env
 
     return resolve_source(model=str(default_model_dir()), prefer=paddle_env().native_format)
 

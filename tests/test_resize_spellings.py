@@ -12,7 +12,7 @@ import itertools
 import pytest
 import yaml
 
-from ppinfer.modelcard import ModelCard, read_card, write_card
+from ppinfer.modelfiles.modelcard import ModelCard, read_card, write_card
 from ppinfer.pipeline.preprocess_config import (
     BACKENDS,
     INTERPOLATIONS,

@@ -14,6 +14,8 @@ model is loaded, exported or benchmarked.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from ppinfer import errors as _errors
@@ -31,11 +33,35 @@ _LAZY = {
     "Predictor": "ppinfer.api.predictor",
     "Result": "ppinfer.pipeline.postprocess",
     "ExportResult": "ppinfer.export",
+    "sample_image_path": "ppinfer.pipeline.sample",
 }
-# modules that are also the API's functions (ppinfer/api/callable.py says why)
+# modules that are also the API's functions (CallableModule below says why)
 _CALLABLE_MODULES = ("export", "bench")
 
 __all__ = sorted([*_LAZY, *_CALLABLE_MODULES, *_ERRORS, "__version__"])
+
+
+class CallableModule(types.ModuleType):
+    """A module whose call runs the API function named by its ``__call_target__``.
+
+    ``ppinfer.export`` and ``ppinfer.bench`` are modules (the library code) and, in the Python
+    API, functions. Python sets ``ppinfer.export`` to the module as soon as anything imports
+    ``ppinfer.export.<name>``, so a plain function of that name here would be replaced behind
+    the user's back. Instead the module itself is made callable: whatever was imported first,
+    ``ppinfer.export(...)`` calls :func:`ppinfer.api.exporting.export`.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        module_name, function_name = self.__dict__["__call_target__"]
+        function = getattr(importlib.import_module(module_name), function_name)
+        return function(*args, **kwargs)
+
+
+def make_callable(module_name: str, target: str) -> None:
+    """Make the module ``module_name`` callable as ``target`` (``"package.module:function"``)."""
+    module = sys.modules[module_name]
+    module.__call_target__ = tuple(target.split(":"))
+    module.__class__ = CallableModule
 
 
 def __getattr__(name: str) -> Any:

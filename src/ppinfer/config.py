@@ -90,7 +90,7 @@ class RunConfig:
         if self.resolved:
             return self
         if env is None:
-            from ppinfer.paddle_env import paddle_env
+            from ppinfer.runtime.paddle_env import paddle_env
 
             env = paddle_env()
         self._check_ranges()
@@ -207,7 +207,7 @@ class RunConfig:
         """
         if not self.resolved:
             raise RuntimeError("resolve() the RunConfig before translating it")
-        from ppinfer.quiet import verbose
+        from ppinfer.runtime.quiet import verbose
 
         # Paddle's pass logs ("--- Running analysis ...", glog INFO): shown only with --verbose
         calls = [] if verbose() else [ConfigCall("disable_glog_info")]

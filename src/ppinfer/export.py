@@ -23,16 +23,17 @@ import numpy as np
 from ppinfer import __version__
 from ppinfer.checkpoints import load_checkpoint, sha256
 from ppinfer.errors import ConfigError, ExportError, ModelFormatError
-from ppinfer.formats import detect_directory
-from ppinfer.interrupts import deferred_interrupts
-from ppinfer.modelcard import ModelCard, write_card
+from ppinfer.io.publish import make_temp_dir, swap_into_place, sync_dir, tidy_after_killed_exports
+from ppinfer.modelfiles.formats import detect_directory
+from ppinfer.modelfiles.modelcard import ModelCard, write_card
+from ppinfer.modelfiles.program_output import output_kind
 from ppinfer.models import get_model
-from ppinfer.paddle_env import import_paddle, paddle_env
+from ppinfer.models.program import INPUT_NAME, build_static_model
 from ppinfer.pipeline.labels import imagenet_labels, load_labels
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
-from ppinfer.program import INPUT_NAME, build_static_model
-from ppinfer.program_output import output_kind
-from ppinfer.publish import make_temp_dir, swap_into_place, sync_dir, tidy_after_killed_exports
+from ppinfer.runtime.interrupts import deferred_interrupts
+from ppinfer.runtime.paddle_env import paddle_env
+from ppinfer.runtime.paddle_import import import_paddle
 
 FORMATS = ("pir", "legacy", "seed")
 # "seed" (the flag value scripts use) names PaddleClas 1.x's model + params layout; the alias
@@ -117,11 +118,11 @@ def _validate(static_model, directory: Path, preprocess: PreprocessConfig) -> fl
     photos agree to 1e-6.
     """
     from ppinfer.config import RunConfig
-    from ppinfer.default_model import sample_image_path
     from ppinfer.engines import create_engine
+    from ppinfer.modelfiles.source import ModelSource
     from ppinfer.pipeline.decode import load_image
     from ppinfer.pipeline.preprocess import preprocess_image
-    from ppinfer.source import ModelSource
+    from ppinfer.pipeline.sample import sample_image_path
 
     if static_model.input_shape[0] == 3:
         photo = preprocess_image(load_image(sample_image_path()), preprocess)
@@ -243,7 +244,8 @@ def export_model(
     )
 
 
-# ``ppinfer.export(...)``, the Python API's export, is this module called (api/callable.py).
-from ppinfer.api.callable import make_callable  # noqa: E402
+# ``ppinfer.export(...)``, the Python API's export, is this module called (CallableModule in
+# ppinfer/__init__.py).
+from ppinfer import make_callable  # noqa: E402
 
 make_callable(__name__, "ppinfer.api.exporting:export")

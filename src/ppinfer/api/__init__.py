@@ -4,7 +4,7 @@
 - :mod:`~ppinfer.api.inputs`: what ``predict`` accepts (paths, globs, directories, arrays)
 - :mod:`~ppinfer.api.options`: run options by their command-line names, to a ``RunConfig``
 - :mod:`~ppinfer.api.exporting`, :mod:`~ppinfer.api.benchmarking`: export and bench
-- :mod:`~ppinfer.api.callable`: why ``ppinfer.export`` and ``ppinfer.bench`` can be called
+- :mod:`~ppinfer.api.builtin_model`: the built-in EfficientNet-Lite0, exported on first use
 
 Importing this package does not import Paddle; the first ``load``/``export``/``bench`` does.
 """

@@ -126,18 +126,18 @@ def _inputs(spec: str | os.PathLike):
 def bench_models(paths):
     """Each model directory as a labelled :class:`BenchModel` (default: the built-in model)."""
     from ppinfer.bench import BenchModel
-    from ppinfer.paddle_env import paddle_env
-    from ppinfer.source import resolve_source
+    from ppinfer.modelfiles.source import resolve_source
+    from ppinfer.runtime.paddle_env import paddle_env
 
     if paths is None or isinstance(paths, (str, os.PathLike)):
         paths = [] if paths is None else [paths]
     if not paths:
-        from ppinfer.default_model import default_model_dir
+        from ppinfer.api.builtin_model import default_model_dir
 
         paths = [default_model_dir()]
     sources = [resolve_source(model=os.fspath(p), prefer=paddle_env().native_format)
                for p in paths]
-    from ppinfer.output import control_escaped
+    from ppinfer.pipeline.output import control_escaped
 
     # Shown in tables: a card's model name cannot carry escape codes to the terminal.
     names = [control_escaped(s.model_name or s.display_name) for s in sources]

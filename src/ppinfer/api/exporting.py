@@ -34,7 +34,7 @@ def export(
     from ppinfer.export import export_model
 
     if checkpoint is None:
-        from ppinfer.default_model import default_checkpoint
+        from ppinfer.api.builtin_model import default_checkpoint
 
         checkpoint = default_checkpoint(model_name)
     extra = {} if class_num is None else {"class_num": class_num}

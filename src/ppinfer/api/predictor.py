@@ -15,8 +15,8 @@ from ppinfer.api.options import MODEL_OPTIONS, RUN_OPTIONS, check_options, parse
 from ppinfer.api.options import run_config as make_run_config
 from ppinfer.config import RunConfig
 from ppinfer.errors import ConfigError
+from ppinfer.modelfiles.source import ModelSource
 from ppinfer.pipeline.postprocess import Result
-from ppinfer.source import ModelSource
 
 
 def open_source(
@@ -33,13 +33,13 @@ def open_source(
 ) -> ModelSource:
     """The model to run: a model directory or program file, or (nothing given) the built-in
     EfficientNet-Lite0, exported into the cache on first use."""
-    from ppinfer.paddle_env import paddle_env
-    from ppinfer.source import resolve_source
+    from ppinfer.modelfiles.source import resolve_source
+    from ppinfer.runtime.paddle_env import paddle_env
 
     if model is not None and model_file is None and _is_program_file(model):
         model, model_file = None, model
     if model is None and model_file is None and model_dir is None and params_file is None:
-        from ppinfer.default_model import default_model_dir
+        from ppinfer.api.builtin_model import default_model_dir
 
         model = default_model_dir()
 
@@ -55,7 +55,7 @@ def open_source(
 
 
 def _is_program_file(path: str | os.PathLike) -> bool:
-    from ppinfer.formats import PROGRAM_NAMES
+    from ppinfer.modelfiles.formats import PROGRAM_NAMES
 
     name = os.path.basename(os.fspath(path))
     return os.path.isfile(path) and (name.endswith((".json", ".pdmodel")) or name in PROGRAM_NAMES)
@@ -89,8 +89,8 @@ def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
                           "all`: load one engine here (ppinfer engines lists them).")
     config = make_run_config(**run_kw)
     if engine == "auto":  # measured once per model and setting, then cached (autoselect.py)
-        from ppinfer.autoselect import choose_engine
         from ppinfer.engines import create_engine
+        from ppinfer.engines.auto import choose_engine
 
         source = open_source(model, **model_kw)
         choice = choose_engine(source, config)

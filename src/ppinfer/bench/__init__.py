@@ -24,7 +24,8 @@ __all__ = [
     "run_bench", "throughput",
 ]
 
-# ``ppinfer.bench(...)``, the Python API's bench, is this package called (api/callable.py).
-from ppinfer.api.callable import make_callable  # noqa: E402
+# ``ppinfer.bench(...)``, the Python API's bench, is this package called (CallableModule in
+# ppinfer/__init__.py).
+from ppinfer import make_callable  # noqa: E402
 
 make_callable(__name__, "ppinfer.api.benchmarking:bench")

@@ -16,7 +16,7 @@ from ppinfer import __version__
 from ppinfer.bench.run import BenchReport, CaseResult
 from ppinfer.bench.stats import UNSTABLE_CV
 from ppinfer.bench.table import WIDE, print_bench_table
-from ppinfer.paddle_env import package_version
+from ppinfer.runtime.paddle_env import package_version
 
 SCHEMA = "ppinfer-bench/1"
 GPU_NOTE = ("unverified on a GPU: read from nvidia-smi; no GPU could run Paddle where ppinfer "
@@ -28,7 +28,8 @@ GPU_NOTE = ("unverified on a GPU: read from nvidia-smi; no GPU could run Paddle 
 
 def environment() -> dict[str, Any]:
     """The machine and software a run measured: CPU, Paddle build, versions, date."""
-    from ppinfer.paddle_env import import_paddle, paddle_env
+    from ppinfer.runtime.paddle_env import paddle_env
+    from ppinfer.runtime.paddle_import import import_paddle
 
     env = paddle_env()
     paddle = import_paddle()
@@ -169,7 +170,7 @@ def write_json(report: BenchReport, path: str | os.PathLike[str]) -> dict[str, A
 def print_table(report: BenchReport, console=None) -> None:
     """The configurations that ran (:mod:`ppinfer.bench.table`), then skips and warnings."""
 
-    from ppinfer.output import console as Console  # noqa: N812
+    from ppinfer.pipeline.output import console as Console  # noqa: N812
 
     if console is None:
         console = Console()
@@ -181,7 +182,7 @@ def print_table(report: BenchReport, console=None) -> None:
 
 
 def _precision_warning(r: CaseResult) -> list[str]:
-    from ppinfer.precision_check import SCORE_TOLERANCE
+    from ppinfer.engines.precision_check import SCORE_TOLERANCE
 
     if r.case.precision == "fp32" or r.score_diff_vs_fp32 is None:
         return []

@@ -20,8 +20,8 @@ from ppinfer.config import RunConfig
 from ppinfer.engines import get_engine, list_engines
 from ppinfer.engines.base import precision_problem
 from ppinfer.errors import ConfigError, ImageError, PPInferError
+from ppinfer.modelfiles.source import ModelSource
 from ppinfer.pipeline.inputs import InputItem
-from ppinfer.source import ModelSource
 
 MakeConfig = Callable[[int, str, "int | None"], RunConfig]
 

@@ -18,7 +18,7 @@ from ppinfer.checkpoints.lod_tensor import read_tensor_file
 from ppinfer.checkpoints.matching import match_state
 from ppinfer.checkpoints.namings import CheckpointState
 from ppinfer.errors import CheckpointError
-from ppinfer.safe_io import check_regular_file
+from ppinfer.io.safe_io import check_regular_file
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
 

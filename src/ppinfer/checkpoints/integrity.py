@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ppinfer.checkpoints.lod_tensor import parse_tensor_desc, read_tensor_header, varint
 from ppinfer.errors import ModelFormatError
-from ppinfer.safe_io import PROGRAM_MAX_BYTES, check_regular_file, read_regular_file
+from ppinfer.io.safe_io import PROGRAM_MAX_BYTES, check_regular_file, read_regular_file
 
 # framework.proto VarType.Type values Paddle's loaders skip although persistable (IsPersistable
 # in paddle/fluid/inference/io.cc): FEED_MINIBATCH, FETCH_LIST, RAW.

@@ -128,7 +128,7 @@ def read_tensor(data: bytes, offset: int = 0) -> tuple[np.ndarray, int]:
 
 def read_tensor_file(path: str | Path) -> np.ndarray:
     """Read a one-variable file; raise :class:`CheckpointError` naming the file when it is bad."""
-    from ppinfer.safe_io import CHECKPOINT_MAX_BYTES, read_regular_file
+    from ppinfer.io.safe_io import CHECKPOINT_MAX_BYTES, read_regular_file
 
     path = Path(path)
     data = read_regular_file(path, CHECKPOINT_MAX_BYTES, CheckpointError, what="variable file ")

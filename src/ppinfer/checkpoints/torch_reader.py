@@ -30,7 +30,7 @@ import numpy as np
 
 from ppinfer.checkpoints.safe_pickle import safe_load
 from ppinfer.errors import CheckpointError, UnsafePickleError
-from ppinfer.safe_io import CHECKPOINT_MAX_BYTES
+from ppinfer.io.safe_io import CHECKPOINT_MAX_BYTES
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 PICKLE_MAX_BYTES = 256 << 20  # data.pkl holds names and shapes, never tensor data

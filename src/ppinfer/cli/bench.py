@@ -85,7 +85,7 @@ def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations,
     from ppinfer.api.benchmarking import bench_report
     from ppinfer.bench.report import plot_path, print_table
     from ppinfer.errors import ConfigError
-    from ppinfer.output import check_output_path
+    from ppinfer.pipeline.output import check_output_path
 
     if end_to_end and input_spec == "random":
         raise click.UsageError("--end-to-end times real images: pass --input PATH.")

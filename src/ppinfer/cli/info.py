@@ -34,7 +34,7 @@ def models_cmd(pattern: str, as_json: bool) -> None:
         return
     from rich.table import Column, Table
 
-    from ppinfer.output import console as Console  # noqa: N812
+    from ppinfer.pipeline.output import console as Console  # noqa: N812
 
     # Names are never cut (aliases go on their own lines under the name, so 80 columns hold
     # the table); the preprocess column wraps instead.
@@ -56,8 +56,8 @@ def info(as_json: bool) -> None:
     ppinfer info
     ppinfer info --json
     """
-    from ppinfer.paddle_env import paddle_env
     from ppinfer.pipeline.opencv import describe_opencv
+    from ppinfer.runtime.paddle_env import paddle_env
 
     env = paddle_env()
     interesting = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
@@ -104,7 +104,7 @@ def engines_cmd(model, precision, batch_size, cpu_threads, refresh, as_json: boo
     ppinfer engines --model out/ResNet50_vd --precision bf16 -b 8
     """
     from ppinfer.engines import ENGINES, list_engines
-    from ppinfer.formats import KIND_FILES
+    from ppinfer.modelfiles.formats import KIND_FILES
 
     rows = []
     for name in list_engines():
@@ -122,7 +122,7 @@ def engines_cmd(model, precision, batch_size, cpu_threads, refresh, as_json: boo
         return
     from rich.table import Column, Table
 
-    from ppinfer.output import console as Console  # noqa: N812
+    from ppinfer.pipeline.output import console as Console  # noqa: N812
 
     table = Table(Column("engine", no_wrap=True), "runs", "installed", "about")
     for row in rows:
@@ -133,10 +133,10 @@ def engines_cmd(model, precision, batch_size, cpu_threads, refresh, as_json: boo
 
 def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) -> None:
     """The engine --engine auto picks for ``model``, with every candidate's figures."""
-    from ppinfer.autoselect import choose_engine
     from ppinfer.config import RunConfig
-    from ppinfer.paddle_env import paddle_env
-    from ppinfer.source import resolve_source
+    from ppinfer.engines.auto import choose_engine
+    from ppinfer.modelfiles.source import resolve_source
+    from ppinfer.runtime.paddle_env import paddle_env
 
     source = resolve_source(model=model, prefer=paddle_env().native_format)
     config = RunConfig(device="cpu", precision=precision, batch_size=batch_size,
@@ -149,7 +149,7 @@ def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) ->
         return
     from rich.table import Column, Table
 
-    from ppinfer.output import console as Console  # noqa: N812
+    from ppinfer.pipeline.output import console as Console  # noqa: N812
 
     table = Table(Column("engine", no_wrap=True), "img/s", "ms/batch", "rounds' ms",
                   "build s", "max |Δ| vs analysis", "status",

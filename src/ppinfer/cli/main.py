@@ -64,7 +64,7 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)["debug"] = debug
     if verbose or debug:
-        from ppinfer.quiet import set_verbose
+        from ppinfer.runtime.quiet import set_verbose
 
         set_verbose(True)
 

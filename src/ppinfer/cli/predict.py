@@ -97,7 +97,7 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
         needs_architecture=engine_cls is not None and engine_cls.needs_architecture,
     )
     if not images and not input_lists:
-        from ppinfer.default_model import sample_image_path
+        from ppinfer.pipeline.sample import sample_image_path
 
         images = (str(sample_image_path()),)
     walked = expand_inputs(images)
@@ -111,7 +111,7 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
         from ppinfer.pipeline.input_list import merge_inputs
 
         items = merge_inputs(walked, listed)
-    from ppinfer.output import ResultWriter, refuse_input_as_save
+    from ppinfer.pipeline.output import ResultWriter, refuse_input_as_save
 
     refuse_input_as_save(save_file, (item.path for item in walked if item.error is None),
                          listed=(item.path for item in listed))
@@ -119,7 +119,7 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
         from ppinfer.cli.predict_ray import predict_with_ray
 
         if engine == "auto":  # chosen here, once; every actor then builds that engine
-            from ppinfer.autoselect import choose_engine
+            from ppinfer.engines.auto import choose_engine
 
             engine = choose_engine(source, config).engine
         predict_with_ray(source, config, items, engine=engine, ray_address=ray_address,
@@ -133,7 +133,7 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
     runner = _auto_engine(source, config) if engine == "auto" else engine_cls(source, config)
     checked = None
     if precision_check and config.precision != "fp32":
-        from ppinfer.precision_check import CheckedEngine
+        from ppinfer.engines.precision_check import CheckedEngine
 
         runner = checked = CheckedEngine(runner)
 
@@ -143,7 +143,7 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
             on_batch=writer.advance,
         )
     if checked is not None:
-        from ppinfer.precision_check import agreement_message
+        from ppinfer.engines.precision_check import agreement_message
 
         message = agreement_message(checked)
         if message:
@@ -159,8 +159,8 @@ def predict(images, engine, tolerance, precision_check, model, model_file, param
 
 def _auto_engine(source, config):
     """The engine --engine auto picks (measured once, then cached), built; its line on stderr."""
-    from ppinfer.autoselect import choose_engine
     from ppinfer.engines import create_engine
+    from ppinfer.engines.auto import choose_engine
 
     choice = choose_engine(source, config)
     click.echo(choice.describe(), err=True)
@@ -172,8 +172,8 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
     """One row per engine: top-1, time, largest score difference to the reference engine."""
     import json
 
-    from ppinfer.output import control_escaped, terminal_text
-    from ppinfer.parity import compare_engines
+    from ppinfer.engines.parity import compare_engines
+    from ppinfer.pipeline.output import control_escaped, terminal_text
 
     report = compare_engines(source, config, items, tolerance=tolerance, max_pixels=limits[0],
                              max_image_bytes=limits[1])
@@ -186,7 +186,7 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
     else:
         from rich.table import Column, Table
 
-        from ppinfer.output import console as Console  # noqa: N812
+        from ppinfer.pipeline.output import console as Console  # noqa: N812
 
         several = max((len(run.results) for run in report.runs), default=0) > 1
         top1_header = f"top-1 same as {report.reference}" if several else "top-1"

@@ -90,7 +90,7 @@ def _run(source, config, items, *, engine, options, cpu_threads, max_pixels, as_
         _exit_if_errors(report.errors, len(items))
         return
 
-    from ppinfer.output import ResultWriter
+    from ppinfer.pipeline.output import ResultWriter
 
     report = RayRunReport()
     start = time.perf_counter()

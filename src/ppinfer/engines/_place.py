@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ppinfer.paddle_env import import_paddle
+from ppinfer.runtime.paddle_import import import_paddle
 
 
 def executor_place(config):

@@ -16,7 +16,7 @@ import numpy as np
 from ppinfer.config import PRECISIONS, apply_calls
 from ppinfer.engines.base import Engine, first_line, register_engine
 from ppinfer.errors import ModelFormatError
-from ppinfer.paddle_core import paddle_core
+from ppinfer.runtime.paddle_core import paddle_core
 
 
 @register_engine("analysis")

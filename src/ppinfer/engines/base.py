@@ -18,8 +18,8 @@ import numpy as np
 
 from ppinfer.config import RunConfig
 from ppinfer.errors import ConfigError, ModelFormatError, UnknownNameError
-from ppinfer.formats import is_quantized, verify_layout
-from ppinfer.paddle_env import paddle_env
+from ppinfer.modelfiles.formats import is_quantized, verify_layout
+from ppinfer.modelfiles.source import ModelSource
 from ppinfer.pipeline.postprocess import (
     Result,
     is_probabilities,
@@ -27,7 +27,7 @@ from ppinfer.pipeline.postprocess import (
     to_probabilities,
 )
 from ppinfer.pipeline.preprocess import make_batch, preprocess_image
-from ppinfer.source import ModelSource
+from ppinfer.runtime.paddle_env import paddle_env
 
 ENTRY_POINT_GROUP = "ppinfer.engines"
 
@@ -48,7 +48,7 @@ class Engine(ABC):
     summary: ClassVar[str] = ""
     #: precisions the engine runs (RunConfig decides which this machine can)
     precisions: ClassVar[frozenset[str]] = frozenset({"fp32"})
-    #: ModelLayout kinds this engine can run (see ppinfer.formats)
+    #: ModelLayout kinds this engine can run (see ppinfer.modelfiles.formats)
     layouts: ClassVar[frozenset[str]] = frozenset()
     #: True when the engine builds the architecture itself (needs --model-name + checkpoint)
     needs_architecture: ClassVar[bool] = False
@@ -131,7 +131,7 @@ class Engine(ABC):
             if problem:
                 raise ConfigError(problem)
             self.check_layout()
-            from ppinfer.quiet import captured_output
+            from ppinfer.runtime.quiet import captured_output
 
             with captured_output():  # Paddle's pass logs, deprecation notes, glog lines
                 self.build()

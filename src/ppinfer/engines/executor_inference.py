@@ -9,7 +9,8 @@ import numpy as np
 from ppinfer.engines._place import executor_place
 from ppinfer.engines.base import Engine, first_line, register_engine
 from ppinfer.errors import ModelFormatError
-from ppinfer.paddle_env import import_paddle, program_context
+from ppinfer.runtime.paddle_env import program_context
+from ppinfer.runtime.paddle_import import import_paddle
 
 
 @register_engine("executor-inference")

@@ -8,8 +8,8 @@ import numpy as np
 from ppinfer.engines._place import executor_place
 from ppinfer.engines.base import Engine, register_engine
 from ppinfer.models import get_model
-from ppinfer.paddle_env import import_paddle
-from ppinfer.program import build_static_model
+from ppinfer.models.program import build_static_model
+from ppinfer.runtime.paddle_import import import_paddle
 
 
 @register_engine("executor-persistable")

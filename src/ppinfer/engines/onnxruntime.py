@@ -29,9 +29,9 @@ import numpy as np
 from ppinfer.config import default_cache_dir
 from ppinfer.engines.base import Engine, register_engine
 from ppinfer.errors import ConfigError, ModelFormatError
-from ppinfer.formats import ModelLayout
-from ppinfer.paddle_env import package_version
-from ppinfer.quiet import output_to
+from ppinfer.modelfiles.formats import ModelLayout
+from ppinfer.runtime.paddle_env import package_version
+from ppinfer.runtime.quiet import output_to
 
 INSTALL_HINT = (
     "The onnxruntime engine needs onnxruntime and paddle2onnx: install them with "
@@ -118,7 +118,7 @@ def model_digest(layout: ModelLayout, converter: str) -> str:
     """SHA-256 of the program and parameter files plus the converter's name and version."""
     digest = hashlib.sha256(f"{converter};opset={OPSET}\n".encode())
     from ppinfer.errors import ModelFormatError
-    from ppinfer.safe_io import check_regular_file
+    from ppinfer.io.safe_io import check_regular_file
 
     for path in (layout.program, layout.params):
         check_regular_file(path, ModelFormatError)  # a FIFO would block open()
@@ -133,7 +133,7 @@ def onnx_model_path(
     layout: ModelLayout, cpu_threads: int = 1, cache_root: Path | None = None
 ) -> Path:
     """The ONNX file for ``layout``: from the cache, else converted, checked and cached."""
-    from ppinfer.paddle_env import paddle_env
+    from ppinfer.runtime.paddle_env import paddle_env
 
     p2o_version = package_version("paddle2onnx")
     problem = converter_problem(p2o_version, paddle_env().version, layout.kind)
@@ -194,8 +194,8 @@ def _convert(layout: ModelLayout, workdir: Path, p2o_version: str) -> Path:
 def _validate(layout: ModelLayout, onnx_path: Path, cpu_threads: int) -> float:
     """Largest |score difference| between ONNX Runtime and Paddle Inference on a random batch."""
     from ppinfer.config import RunConfig
-    from ppinfer.engines import create_engine
-    from ppinfer.source import ModelSource
+    from ppinfer.engines.base import create_engine
+    from ppinfer.modelfiles.source import ModelSource
 
     ort = _import_onnxruntime()
     session = ort.InferenceSession(str(onnx_path), session_options(ort, cpu_threads),

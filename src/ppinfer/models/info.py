@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from ppinfer.models.registry import get_model, list_models
-from ppinfer.paddle_env import import_paddle
+from ppinfer.runtime.paddle_import import import_paddle
 
 
 def parameter_count(name: str, class_num: int = 1000) -> int:

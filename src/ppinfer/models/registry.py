@@ -103,7 +103,7 @@ def _load_families() -> None:
     global _loaded
     if _loaded:
         return
-    from ppinfer.paddle_env import import_paddle
+    from ppinfer.runtime.paddle_import import import_paddle
 
     import_paddle()  # quietly, or with the install hint when Paddle is missing
     for module in FAMILY_MODULES:

@@ -23,9 +23,9 @@ set_decoder_pixel_limit(force=False)
 import numpy as np  # noqa: E402
 
 from ppinfer.errors import ImageError  # noqa: E402
+from ppinfer.io.safe_io import read_regular_file  # noqa: E402
 from ppinfer.pipeline.image_headers import header_size, jpeg_complete  # noqa: E402
 from ppinfer.pipeline.opencv import import_cv2  # noqa: E402
-from ppinfer.safe_io import read_regular_file  # noqa: E402
 
 cv2 = import_cv2()
 

@@ -67,10 +67,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def to_probabilities(out: np.ndarray, output: str) -> np.ndarray:
-    """[N, C] float32 scores from a model's output, by what the model ends in (decided once from
-    its program, see :mod:`ppinfer.program_output`): ``softmax`` and ``sigmoid`` outputs are
-    already scores, ``logits`` get a softmax. Never judged from the values: a bf16 row of
-    probabilities sums to 1 only within about 1e-3, and a second softmax flattens it."""
+    """[N, C] float32 scores from a model's output, by what the model ends in (decided once
+    from its program, see :mod:`ppinfer.modelfiles.program_output`): ``softmax`` and
+    ``sigmoid`` outputs are already scores, ``logits`` get a softmax. Never judged from the
+    values: a bf16 row of probabilities sums to 1 only within about 1e-3, and a second softmax
+    flattens it."""
     if output in ("softmax", "sigmoid"):
         return _as_rows(out).astype(np.float32, copy=False)
     if output == "logits":

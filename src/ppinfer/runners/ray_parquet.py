@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ppinfer.config import RunConfig
 from ppinfer.errors import OutputError
+from ppinfer.modelfiles.source import ModelSource
 from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result
@@ -26,7 +27,6 @@ from ppinfer.runners.ray_runner import (
     unwrap_ray_errors,
 )
 from ppinfer.runners.ray_stages import RESULT_COLUMNS
-from ppinfer.source import ModelSource
 
 MIN_ROWS_PER_FILE = 100_000  # results are small: few large files, not one per batch
 
@@ -37,7 +37,7 @@ def predict_to_parquet(source: ModelSource, config: RunConfig, items: Sequence[I
                        max_pixels: int = DEFAULT_MAX_PIXELS,
                        progress: bool = False) -> RayRunReport:
     """Predict ``items`` on Ray and write the results to the Parquet directory ``path``."""
-    from ppinfer.publish import make_temp_dir, swap_into_place, sync_dir
+    from ppinfer.io.publish import make_temp_dir, swap_into_place, sync_dir
 
     output = Path(path)
     if output.exists() and not output.is_dir():

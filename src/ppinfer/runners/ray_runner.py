@@ -24,12 +24,12 @@ from typing import Any
 
 from ppinfer.config import RunConfig
 from ppinfer.errors import ConfigError, PPInferError, RunnerError
+from ppinfer.modelfiles.source import ModelSource
 from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result, printable
 from ppinfer.predict import PredictSummary
-from ppinfer.runners.ray_stages import PredictActor, decode_batch
-from ppinfer.source import ModelSource
+from ppinfer.runners.ray_stages import PredictActor, decode_batch, engine_class
 
 DECODE_TASK_CPUS = 0.5
 """CPUs one decode task reserves: two run side by side on the CPU kept for decoding."""
@@ -195,16 +195,6 @@ def quiet_ray_data() -> None:
             handler, logging.FileHandler
         ):
             handler.setLevel(logging.ERROR)
-
-
-def engine_class(engine: str | type) -> type:
-    """An engine by registered name, or an Engine subclass as is (it reaches the workers by
-    reference, so its module must be importable there)."""
-    if isinstance(engine, type):
-        return engine
-    from ppinfer.engines import get_engine
-
-    return get_engine(engine)
 
 
 def check_runnable(source: ModelSource, config: RunConfig, engine: str | type) -> None:

@@ -55,6 +55,16 @@ def decode_batch(batch: dict[str, np.ndarray], *, preprocess: Any, input_shape: 
             "error": np.array(errors, dtype=object), "preprocess_seconds": seconds}
 
 
+def engine_class(engine: str | type) -> type:
+    """An engine by registered name, or an Engine subclass as is (it reaches the workers by
+    reference, so its module must be importable there)."""
+    if isinstance(engine, type):
+        return engine
+    from ppinfer.engines import get_engine
+
+    return get_engine(engine)
+
+
 class PredictActor:
     """One ppinfer engine per Ray actor, built once in ``__init__`` from the model's path.
 
@@ -64,8 +74,6 @@ class PredictActor:
     """
 
     def __init__(self, *, engine: Any, source: Any, config: Any) -> None:
-        from ppinfer.runners.ray_runner import engine_class
-
         _check_model_on_this_node(source)
         start = time.perf_counter()
         self.engine = engine_class(engine)(source, config)

@@ -44,7 +44,7 @@ def load_labels(path: str | None, class_num: int) -> list[str]:
         if class_num == IMAGENET_CLASS_NUM:
             return list(imagenet_labels())
         return [f"class_{i}" for i in range(class_num)]
-    from ppinfer.safe_io import CARD_MAX_BYTES, read_regular_file
+    from ppinfer.io.safe_io import CARD_MAX_BYTES, read_regular_file
 
     data = read_regular_file(path, CARD_MAX_BYTES, ConfigError, what="label file ")
     try:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ppinfer.errors import ConfigError
-from ppinfer.formats import CHECKPOINT_KINDS, ModelLayout, detect_model
-from ppinfer.modelcard import ModelCard, read_card
+from ppinfer.modelfiles.formats import CHECKPOINT_KINDS, ModelLayout, detect_model
+from ppinfer.modelfiles.modelcard import ModelCard, read_card
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
 
 
@@ -41,9 +41,9 @@ class ModelSource:
         """What the model's program ends in (``softmax``, ``sigmoid`` or ``logits``), decided
         once: read from the program itself (ppinfer's exports, PaddleClas and PaddleX models
         alike; the program is the fact, a card copied beside another program is not), else
-        the ``ppinfer.output`` export wrote into ``inference.yml``, else None."""
+        the ``ppinfer.pipeline.output`` export wrote into ``inference.yml``, else None."""
         if self.output is None:
-            from ppinfer.program_output import OUTPUTS, output_kind
+            from ppinfer.modelfiles.program_output import OUTPUTS, output_kind
 
             if self.layout is not None and self.layout.program is not None:
                 self.output = output_kind(self.layout.program)

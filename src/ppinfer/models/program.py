@@ -15,7 +15,8 @@ import numpy as np
 from ppinfer.checkpoints import load_checkpoint
 from ppinfer.checkpoints.namings import fit_naming
 from ppinfer.models import ModelSpec
-from ppinfer.paddle_env import import_paddle, ir_guard, paddle_env, program_context, static_mode
+from ppinfer.runtime.paddle_env import ir_guard, paddle_env, program_context, static_mode
+from ppinfer.runtime.paddle_import import import_paddle
 
 INPUT_NAME = "x"
 

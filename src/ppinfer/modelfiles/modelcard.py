@@ -16,8 +16,7 @@ from typing import Any
 import yaml
 
 from ppinfer.errors import ModelFormatError
-from ppinfer.pipeline.preprocess_config import PreprocessConfig
-from ppinfer.safe_io import (
+from ppinfer.io.safe_io import (
     CARD_MAX_BYTES,
     YamlRefused,
     contained_path,
@@ -25,6 +24,7 @@ from ppinfer.safe_io import (
     read_regular_file,
     short,
 )
+from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
 CARD_NAME = "inference.yml"
 
@@ -77,8 +77,8 @@ def write_card(directory: str | Path, card: ModelCard) -> Path:
 def read_card(path: str | Path) -> ModelCard:
     """Parse an ``inference.yml``; a card that cannot be read or trusted is a ModelFormatError.
 
-    Read as untrusted input (:mod:`ppinfer.safe_io`): a regular file of at most
-    :data:`~ppinfer.safe_io.CARD_MAX_BYTES`, YAML without aliases and with bounded nesting,
+    Read as untrusted input (:mod:`ppinfer.io.safe_io`): a regular file of at most
+    :data:`~ppinfer.io.safe_io.CARD_MAX_BYTES`, YAML without aliases and with bounded nesting,
     error messages cut to one short line.
     """
     path = Path(path)

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ppinfer.auto_timing import Policy, time_rounds, warm_up
 from ppinfer.config import RunConfig, default_cache_dir
+from ppinfer.engines.auto_timing import Policy, time_rounds, warm_up
 from ppinfer.errors import ConfigError, PPInferError
-from ppinfer.source import ModelSource
+from ppinfer.modelfiles.source import ModelSource
 
 REFERENCE = "analysis"
 FP32_TOLERANCE = 1e-4
@@ -129,7 +129,7 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
                   cache_root: Path | None = None, seconds: float | None = None,
                   policy: Policy | None = None) -> Choice:
     """The fastest engine that agrees with analysis, from the cache or measured now.
-    ``seconds`` is the timing budget (default :data:`~ppinfer.auto_timing.BUDGET_SECONDS`),
+    ``seconds`` is the timing budget (default :data:`~ppinfer.engines.auto_timing.BUDGET_SECONDS`),
     ``policy`` every knob of the measurement (auto_timing.Policy)."""
     config = config.resolve()
     if source.layout is None or not source.layout.is_inference_model:
@@ -155,8 +155,7 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
 
 def candidate_engines(source: ModelSource, precision: str) -> list[tuple[str, str | None]]:
     """(engine, why it cannot take part or None) for every registered engine."""
-    from ppinfer.engines import ENGINES
-    from ppinfer.engines.base import load_plugins, precision_problem
+    from ppinfer.engines.base import ENGINES, load_plugins, precision_problem
 
     load_plugins()
     out = []
@@ -219,7 +218,7 @@ def measure_candidates(source: ModelSource, config: RunConfig,
 def _prepare_one(name, source, config, batch, reference, tolerance, built=None):
     """Build ``name`` (or take ``built``: (the reference engine, its build seconds)), check
     its scores on ``batch`` against the reference's, warm it up."""
-    from ppinfer.engines import create_engine
+    from ppinfer.engines.base import create_engine
 
     try:
         if built is not None:
@@ -249,16 +248,16 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _reduced_tolerance() -> float:
-    from ppinfer.precision_check import SCORE_TOLERANCE
+    from ppinfer.engines.precision_check import SCORE_TOLERANCE
 
     return SCORE_TOLERANCE
 
 
 def _photo_batch(source: ModelSource, batch_size: int) -> np.ndarray:
     """The shipped photo, preprocessed for this model, repeated to the batch size."""
-    from ppinfer.default_model import sample_image_path
     from ppinfer.pipeline.decode import load_image
     from ppinfer.pipeline.preprocess import preprocess_image
+    from ppinfer.pipeline.sample import sample_image_path
 
     tensor = preprocess_image(load_image(str(sample_image_path())), source.preprocess)
     return np.ascontiguousarray(np.repeat(tensor[None], batch_size, axis=0), dtype=np.float32)
@@ -267,7 +266,7 @@ def _photo_batch(source: ModelSource, batch_size: int) -> np.ndarray:
 def _reference_scores(source: ModelSource, config: RunConfig, batch: np.ndarray):
     """(analysis fp32's scores on ``batch``, (that engine, its build seconds)): at fp32 the
     engine is the analysis candidate too, built once."""
-    from ppinfer.engines import create_engine
+    from ppinfer.engines.base import create_engine
 
     engine = create_engine(REFERENCE, source, replace(config, precision="fp32"))
     start = time.perf_counter()
@@ -321,7 +320,7 @@ def setup_key(config: RunConfig) -> str:
     """A short digest of what else decides the figures: the CPU, ppinfer, Paddle, the engines'
     packages, oneDNN, IR optimisation."""
     from ppinfer import __version__
-    from ppinfer.paddle_env import package_version, paddle_env
+    from ppinfer.runtime.paddle_env import package_version, paddle_env
 
     env = paddle_env()
     parts = [env.cpu_model, str(env.cpu_count), __version__, env.version,

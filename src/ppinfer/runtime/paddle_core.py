@@ -26,6 +26,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ppinfer.runtime.paddle_import import before_paddle_loads
+
 EXTENSION = "paddle.base.libpaddle"
 VERSION_FILE_MAX_BYTES = 64 * 1024
 _NOT_BUILT_WITH = {"False", "None", "", "0"}
@@ -46,13 +48,13 @@ def paddle_core() -> PaddleCore:
     alone = _load_alone()
     if alone is not None:
         return alone
-    from ppinfer.paddle_env import import_paddle
+    from ppinfer.runtime.paddle_import import import_paddle
 
     return _whole(import_paddle())
 
 
 def _whole(paddle) -> PaddleCore:
-    from ppinfer.paddle_env import check_paddlepaddle
+    from ppinfer.runtime.paddle_import import check_paddlepaddle
 
     check_paddlepaddle(paddle)
     core = paddle.base.core if hasattr(paddle, "base") else paddle.fluid.core
@@ -82,7 +84,7 @@ def _load_alone() -> PaddleCore | None:
     # As `import paddle` does: Paddle's oneDNN kernels run one OpenMP thread unless told more.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     before_paddle_loads()
-    from ppinfer.interrupts import deferred_interrupts
+    from ppinfer.runtime.interrupts import deferred_interrupts
 
     loader = importlib.machinery.ExtensionFileLoader(EXTENSION, str(extension))
     module_spec = importlib.util.spec_from_file_location(EXTENSION, extension, loader=loader)
@@ -102,21 +104,6 @@ def _load_alone() -> PaddleCore | None:
     return PaddleCore(module, build["full_version"], whole=False)
 
 
-def before_paddle_loads() -> None:
-    """Settings Paddle's libraries read once, when they load; the user's own win.
-
-    ``GLOG_minloglevel=2``: Paddle's C++ side logs through glog at INFO by default; stderr is
-    kept for ppinfer's own messages.
-
-    ``KMP_BLOCKTIME=1``: after a parallel region Intel's OpenMP keeps its threads spinning for
-    200 ms by default, on cores that decoding (or another engine) needs. One millisecond is as
-    fast for the predictor alone (0.98-1.01x on every model and batch measured) and lets
-    decoding overlap inference (BENCHMARKS.md, "Levers"); 0 is 15-50% slower.
-    """
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("KMP_BLOCKTIME", "1")
-
-
 def _loadable_alone(build: dict[str, str]) -> bool:
     """True for a CPU build: GPU, ROCm and XPU builds preload their libraries in Python."""
     accelerators = ("cuda_version", "hip_version", "xpu_xre_version")
@@ -126,7 +113,7 @@ def _loadable_alone(build: dict[str, str]) -> bool:
 def _build_facts(path: Path) -> dict[str, str] | None:
     """The ``name = 'value'`` lines of Paddle's generated ``paddle/version/__init__.py``."""
     from ppinfer.errors import PPInferError
-    from ppinfer.safe_io import read_regular_file
+    from ppinfer.io.safe_io import read_regular_file
 
     try:
         data = read_regular_file(path, VERSION_FILE_MAX_BYTES, PPInferError)
