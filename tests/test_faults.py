@@ -232,7 +232,7 @@ IMAGE_ROWS = [
     ("space-in-name", "with space.png", None),
     ("directory-without-images", "noimg",
      "Directory noimg holds no images (jpg jpeg png bmp webp tif tiff)."),
-    ("path-does-not-exist", "missing.jpg", "missing.jpg does not exist: check the -i path."),
+    ("path-does-not-exist", "missing.jpg", "missing.jpg does not exist: check the path."),
     ("symlink-loop-in-walk", "loop/sub/inner.jpg", None),
 ]
 

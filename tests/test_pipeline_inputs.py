@@ -74,7 +74,7 @@ def test_missing_spec_is_an_error_item(tmp_path, monkeypatch):
     items = expand_inputs(["ok.jpg", "missing.jpg", "ok.jpg"])
     assert items == [
         InputItem("ok.jpg"),
-        InputItem("missing.jpg", "missing.jpg does not exist: check the -i path."),
+        InputItem("missing.jpg", "missing.jpg does not exist: check the path."),
     ]
 
 

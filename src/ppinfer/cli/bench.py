@@ -78,8 +78,8 @@ def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations,
     """Measure engines x batch sizes x precisions x threads on one or more models.
 
     \b
-    ppinfer bench --engine analysis,onnxruntime -b 1,8 --precision fp32,bf16 --plot r.png
-    ppinfer bench --model out/ResNet50_vd --input photos/ --end-to-end --json r.json
+    ppinfer bench --engine analysis,onnxruntime -b 1,8 --precision fp32,bf16
+    ppinfer bench --model out/ --input photos/ --end-to-end --json r.json
     ppinfer bench --engine all --cpu-threads 1,2 --duration 10
     """
     from ppinfer.api.benchmarking import bench_report

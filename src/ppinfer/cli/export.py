@@ -14,7 +14,8 @@ from ppinfer.cli.options import parse_shape
               help="Checkpoint: persistable directory, .pdparams, or a PyTorch file. "
                    "Default for EfficientNet_lite0: the installed ImageNet weights.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output directory.")
-@click.option("--class-num", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--class-num", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Classes the checkpoint was trained for.")
 @click.option("--image-shape", callback=parse_shape, default=None,
               help="Input C,H,W (default: the architecture's, 3,224,224).")
 @click.option("--format", "fmt", type=click.Choice(("pir", "legacy", "paddleclas1", "seed")),
@@ -31,9 +32,9 @@ def export(model_name, checkpoint, output, class_num, image_shape, fmt, labels_f
     """Build an architecture, load a checkpoint, save an inference model.
 
     \b
-    ppinfer export -m EfficientNet_lite0 -o out/lite0   # the installed ImageNet weights
+    ppinfer export -m EfficientNet_lite0 -o out/lite0   # installed weights
     ppinfer export -m ResNet50_vd -p ResNet50_vd_pretrained/ -o out/ResNet50_vd
-    ppinfer export -m ResNet50_vd -p best.pdparams -o out/ --class-num 102 --format legacy
+    ppinfer export -m ResNet50_vd -p best.pdparams -o out/ --class-num 102
     """
     from ppinfer.api.exporting import export as export_api
 

@@ -47,17 +47,22 @@ def models_cmd(pattern: str, as_json: bool) -> None:
     Console().print(table)
 
 
+# Distributions whose version `info` reports beside Paddle's (False when not installed).
+PEERS = ("onnxruntime", "paddle2onnx", "openvino", "ray", "fastapi", "uvicorn")
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def info(as_json: bool) -> None:
-    """Show the installed Paddle (version, IR, CUDA / TensorRT / oneDNN) and this machine.
+    """Show the installed Paddle (version, IR, CUDA / TensorRT / oneDNN), the peers' and
+    OpenCV's versions, and this machine.
 
     \b
     ppinfer info
     ppinfer info --json
     """
     from ppinfer.pipeline.opencv import describe_opencv
-    from ppinfer.runtime.paddle_env import paddle_env
+    from ppinfer.runtime.paddle_env import package_version, paddle_env
 
     env = paddle_env()
     interesting = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
@@ -75,6 +80,8 @@ def info(as_json: bool) -> None:
         "cpu_features": [f for f in interesting if f in env.cpu_flags],
         "python": sys.version.split()[0],
         "opencv": describe_opencv(),
+        # the peers' versions: what the other engines and runners would run with
+        **{name: package_version(name) or False for name in PEERS},
     }
     if as_json:
         click.echo(json.dumps(facts))
@@ -83,14 +90,18 @@ def info(as_json: bool) -> None:
     for key, value in facts.items():
         if isinstance(value, list):
             value = " ".join(value) or "none"
+        elif value is False and key in PEERS:
+            value = "not installed"
         click.echo(f"{key:<{width}}  {value}")
 
 
 @cli.command("engines")
 @click.option("--model", type=click.Path(), default=None,
               help="Also measure which engine --engine auto picks for this model (cached).")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
-@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="The precision --engine auto's choice is for.")
+@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="The batch size --engine auto's choice is for.")
 @click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
               help="Math-library threads (default: all cores).")
 @click.option("--refresh", is_flag=True, help="Measure again instead of using the cached choice.")

@@ -19,9 +19,20 @@ import click
 from ppinfer import __version__
 from ppinfer.errors import PPInferError
 
+# The group's own flags, also taken after the command (``ppinfer predict --debug``): users put
+# them where they think of them, and a "No such option" for a flag --help lists reads as a bug.
+GLOBAL_FLAGS = ("--debug", "--verbose")
+
 
 class PPInferGroup(click.Group):
     """Turns library errors into one line and an exit status."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Move the global flags given after the command in front of it (never past ``--``)."""
+        end = args.index("--") if "--" in args else len(args)
+        moved = [a for a in args[:end] if a in GLOBAL_FLAGS]
+        rest = [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
+        return super().parse_args(ctx, moved + rest)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -58,9 +69,9 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """PaddlePaddle image classification: export a checkpoint, predict on images, measure speed.
 
     \b
-    ppinfer predict -i photo.jpg                    # built-in model, top-5
-    ppinfer export -m ResNet50_vd -p ckpt/ -o out/  # checkpoint -> inference model
-    ppinfer predict -i photos/ --model out/ --json  # your model, JSON lines
+    ppinfer predict photo.jpg                     # built-in model, top-5
+    ppinfer export -m ResNet50_vd -p ckpt/ -o out/  # checkpoint -> model
+    ppinfer predict photos/ --model out/ --json   # your model, JSON lines
     """
     ctx.ensure_object(dict)["debug"] = debug
     if verbose or debug:

@@ -52,7 +52,8 @@ _DEVICE_OPTIONS: dict[str, Callable] = {
         "--use-gpu/--no-use-gpu", default=None,
         help="Run on a GPU (default: when Paddle has CUDA and a GPU is visible)."),
     "gpu_id": click.option(
-        "--gpu-id", type=click.IntRange(min=0), default=0, show_default=True),
+        "--gpu-id", type=click.IntRange(min=0), default=0, show_default=True,
+        help="Which GPU, when running on one."),
     "gpu_mem": click.option(
         "--gpu-mem", type=click.IntRange(min=1), default=8000, show_default=True,
         help="Initial GPU memory pool, MB."),
@@ -63,7 +64,8 @@ _DEVICE_OPTIONS: dict[str, Callable] = {
         "--use-tensorrt/--no-use-tensorrt", default=None,
         help="TensorRT subgraphs. Default: on for GPU runs when Paddle has TensorRT."),
     "trt_min_subgraph_size": click.option(
-        "--trt-min-subgraph-size", type=click.IntRange(min=1), default=3, show_default=True),
+        "--trt-min-subgraph-size", type=click.IntRange(min=1), default=3, show_default=True,
+        help="Smallest run of operators TensorRT takes over."),
     "trt_max_batch": click.option(
         "--trt-max-batch", type=click.IntRange(min=1), default=None,
         help="Largest batch a TensorRT engine accepts (default: --batch-size)."),
@@ -71,7 +73,8 @@ _DEVICE_OPTIONS: dict[str, Callable] = {
         "--trt-cache-dir", type=click.Path(file_okay=False), default=None,
         help="Where serialized TensorRT engines go (default: ~/.cache/ppinfer/trt)."),
     "precision": click.option(
-        "--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True),
+        "--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+        help="Arithmetic: bf16 needs avx512_bf16 or AMX; int8 a quantized model."),
     "cpu_threads": click.option(
         "--cpu-threads", type=click.IntRange(min=1), default=None,
         help="Math-library threads (default: all cores)."),

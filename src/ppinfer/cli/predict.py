@@ -15,9 +15,10 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
 
 
 @cli.command()
-@click.option("-i", "--image-file", "images", multiple=True,
-              help="Image file, directory (recursive) or glob; repeatable. "
-                   "Default: the sample photo shipped with ppinfer.")
+@click.argument("inputs", nargs=-1, type=click.Path())
+@click.option("-i", "--image-file", "--input", "images", multiple=True,
+              help="Image file, directory (recursive) or glob; repeatable, and the same as "
+                   "giving INPUTS. Default: the sample photo shipped with ppinfer.")
 @click.option("--engine", default="analysis", show_default=True,
               help=f"One of {', '.join(ENGINE_NAMES)} (or a plug-in engine); 'all' runs every "
                    "engine that can run the model and compares their scores; 'auto' measures "
@@ -36,10 +37,13 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
 @click.option("-d", "--model-dir", type=click.Path(), default=None,
               help="Directory of an (uncombined) inference model.")
 @click.option("--model-name", default=None, help="Architecture, for executor-persistable.")
-@click.option("--class-num", type=click.IntRange(min=1), default=None)
+@click.option("--class-num", type=click.IntRange(min=1), default=None,
+              help="Classes the checkpoint was trained for (executor-persistable; default "
+                   "1000).")
 @click.option("--image-shape", callback=parse_shape, default=None, help="Input C,H,W.")
 @device_options
-@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Classes reported per image.")
 @click.option("--labels", "labels_file", type=click.Path(dir_okay=False), default=None,
               help="One label a line (line i = class i).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout, one per image.")
@@ -57,20 +61,22 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
               help="Text file of image paths, one a line (for lists too long for a shell); "
                    "repeatable, combined with -i.")
 @ray_options
-def predict(images, engine, tolerance, precision_check, model, model_file, params_file, model_dir,
-            model_name, class_num, image_shape, top_k, labels_file, as_json, save_file,
+def predict(inputs, images, engine, tolerance, precision_check, model, model_file, params_file,
+            model_dir, model_name, class_num, image_shape, top_k, labels_file, as_json, save_file,
             enable_benchmark, max_pixels, max_image_bytes, input_lists, runner, ray_address,
             actors, actor_cpus, **device_kw) -> None:
-    """Predict the top-k classes of images.
+    """Predict the top-k classes of images: INPUTS and -i are files, folders or globs.
 
     \b
-    ppinfer predict                                   # built-in model, shipped photo
-    ppinfer predict -i cat.jpg --model out/ --json
+    ppinfer predict                          # built-in model, shipped photo
+    ppinfer predict photos/*.jpg --model out/ --json
     ppinfer predict -i 'photos/**/*.jpg' -m out/model -p out/params -b 8
-    ppinfer predict -i cat.jpg --engine executor-persistable --model-name ResNet50_vd -p ckpt/
-    ppinfer predict -i cat.jpg --model out/ --engine all   # every engine, scores compared
-    ppinfer predict -i photos/ --runner ray --actors 2 --save out.jsonl   # on Ray Data
+    ppinfer predict cat.jpg --engine executor-persistable \\
+        --model-name ResNet50_vd -p ckpt/
+    ppinfer predict cat.jpg --model out/ --engine all   # engines compared
+    ppinfer predict photos/ --runner ray --save out.jsonl   # on Ray Data
     """
+    images = (*inputs, *images)
     from ppinfer.pipeline.limits import (
         DEFAULT_MAX_IMAGE_BYTES,
         DEFAULT_MAX_PIXELS,

@@ -54,7 +54,7 @@ def _expand_one(spec: str) -> list[InputItem]:
         return [InputItem(spec)]
     if _GLOB_CHARS.intersection(spec):
         return _from_glob(spec)
-    return [InputItem(spec, f"{spec} does not exist: check the -i path.")]
+    return [InputItem(spec, f"{spec} does not exist: check the path.")]
 
 
 def path_order(path: str, *, folder: bool = False) -> tuple[tuple[int, str], ...]:
