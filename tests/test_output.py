@@ -67,6 +67,23 @@ def test_bench_table_at_120_columns_is_one_full_table(report):
         assert column in header
 
 
+@pytest.mark.parametrize("width", [80, 60])
+def test_bench_table_never_wraps_a_cell(report, width):
+    """A wrapped cell doubles its row: below each table's rule, every line is a configuration
+    (starts with an engine name), and nothing is wider than the terminal."""
+    lines = table_lines(printed(report, width))
+    engines = {r.case.engine for r in report.results}
+    below_rule = False
+    for line in lines:
+        assert len(line) <= width, line
+        if "───" in line:
+            below_rule = True
+        elif not line.strip():
+            below_rule = False
+        elif below_rule:
+            assert line.split()[0] in engines, f"a wrapped cell at {width} columns: {line!r}"
+
+
 def test_bench_with_columns_80_in_a_pipe_fits(tmp_path):
     env = {**os.environ, "COLUMNS": "80"}
     run = subprocess.run(
@@ -146,3 +163,16 @@ def test_unstable_warning_does_not_contradict_itself(report):
     assert isinstance(r.measurement.engine, Phase)
     (line,) = [n for n in notes(report) if r.case.describe() in n and "varied" in n]
     assert "latency varied by 10.01% (over 10%)" in line
+
+
+def test_unstable_warnings_are_folded_into_one_line_with_a_count(report):
+    from dataclasses import replace
+
+    ok = [r for r in report.results if r.status == "ok"]
+    assert len(ok) >= 2
+    for r in ok:
+        steady = r.measurement.engine.latencies[0]
+        r.measurement.engine = replace(r.measurement.engine,
+                                       latencies=[steady * 0.5, steady * 1.5])
+    (line,) = [n for n in notes(report) if "varied" in n]
+    assert f"in {len(ok)} of {len(ok)} configurations" in line

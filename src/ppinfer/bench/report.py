@@ -194,8 +194,10 @@ def _precision_warning(r: CaseResult) -> list[str]:
 
 
 def notes(report: BenchReport) -> list[str]:
-    """One line per skipped or failed configuration and per unstable measurement."""
+    """One line per skipped or failed configuration; unstable measurements folded into one
+    line per phase (a busy machine makes every configuration vary: one warning says so)."""
     lines = []
+    unstable: dict[str, list[tuple[float, CaseResult]]] = {"": [], "end-to-end ": []}
     for r in report.results:
         if r.status != "ok":
             lines.append(f"{r.status}: {r.case.describe()}: {r.reason}")
@@ -204,13 +206,25 @@ def notes(report: BenchReport) -> list[str]:
         phases = [("", r.measurement.engine), ("end-to-end ", r.measurement.end_to_end)]
         for label, phase in phases:
             if phase is not None and phase.latencies and phase.stats.unstable:
-                lines.append(
-                    f"warning: {r.case.describe()}: {label}latency varied by "
-                    f"{percent_over(phase.stats.cv, UNSTABLE_CV)} (over "
-                    f"{100 * UNSTABLE_CV:g}%): the machine was busy or the run too short; run "
-                    "longer (--duration) or on a quiet machine."
-                )
+                unstable[label].append((phase.stats.cv, r))
+    ran = sum(r.status == "ok" for r in report.results)
+    for label, cases in unstable.items():
+        if cases:
+            lines.append(_unstable_line(label, cases, ran))
     return lines
+
+
+def _unstable_line(label: str, cases: list[tuple[float, CaseResult]], ran: int) -> str:
+    advice = ("the machine was busy or the run too short; run longer (--duration) or on a "
+              "quiet machine.")
+    over = f"{100 * UNSTABLE_CV:g}%"
+    cv, worst = max(cases, key=lambda case: case[0])
+    if len(cases) == 1:
+        return (f"warning: {worst.case.describe()}: {label}latency varied by "
+                f"{percent_over(cv, UNSTABLE_CV)} (over {over}): {advice}")
+    return (f"warning: {label}latency varied by over {over} in {len(cases)} of {ran} "
+            f"configurations (most: {percent_over(cv, UNSTABLE_CV)}, "
+            f"{worst.case.describe()}): {advice}")
 
 
 def percent_over(value: float, limit: float) -> str:

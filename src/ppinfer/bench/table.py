@@ -100,8 +100,10 @@ def _title(report: BenchReport, models: Sequence[str]) -> str:
     return f"{head}ratios to {base_engine} {base_precision}; latency per batch"
 
 
-def blocks(report: BenchReport, measured: Sequence[CaseResult]) -> list:
-    """Per model: its name, then one small table per block, engine and configuration leading."""
+def blocks(report: BenchReport, measured: Sequence[CaseResult], width: int = WIDE) -> list:
+    """Per model: its name, then one small table per block, engine and configuration leading;
+    a block wider than ``width`` is split into one table per group of columns, so no cell
+    wraps (a row would read as two)."""
     e2e = any(r.measurement.end_to_end for r in measured)
     sections = [("speed (latency per batch)", [SPEED, AGREEMENT]),
                 ("startup and memory", [STARTUP, MEMORY])]
@@ -112,14 +114,36 @@ def blocks(report: BenchReport, measured: Sequence[CaseResult]) -> list:
                  "measurement; a wider terminal shows one table, --json FILE every figure."]
     for model in dict.fromkeys(r.case.model for r in measured):
         out.append(f"\n[bold]{model}[/bold]")
+        rows = [r for r in measured if r.case.model == model]
         for title, groups in sections:
-            table = _table(["engine", "config"], groups, title=title, title_justify="left")
-            for r in measured:
-                if r.case.model == model:
-                    table.add_row(r.case.engine, configuration(r),
-                                  *(c for _, cells in groups for c in cells(r)))
-            out.append(table)
+            for i, part in enumerate(_fitting(list(groups), rows, width)):
+                out.append(_block(title if i == 0 else "", part, rows))
     return out
+
+
+def _fitting(groups: list, rows: Sequence[CaseResult], width: int) -> list[list]:
+    """``groups`` as one table when it fits ``width``, else split: by group, then a group's
+    own columns in halves, until each part fits or is a single column."""
+    if natural_width(_block("", groups, rows)) <= width:
+        return [groups]
+    if len(groups) > 1:
+        return [part for group in groups for part in _fitting([group], rows, width)]
+    (headers, cells), = groups
+    if len(headers) == 1:
+        return [groups]
+    half = len(headers) // 2
+    left = (headers[:half], lambda r, cells=cells, half=half: cells(r)[:half])
+    right = (headers[half:], lambda r, cells=cells, half=half: cells(r)[half:])
+    return _fitting([left], rows, width) + _fitting([right], rows, width)
+
+
+def _block(title: str, groups: Sequence[tuple[Sequence[str], Cells]],
+           rows: Sequence[CaseResult]):
+    table = _table(["engine", "config"], groups, title=title or None, title_justify="left")
+    for r in rows:
+        table.add_row(r.case.engine, configuration(r),
+                      *(c for _, cells in groups for c in cells(r)))
+    return table
 
 
 def natural_width(renderable) -> int:
@@ -142,5 +166,5 @@ def print_bench_table(report: BenchReport, console) -> None:
     if natural_width(table) <= console.width:
         console.print(table)
         return
-    for part in blocks(report, measured):
+    for part in blocks(report, measured, console.width):
         console.print(part, highlight=False)
