@@ -128,9 +128,15 @@ def test_predict_with_engine_auto_says_which_engine_ran(tiny_legacy, photos, tmp
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["file_name"].endswith("chelsea.jpg")
-    assert "--engine auto chose" in first.stderr and "measured" in first.stderr
+    (line,) = [n for n in first.stderr.splitlines() if n.startswith("--engine auto")]
+    assert "measured now" in line and len(line) <= 160, line
     second = CliRunner().invoke(cli, args)
-    assert "cached" in second.stderr and second.stdout == first.stdout
+    (cached,) = [n for n in second.stderr.splitlines() if n.startswith("--engine auto")]
+    assert "cached 20" in cached and len(cached) <= 160, cached
+    assert cached.split()[2] == line.split()[2]  # the same engine, named first
+    assert second.stdout == first.stdout
+    detailed = CliRunner().invoke(cli, ["--verbose", *args])
+    assert "--engine auto chose" in detailed.stderr and "img/s" in detailed.stderr
 
 
 def test_engines_command_shows_the_choice_and_figures(tiny_legacy, tmp_path, monkeypatch):

@@ -140,3 +140,15 @@ def test_params_of_another_architecture_exit_2(layouts, photos):
     assert result.output.endswith(
         "ResNet18_vd makes [64, 64, 3, 3] (29 more variables differ too): check --model-name "
         "matches the checkpoint.\n")
+
+
+def test_engine_all_gives_a_skip_reason_whole_below_the_table_at_80_columns(layouts, photos):
+    result = CliRunner().invoke(cli, ["predict", "-i", str(photos["chelsea"]), "--engine", "all",
+                                      "-d", str(layouts["combined"])],
+                                terminal_width=80, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    (reason,) = [line for line in result.stderr.splitlines()
+                 if line.startswith("executor-persistable skipped: ")]
+    assert reason.endswith("(-p)"), reason  # whole, not cut at the column's edge
+    table = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert all(line.split("│")[1].strip() for line in table), "a wrapped cell made a row"

@@ -154,9 +154,9 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         message = agreement_message(checked)
         if message:
             click.echo(message, err=True)
-    if enable_benchmark:
+    if enable_benchmark:  # for people: stderr, so stdout holds only the results
         click.echo(summary.timer.describe(f"{runner.name}, batch {config.batch_size}"),
-                   err=as_json)
+                   err=True)
     if summary.errors:
         click.echo(f"{summary.errors} of {len(items)} inputs failed; their lines say why.",
                    err=True)
@@ -167,10 +167,29 @@ def _auto_engine(source, config):
     """The engine --engine auto picks (measured once, then cached), built; its line on stderr."""
     from ppinfer.engines import create_engine
     from ppinfer.engines.auto import choose_engine
+    from ppinfer.runtime.quiet import verbose
 
     choice = choose_engine(source, config)
-    click.echo(choice.describe(), err=True)
+    click.echo(choice.describe() if verbose() else auto_line(choice), err=True)
     return choice.built or create_engine(choice.engine, source, config)
+
+
+def auto_line(choice) -> str:
+    """One short sentence: the engine, why, and whether measured now or cached; every figure
+    is in ``--verbose`` and ``ppinfer engines --model M``."""
+    if choice.margin is None:
+        why = "the only engine that runs this model"
+    elif not choice.near_tie:
+        why = f"{100 * choice.margin:.0f}% faster than {choice.margin_over}"
+    else:
+        others = ", ".join(choice.unsure or choice.tied)
+        why = f"as fast as {others} within the noise; a tie goes to analysis, then by name"
+    when = "measured now" if not choice.cached else f"cached {choice.measured_at[:10]}"
+    if choice.busy:
+        when += ", on a busy machine: --refresh when quiet"
+    elif choice.not_cached:
+        when += ", not cached"
+    return f"--engine auto: {choice.engine} ({why}; {when})."
 
 
 def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int],
@@ -196,15 +215,18 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
 
         several = max((len(run.results) for run in report.runs), default=0) > 1
         top1_header = f"top-1 same as {report.reference}" if several else "top-1"
-        table = Table(Column("engine", no_wrap=True), "prec", top1_header, "build s", "ms/image",
-                      f"max |Δ score| vs {report.reference or 'the reference'} "
-                      f"{reference_precision}",
+        # Names and figures never wrap (a wrapped cell reads as another row); top-1 folds.
+        table = Table(Column("engine", no_wrap=True), Column("prec", no_wrap=True),
+                      Column(top1_header, overflow="fold"),
+                      Column("build\ns", justify="right", no_wrap=True),
+                      Column("ms/img\nwarm", justify="right", no_wrap=True),
+                      Column(f"max |Δ| vs\n{report.reference or 'reference'} "
+                             f"{reference_precision}", no_wrap=True),
                       title=terminal_text(source.display_name))
         for run in report.runs:
-            if run.skipped:
-                table.add_row(run.engine, run.precision,
-                              f"[dim]skipped: {terminal_text(run.skipped)}[/dim]",
-                              "", "", "")
+            if run.skipped:  # the reason goes below the table, whole (an install hint)
+                table.add_row(run.engine, run.precision, "[dim]skipped[/dim]", "", "",
+                              "")
                 continue
             first = run.results[0]
             top1 = (f"{first.class_ids[0]} {terminal_text(first.label_names[0])}"
@@ -217,6 +239,9 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
             table.add_row(run.engine, run.precision, top1, f"{run.build_seconds:.2f}",
                           f"{run.ms_per_image:.2f}", shown)
         Console().print(table)
+        for run in report.runs:
+            if run.skipped:
+                click.echo(control_escaped(f"{run.engine} skipped: {run.skipped}"), err=True)
         for result in report.errors:
             shown = result.to_json_dict()
             click.echo(control_escaped(f"{shown['file_name']}: {shown['error']}"), err=True)
