@@ -309,3 +309,20 @@ def test_the_python_api_predicts_on_ray_with_the_local_results(local_ray, photo_
     with ppinfer.load() as predictor:
         results = predictor.predict(str(photo_dir), runner="ray", actors=2)
     assert_same_lines(local_lines, [r.to_dict() for r in results])
+
+
+@needs_ray
+def test_a_ray_run_in_its_own_process_prints_only_ppinfers_lines_on_stderr(photo_dir):
+    """Ray's C++ notices ("E ... core_worker.cc: ... constructor arguments in the object
+    store") came on every run; without --verbose stderr holds ppinfer's summary lines only."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "ppinfer", "predict", str(photo_dir),
+                           "--runner", "ray", "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1, proc.stderr  # the corrupt JPEG
+    assert len(proc.stdout.splitlines()) == 6
+    foreign = [line for line in proc.stderr.splitlines()
+               if not line.startswith(("Ray: ", "1 of 6 inputs failed"))]
+    assert not foreign, proc.stderr

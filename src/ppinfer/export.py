@@ -34,6 +34,7 @@ from ppinfer.pipeline.preprocess_config import PreprocessConfig
 from ppinfer.runtime.interrupts import deferred_interrupts
 from ppinfer.runtime.paddle_env import paddle_env
 from ppinfer.runtime.paddle_import import import_paddle
+from ppinfer.runtime.quiet import captured_output
 
 FORMATS = ("pir", "legacy", "seed")
 # "seed" (the flag value scripts use) names PaddleClas 1.x's model + params layout; the alias
@@ -95,7 +96,7 @@ def _check_output(output: Path, force: bool) -> None:
 
 def _save(static_model, directory: Path, fmt: str) -> list[str]:
     paddle = import_paddle()
-    with static_model.guard():
+    with captured_output(), static_model.guard():
         paddle.static.save_inference_model(
             str(directory / "inference"),
             [static_model.feed],
@@ -130,7 +131,8 @@ def _validate(static_model, directory: Path, preprocess: PreprocessConfig) -> fl
     else:  # not an RGB model: no photo fits
         batch = np.random.default_rng(0).standard_normal((2, *static_model.input_shape))
     batch = np.ascontiguousarray(batch, dtype=np.float32)
-    expected = static_model.run(batch)
+    with captured_output():  # the Executor's first run logs ("New Executor is Running")
+        expected = static_model.run(batch)
     layout = detect_directory(directory, prefer=paddle_env().native_format)
     source = ModelSource(layout=layout, model_name=static_model.spec.name,
                          input_shape=static_model.input_shape, preprocess=preprocess)

@@ -73,7 +73,11 @@ def build_static_model(
     paddle = import_paddle()
     ir = ir or paddle_env().native_format
     input_shape = tuple(input_shape or spec.input_shape)
-    with static_mode(), ir_guard(ir):
+    from ppinfer.runtime.quiet import captured_output
+
+    # Paddle logs while it builds and first runs a program ("PIR not support input out tensor",
+    # "New Executor is Running"): kept off the user's stderr unless --verbose.
+    with captured_output(), static_mode(), ir_guard(ir):
         main, startup = paddle.static.Program(), paddle.static.Program()
         with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
             x = paddle.static.data(INPUT_NAME, [None, *input_shape], "float32")

@@ -102,15 +102,23 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
         return
     if address:
         check_reachable(address)
+    from ppinfer.runtime.quiet import captured_output, verbose
+
+    if not verbose():
+        # Ray's C++ side logs notices as errors on stderr on every run ("E ... core_worker.cc:
+        # ... constructor arguments in the object store": Ray Data's own actors); only its fatal
+        # lines get through, and the line saying so is printed inside ray.init (captured).
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
-        ray.init(
-            address=address or "local", include_dashboard=False,
-            # Workers' prints (Paddle's logs) would mix into --json lines on stdout.
-            log_to_driver=False, logging_level=logging.ERROR,
-            # ppinfer importable in workers of a local Ray, even when run from a source tree
-            runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}}
-            if address is None else None,
-        )
+        with captured_output():
+            ray.init(
+                address=address or "local", include_dashboard=False,
+                # Workers' prints (Paddle's logs) would mix into --json lines on stdout.
+                log_to_driver=False, logging_level=logging.ERROR,
+                # ppinfer importable in workers of a local Ray, even when run from a source tree
+                runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}}
+                if address is None else None,
+            )
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise ConfigError(f"Cannot start or reach {where}: {first_line(exc)}") from None
