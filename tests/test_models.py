@@ -61,3 +61,23 @@ def test_static_program_reproduces_dygraph(name: str, ir: str) -> None:
     mean_name = next(n for n in weights if n.endswith("_mean"))
     np.testing.assert_array_equal(
         np.asarray(static.scope.find_var(mean_name).get_tensor()), weights[mean_name])
+
+
+def test_the_shipped_catalog_is_what_the_registry_gives():
+    """`ppinfer models` reads models/catalog.json (no Paddle import): it must be the registry's
+    own facts. After adding or changing a family: python -m ppinfer.models.info."""
+    from ppinfer.models.info import catalog_rows, registry_rows
+
+    assert catalog_rows() == registry_rows(), "regenerate: python -m ppinfer.models.info"
+
+
+def test_ppinfer_models_lists_without_importing_paddle():
+    import subprocess
+    import sys
+
+    code = ("import sys; from ppinfer.cli import main; sys.argv = ['ppinfer', 'models', "
+            "'--json']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "assert 'paddle' not in sys.modules, 'paddle imported'")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert len(run.stdout.splitlines()) == len(list_models())
