@@ -271,3 +271,43 @@ def test_predict_keeps_input_order_and_per_image_errors_with_prefetch(tiny_model
     assert (summary.results, summary.errors, summary.timer.images) == (5, 3, 5)
     assert batches == [3, 3, 2]
     assert seen[0].class_ids == seen[5].class_ids and seen[2].scores == seen[6].scores
+
+
+def test_stop_rule_shares_its_batches_out_over_rounds() -> None:
+    assert [s.iterations for s in StopRule(iterations=7).slices(3)] == [3, 2, 2]
+    assert [s.iterations for s in StopRule(iterations=2).slices(3)] == [1, 1]
+    assert [s.duration for s in StopRule(duration=6.0).slices(3)] == [2.0, 2.0, 2.0]
+    assert sum(s.duration for s in StopRule().slices(4)) == pytest.approx(5.0)
+
+
+@pytest.fixture
+def recording_engine():
+    """An analysis engine that logs each batch it runs (by batch size), registered for one
+    test only."""
+    from ppinfer.engines.analysis import AnalysisEngine
+    from ppinfer.engines.base import ENGINES, register_engine
+
+    log: list[int] = []
+
+    @register_engine("recording-test")
+    class Recording(AnalysisEngine):
+        def execute(self, batch):
+            log.append(len(batch))
+            return super().execute(batch)
+
+    yield log
+    ENGINES.pop("recording-test")
+
+
+def test_bench_times_configurations_in_interleaved_rounds(tiny_model, recording_engine):
+    from ppinfer.api.benchmarking import bench_report
+
+    report = bench_report(str(tiny_model), engine="recording-test", batch_size=[1, 2],
+                          iterations=6, warmup=0, rounds=3)
+    assert [r.measurement.engine.stats.count for r in report.results] == [6, 6]
+    sizes = [size for size in recording_engine]
+    first_b2 = sizes.index(2)
+    assert 1 in sizes[first_b2:sizes.index(1, first_b2) + 1], "b1 never ran again after b2"
+    # three slices each: the batch size changes at least five times after the first runs
+    changes = sum(a != b for a, b in zip(sizes, sizes[1:]))
+    assert changes >= 5, sizes

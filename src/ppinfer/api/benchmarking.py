@@ -41,6 +41,7 @@ def bench_report(
     warmup: int = 5,
     iterations: int | None = None,
     duration: float | None = None,
+    rounds: int = 3,
     input: str | os.PathLike = "random",  # noqa: A002 (the CLI's --input)
     end_to_end: bool = False,
     baseline: str | None = None,
@@ -52,8 +53,10 @@ def bench_report(
     ``model``: one model directory or several (default: the built-in model). ``engine``,
     ``batch_size``, ``precision``, ``cpu_threads``: one value, a list, or a comma string as on
     the command line (``engine="all"`` runs every engine). ``options``: the device options
-    (``use_gpu``, ``mkldnn``, ``ir_optim``, ...). ``on_case(index, total, result)`` is called
-    after each configuration.
+    (``use_gpu``, ``mkldnn``, ``ir_optim``, ...). The timed batches (``iterations`` or
+    ``duration``) are shared out over ``rounds`` interleaved rounds, every configuration
+    timing one slice per round. ``on_case(index, total, result)`` is called for each
+    configuration once all are measured.
     """
     from ppinfer.bench import BenchSettings, StopRule, expand_engines, run_bench
 
@@ -62,6 +65,8 @@ def bench_report(
         raise ConfigError("end_to_end times real images: pass input=PATH (--input PATH).")
     if warmup < 0:
         raise ConfigError("warmup must be 0 or more.")
+    if rounds < 1:
+        raise ConfigError("rounds must be at least 1.")
     if iterations is not None and iterations < 1:
         raise ConfigError("iterations must be at least 1.")
     if duration is not None and not (math.isfinite(duration) and duration > 0):
@@ -81,7 +86,7 @@ def bench_report(
         precisions=precision_list(precision),
         cpu_threads=int_list("cpu_threads", cpu_threads) if cpu_threads is not None else [None],
         warmup=warmup, stop=StopRule(iterations=iterations, duration=duration),
-        inputs=_inputs(input), end_to_end=end_to_end, baseline=baseline,
+        inputs=_inputs(input), end_to_end=end_to_end, baseline=baseline, rounds=rounds,
     )
     return run_bench(bench_models(model), settings, make_config, on_case=on_case)
 

@@ -59,6 +59,19 @@ class StopRule:
     def remaining(self, count: int) -> int | None:
         return None if self.iterations is None else max(self.iterations - count, 0)
 
+    def slices(self, rounds: int) -> list[StopRule]:
+        """This rule shared out over ``rounds`` interleaved slices (fewer when there are
+        fewer iterations than rounds): the counts add up to ``iterations``, the durations to
+        the duration."""
+        duration = self.effective_duration
+        if self.iterations is not None:
+            rounds = max(1, min(rounds, self.iterations))
+        each = None if duration is None else duration / rounds
+        if self.iterations is None:
+            return [StopRule(None, each) for _ in range(rounds)]
+        base, extra = divmod(self.iterations, rounds)
+        return [StopRule(base + (i < extra), each) for i in range(rounds)]
+
 
 @dataclass
 class Phase:
@@ -83,6 +96,20 @@ class Phase:
     @property
     def throughput(self) -> float:
         return throughput(self.images, self.wall_s)
+
+
+def merged(phases: Sequence[Phase]) -> Phase:
+    """Slices of one configuration timed in interleaved rounds, as one phase."""
+    images = sum(p.images for p in phases)
+    stages = None
+    if all(p.stages_ms is not None for p in phases):
+        stages = {name: sum(p.stages_ms[name] * p.images for p in phases) / max(images, 1)
+                  for name in phases[0].stages_ms}
+    cpu = None if any(p.cpu_s is None for p in phases) else sum(p.cpu_s for p in phases)
+    load = (phases[0].load_avg[0] if phases[0].load_avg else None,
+            phases[-1].load_avg[1] if phases[-1].load_avg else None)
+    return Phase([t for p in phases for t in p.latencies], images,
+                 sum(p.wall_s for p in phases), stages, cpu_s=cpu, load_avg=load)
 
 
 @dataclass
@@ -187,14 +214,18 @@ class EngineBenchmark:
         self.engine.execute(batch)
         return time.perf_counter() - start
 
-    def time_engine(self, batch: np.ndarray) -> Phase:
-        """Warmup, then ``execute(batch)`` until the stop rule says so."""
-        for _ in range(self.warmup):
+    def time_engine(self, batch: np.ndarray, stop: StopRule | None = None,
+                    warmup: int | None = None) -> Phase:
+        """Warmup, then ``execute(batch)`` until the stop rule says so (``stop`` and
+        ``warmup`` default to the benchmark's own: one slice of an interleaved run passes
+        its share)."""
+        stop = stop or self.stop
+        for _ in range(self.warmup if warmup is None else warmup):
             self.engine.execute(batch)
         latencies: list[float] = []
         load, cpu = _load_avg(), time.process_time()
         start = time.perf_counter()
-        while not self.stop.done(len(latencies), time.perf_counter() - start):
+        while not stop.done(len(latencies), time.perf_counter() - start):
             t0 = time.perf_counter()
             self.engine.execute(batch)
             latencies.append(time.perf_counter() - t0)
@@ -202,7 +233,8 @@ class EngineBenchmark:
         return Phase(latencies, len(latencies) * len(batch), wall,
                      cpu_s=time.process_time() - cpu, load_avg=(load, _load_avg()))
 
-    def time_end_to_end(self, items: Sequence[InputItem]) -> Phase:
+    def time_end_to_end(self, items: Sequence[InputItem], stop: StopRule | None = None,
+                        warmup: int | None = None) -> Phase:
         """Decode + preprocess + inference + postprocess, exactly as ``predict`` runs them.
 
         A batch's latency is the time between two finished batches, so it shows what the
@@ -210,9 +242,11 @@ class EngineBenchmark:
         """
         from ppinfer.predict import STAGES, run_predictions
 
+        stop = stop or self.stop
+        warmup = self.warmup if warmup is None else warmup
         size = self.engine.config.batch_size
-        if self.warmup:
-            run_predictions(self.engine, cycle_to(items, self.warmup * size), _ignore)
+        if warmup:
+            run_predictions(self.engine, cycle_to(items, warmup * size), _ignore)
         latencies: list[float] = []
         seconds = dict.fromkeys(STAGES, 0.0)
         images = 0
@@ -225,11 +259,11 @@ class EngineBenchmark:
             latencies.append(now - last)
             last = now
 
-        while not self.stop.done(len(latencies), time.perf_counter() - start):
-            remaining = self.stop.remaining(len(latencies))
+        while not stop.done(len(latencies), time.perf_counter() - start):
+            remaining = stop.remaining(len(latencies))
             batches = max(E2E_ROUND_BATCHES, math.ceil(len(items) / size))
             if remaining is not None:
-                batches = min(batches, remaining) if self.stop.duration else remaining
+                batches = min(batches, remaining) if stop.duration else remaining
             last = time.perf_counter()
             summary = run_predictions(self.engine, cycle_to(items, batches * size), _ignore,
                                       on_batch=on_batch)

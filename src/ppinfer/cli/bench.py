@@ -60,6 +60,9 @@ def precision_list(_ctx, _param, value: str) -> list[str]:
 @click.option("--duration", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Seconds per configuration (default 5 when --iterations is not given; "
                    "with both, whichever comes first).")
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Interleaved rounds the timed batches are shared out over: a machine that "
+                   "gets busy mid-run slows every configuration alike.")
 @click.option("--input", "input_spec", default="random", show_default=True,
               help="random, or real images: a file, directory or glob.")
 @click.option("--end-to-end", is_flag=True,
@@ -74,7 +77,7 @@ def precision_list(_ctx, _param, value: str) -> list[str]:
               help="Plot throughput and p99 latency against batch size to FILE (.png added when "
                    "FILE has no extension).")
 def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations, duration,
-          input_spec, end_to_end, baseline, json_file, plot_file, **device_kw) -> None:
+          rounds, input_spec, end_to_end, baseline, json_file, plot_file, **device_kw) -> None:
     """Measure engines x batch sizes x precisions x threads on one or more models.
 
     \b
@@ -97,8 +100,8 @@ def bench(models, engines, batch_sizes, precisions, threads, warmup, iterations,
         report = bench_report(
             list(models) or None, engine=engines, batch_size=batch_sizes, precision=precisions,
             cpu_threads=threads, warmup=warmup, iterations=iterations, duration=duration,
-            input=input_spec, end_to_end=end_to_end, baseline=baseline, on_case=_progress,
-            **device_kw,
+            rounds=rounds, input=input_spec, end_to_end=end_to_end, baseline=baseline,
+            on_case=_progress, **device_kw,
         )
     except BaseException as exc:
         partial = getattr(exc, "partial_report", None)
