@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Union
 
 import numpy as np
@@ -14,6 +14,7 @@ from ppinfer.pipeline.inputs import InputItem, expand_inputs
 Inputs = Union[str, os.PathLike, np.ndarray, Iterable[Any]]
 
 
+
 def collect_inputs(inputs: Inputs) -> list[InputItem | ArrayItem]:
     """Paths (files, directories, globs) expanded as ``predict -i`` expands them, and arrays
     in their place, in the order given.
@@ -22,13 +23,19 @@ def collect_inputs(inputs: Inputs) -> list[InputItem | ArrayItem]:
     item with an error sentence; the second listing dropped). Anything that is neither a path
     nor an array is a programming error: :class:`TypeError`, before any work is done.
     """
+    return list(iter_inputs(inputs))
+
+
+def iter_inputs(inputs: Inputs) -> Iterator[InputItem | ArrayItem]:
+    """:func:`collect_inputs` one input at a time, reading ``inputs`` only as far as asked:
+    ``predict_iter`` streams a generator with bounded memory. A value that is neither a path
+    nor an array raises :class:`TypeError` when it is reached."""
     if isinstance(inputs, (str, os.PathLike, np.ndarray)):
         inputs = [inputs]
-    items: list[InputItem | ArrayItem] = []
     seen: set[str] = set()
     for position, value in enumerate(inputs):
         if isinstance(value, np.ndarray):
-            items.append(ArrayItem(array_name(position), value))
+            yield ArrayItem(array_name(position), value)
             continue
         if not isinstance(value, (str, os.PathLike)):
             raise TypeError(f"input {position} is a {type(value).__name__}: pass a path (file, "
@@ -38,5 +45,4 @@ def collect_inputs(inputs: Inputs) -> list[InputItem | ArrayItem]:
             if item.error is None and key in seen:
                 continue
             seen.add(key)
-            items.append(item)
-    return items
+            yield item
