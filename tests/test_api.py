@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 
@@ -119,6 +120,15 @@ def test_predict_iter_reads_a_generator_only_a_few_batches_ahead(photos):
             assert result.file_name == f"<array {done - 1}>" and result.error is None
             assert len(taken) <= done + (PREFETCH_BATCHES + 1) * batch  # bounded memory
         stream.close()
+
+
+def test_bytes_given_to_predict_get_a_sentence_saying_what_to_pass(predictor, photos):
+    data = photos["chelsea"].read_bytes()
+    with pytest.raises(TypeError, match=r"predict\(\) got bytes, not a path or an image "
+                                        r"array: pass a path as str .*cv2.imdecode"):
+        predictor.predict(data)  # was: "input 0 is a int"
+    with pytest.raises(TypeError, match=r"input 1 is bytes: pass a path as str \(os.fsdecode"):
+        predictor.predict([str(photos["coffee"]), os.fsencode(photos["chelsea"])])
 
 
 def test_a_directory_and_a_glob_give_the_same_sorted_order(predictor, photos):

@@ -13,6 +13,12 @@ from ppinfer.pipeline.inputs import InputItem, expand_inputs
 
 Inputs = Union[str, os.PathLike, np.ndarray, Iterable[Any]]
 
+_BYTES = (bytes, bytearray, memoryview)
+BYTES_HINT = (
+    "pass a path as str (os.fsdecode(b) for a bytes path), or decode the image's bytes into an "
+    "H x W x 3 uint8 RGB array first: cv2.imdecode(np.frombuffer(data, np.uint8), "
+    "cv2.IMREAD_COLOR)[:, :, ::-1]."
+)
 
 
 def collect_inputs(inputs: Inputs) -> list[InputItem | ArrayItem]:
@@ -30,6 +36,9 @@ def iter_inputs(inputs: Inputs) -> Iterator[InputItem | ArrayItem]:
     """:func:`collect_inputs` one input at a time, reading ``inputs`` only as far as asked:
     ``predict_iter`` streams a generator with bounded memory. A value that is neither a path
     nor an array raises :class:`TypeError` when it is reached."""
+    if isinstance(inputs, _BYTES):
+        raise TypeError(f"predict() got {type(inputs).__name__}, not a path or an image "
+                        f"array: {BYTES_HINT}")
     if isinstance(inputs, (str, os.PathLike, np.ndarray)):
         inputs = [inputs]
     seen: set[str] = set()
@@ -37,6 +46,8 @@ def iter_inputs(inputs: Inputs) -> Iterator[InputItem | ArrayItem]:
         if isinstance(value, np.ndarray):
             yield ArrayItem(array_name(position), value)
             continue
+        if isinstance(value, _BYTES):
+            raise TypeError(f"input {position} is {type(value).__name__}: {BYTES_HINT}")
         if not isinstance(value, (str, os.PathLike)):
             raise TypeError(f"input {position} is a {type(value).__name__}: pass a path (file, "
                             "directory or glob) or an H x W x 3 uint8 RGB numpy array.")
