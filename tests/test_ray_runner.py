@@ -154,6 +154,23 @@ def test_an_input_list_and_parquet_output_give_the_same_results(
 
 
 @needs_ray
+def test_a_nul_byte_in_an_input_list_line_is_that_line_s_error_on_ray(
+        local_ray, photo_dir, local_lines, tmp_path):
+    listing = tmp_path / "paths.txt"
+    listing.write_bytes(b"\n".join([os.fsencode(photo_dir / "coffee.jpg"), b"bad\0name.jpg",
+                                    os.fsencode(photo_dir / "rocket.jpg")]))
+    result = predict("--input-list", str(listing), "--runner", "ray", "--json")
+    assert result.exit_code == 1, result.output  # was: the whole Ray run failed, no output
+    lines = json_lines(result.stdout)
+    assert [line["file_name"] for line in lines] == [
+        str(photo_dir / "coffee.jpg"), "bad\0name.jpg", str(photo_dir / "rocket.jpg")]
+    assert lines[1]["error"] == (f"Line 2 of the --input-list {listing} holds a NUL byte, "
+                                 "which no file name can hold: fix that line.")
+    assert_same_lines([line for line in local_lines if line["file_name"] in
+                       (lines[0]["file_name"], lines[2]["file_name"])], [lines[0], lines[2]])
+
+
+@needs_ray
 def test_an_actor_that_dies_is_restarted_and_its_batch_predicted_again(
         local_ray, photo_dir, local_lines, builtin_source):
     from ppinfer.config import RunConfig

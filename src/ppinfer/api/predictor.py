@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from ppinfer.api.inputs import Inputs, collect_inputs
+from ppinfer.api.inputs import Inputs, collect_inputs, iter_inputs
 from ppinfer.api.options import MODEL_OPTIONS, RUN_OPTIONS, check_options, parse_image_shape
 from ppinfer.api.options import run_config as make_run_config
 from ppinfer.config import RunConfig
@@ -146,8 +146,8 @@ class Predictor:
         ``runner="ray"`` predicts the paths on Ray Data instead (``actors`` engines, each built
         once from the model's path; a local Ray unless ``ray_address``), with the same results.
         """
-        if runner == "local":
-            return list(self.predict_iter(inputs))
+        if runner == "local":  # every input checked before any work: a TypeError comes first
+            return list(self._iter(collect_inputs(inputs)))
         if runner != "ray":
             raise ConfigError(f"Unknown runner {runner!r}: use 'local' or 'ray'.")
         return self._predict_on_ray(inputs, RayOptionsSpec(ray_address, actors, actor_cpus))
@@ -167,10 +167,15 @@ class Predictor:
         return results
 
     def predict_iter(self, inputs: Inputs) -> Iterator[Result]:
-        """Like :meth:`predict`, yielding each result as soon as its batch is done."""
+        """Like :meth:`predict`, yielding each result as soon as its batch is done. ``inputs``
+        is read only a few batches ahead of the results (a generator of arrays or paths
+        streams in bounded memory, an endless one too); a value that is neither a path nor an
+        array raises TypeError when it is reached."""
+        return self._iter(iter_inputs(inputs))
+
+    def _iter(self, items) -> Iterator[Result]:
         from ppinfer.predict import iter_predictions
 
-        items = collect_inputs(inputs)
         return iter_predictions(self.engine, items, max_pixels=self.max_pixels,
                                 max_image_bytes=self.max_image_bytes)
 

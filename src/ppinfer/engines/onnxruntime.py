@@ -19,8 +19,8 @@ Which paddle2onnx reads what (checked with paddle2onnx 2.1.0 and 1.3.1):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -29,6 +29,7 @@ import numpy as np
 from ppinfer.config import default_cache_dir
 from ppinfer.engines.base import Engine, register_engine
 from ppinfer.errors import ConfigError, ModelFormatError
+from ppinfer.io import own_files as own
 from ppinfer.modelfiles.formats import ModelLayout
 from ppinfer.runtime.paddle_env import package_version
 from ppinfer.runtime.quiet import output_to
@@ -122,9 +123,12 @@ def model_digest(layout: ModelLayout, converter: str) -> str:
 
     for path in (layout.program, layout.params):
         check_regular_file(path, ModelFormatError)  # a FIFO would block open()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise ModelFormatError(f"Cannot read {path}: {exc.strerror or exc}.") from None
         digest.update(b"\0")
     return digest.hexdigest()
 
@@ -143,17 +147,63 @@ def onnx_model_path(
         layout, f"paddle2onnx={p2o_version}"
     )[:32]
     target = cache / "model.onnx"
-    if target.is_file() and (cache / "conversion.json").is_file():
+    if read_conversion(cache, p2o_version) is not None:
         return target
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".convert-", dir=cache) as tmp:
-        converted = _convert(layout, Path(tmp), p2o_version)
-        diff = _validate(layout, converted, cpu_threads)
-        os.replace(converted, target)
-    record = {"source": describe_source(layout), "paddle2onnx": p2o_version, "opset": OPSET,
-              "max_abs_diff_vs_paddle": diff}
-    (cache / "conversion.json").write_text(json.dumps(record, indent=1) + "\n")
+    try:
+        _clear_for_conversion(cache)
+        with tempfile.TemporaryDirectory(prefix=".convert-", dir=cache) as tmp:
+            converted = _convert(layout, Path(tmp), p2o_version)
+            diff = _validate(layout, converted, cpu_threads)
+            os.replace(converted, target)
+        written = target.stat()
+        own.write_json(cache / "conversion.json", {
+            "source": describe_source(layout), "paddle2onnx": p2o_version, "opset": OPSET,
+            "max_abs_diff_vs_paddle": diff, "onnx_bytes": written.st_size,
+            "onnx_mtime_ns": written.st_mtime_ns})
+    except OSError as exc:  # PPINFER_HOME a file, read-only or full
+        raise ConfigError(
+            f"ppinfer's cache cannot hold the ONNX conversion in {cache} ({exc.strerror or exc}):"
+            " set PPINFER_HOME to a writable folder, or use --engine analysis."
+        ) from None
     return target
+
+
+def _path_text(value) -> bool:
+    return isinstance(value, str) and len(value) <= 8192
+
+
+_CONVERSION = own.record({
+    "source": own.record({"program": _path_text, "params": _path_text, "kind": own.text}),
+    "paddle2onnx": own.text, "opset": own.count,
+    "max_abs_diff_vs_paddle": lambda v: own.finite(v, minimum=0.0),
+    "onnx_bytes": own.count, "onnx_mtime_ns": lambda v: own.count(v, 1 << 63),
+}, required={"paddle2onnx", "opset", "max_abs_diff_vs_paddle", "onnx_bytes", "onnx_mtime_ns"})
+
+
+def read_conversion(cache: Path, p2o_version: str) -> dict | None:
+    """The record of the conversion cached in ``cache``, or None (convert again) when there is
+    none, when it is not the record this ppinfer writes (a file read back is untrusted), or
+    when ``model.onnx`` is not the file it describes (another size or time: cut short,
+    replaced, edited)."""
+    doc = own.read_json(cache / "conversion.json")
+    if not _CONVERSION(doc) or (doc["paddle2onnx"], doc["opset"]) != (p2o_version, OPSET):
+        return None
+    try:
+        info = os.lstat(cache / "model.onnx")
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or (info.st_size, info.st_mtime_ns) != (
+            doc["onnx_bytes"], doc["onnx_mtime_ns"]):
+        return None
+    return doc
+
+
+def _clear_for_conversion(cache: Path) -> None:
+    """``cache`` as a real folder: a file or a link in its place (it is ppinfer's own name in
+    its own cache) is removed first. Raises OSError."""
+    if cache.is_symlink() or (cache.exists() and not cache.is_dir()):
+        cache.unlink()
+    cache.mkdir(parents=True, exist_ok=True)
 
 
 def describe_source(layout: ModelLayout) -> dict[str, str]:
