@@ -74,10 +74,9 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     ppinfer predict photos/ --model out/ --json   # your model, JSON lines
     """
     ctx.ensure_object(dict)["debug"] = debug
-    if verbose or debug:
-        from ppinfer.runtime.quiet import set_verbose
+    from ppinfer.runtime.quiet import set_verbose
 
-        set_verbose(True)
+    set_verbose(verbose or debug)  # each invocation its own (one process may run several)
 
 
 
