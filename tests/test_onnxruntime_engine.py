@@ -99,10 +99,10 @@ def test_predictions_match_paddle_and_the_onnx_is_cached_outside_the_model(
     np.testing.assert_allclose(ours["scores"], paddle["scores"], atol=1e-5)
     assert sorted(p.name for p in model.iterdir()) == before
     from ppinfer.engines.onnxruntime import model_digest
-    from ppinfer.modelfiles.formats import detect_directory
+    from ppinfer.modelfiles.formats import RUN_PREFERENCE, detect_directory
 
     converter = f"paddle2onnx={importlib.metadata.version('paddle2onnx')}"
-    digest = model_digest(detect_directory(model, prefer=paddle_env().native_format), converter)
+    digest = model_digest(detect_directory(model, prefer=RUN_PREFERENCE), converter)
     cached = onnx_home / "onnx" / digest[:32] / "model.onnx"  # keyed by content, not by path
     record = json.loads((cached.parent / "conversion.json").read_text())
     assert record["max_abs_diff_vs_paddle"] < 1e-4

@@ -131,8 +131,8 @@ def _inputs(spec: str | os.PathLike):
 def bench_models(paths):
     """Each model directory as a labelled :class:`BenchModel` (default: the built-in model)."""
     from ppinfer.bench import BenchModel
+    from ppinfer.modelfiles.formats import RUN_PREFERENCE
     from ppinfer.modelfiles.source import resolve_source
-    from ppinfer.runtime.paddle_env import paddle_env
 
     if paths is None or isinstance(paths, (str, os.PathLike)):
         paths = [] if paths is None else [paths]
@@ -140,7 +140,7 @@ def bench_models(paths):
         from ppinfer.api.builtin_model import default_model_dir
 
         paths = [default_model_dir()]
-    sources = [resolve_source(model=os.fspath(p), prefer=paddle_env().native_format)
+    sources = [resolve_source(model=os.fspath(p), prefer=RUN_PREFERENCE)
                for p in paths]
     from ppinfer.pipeline.output import control_escaped
 

@@ -33,8 +33,8 @@ def open_source(
 ) -> ModelSource:
     """The model to run: a model directory or program file, or (nothing given) the built-in
     EfficientNet-Lite0, exported into the cache on first use."""
+    from ppinfer.modelfiles.formats import RUN_PREFERENCE
     from ppinfer.modelfiles.source import resolve_source
-    from ppinfer.runtime.paddle_env import paddle_env
 
     if model is not None and model_file is None and _is_program_file(model):
         model, model_file = None, model
@@ -50,7 +50,7 @@ def open_source(
         model=text(model), model_file=text(model_file), params_file=text(params_file),
         model_dir=text(model_dir), model_name=model_name, class_num=class_num,
         image_shape=image_shape, labels_file=text(labels),
-        needs_architecture=needs_architecture, prefer=paddle_env().native_format,
+        needs_architecture=needs_architecture, prefer=RUN_PREFERENCE,
     )
 
 
