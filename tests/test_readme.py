@@ -49,7 +49,8 @@ def workdir(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m ppinfer "$@"\n')
     shim.chmod(0o755)
     src = str(Path(__file__).resolve().parent.parent / "src")
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    env = {k: v for k, v in os.environ.items() if k != "PPINFER_ENGINE"}  # as a user runs
+    env = {**env, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
            "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
            "COLUMNS": "100"}
     return root, env

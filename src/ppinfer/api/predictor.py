@@ -61,13 +61,15 @@ def _is_program_file(path: str | os.PathLike) -> bool:
     return os.path.isfile(path) and (name.endswith((".json", ".pdmodel")) or name in PROGRAM_NAMES)
 
 
-def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
+def load(model: str | os.PathLike | None = None, *, engine: str | None = None,
          **options: Any) -> Predictor:
     """Load a model for prediction; the engine is built here, so setup errors raise here.
 
     ``model`` is a model directory or a program file (``None``: the built-in model).
     ``engine`` is a registered engine, or ``"auto"``: the fastest installed engine that agrees
-    with ``analysis`` for this model and setting, measured once and cached.
+    with ``analysis`` for this model and setting, measured once and cached. ``None`` (the
+    default) is ``$PPINFER_ENGINE`` if set, else ``"auto"`` for an exported model where a peer
+    of analysis is installed, else ``"analysis"``, as on the command line.
     ``options`` are ``ppinfer predict``'s options with underscores: ``batch_size``,
     ``precision``, ``cpu_threads``, ``device`` (or ``use_gpu``/``gpu_id``), ``use_tensorrt``,
     ``top_k``, ``params_file``, ``model_name``, ``labels``, ``max_pixels``, ... An unknown
@@ -88,6 +90,12 @@ def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
         raise ConfigError("engine='all' compares engines and is for `ppinfer predict --engine "
                           "all`: load one engine here (ppinfer engines lists them).")
     config = make_run_config(**run_kw)
+    if engine is None:
+        engine = os.environ.get("PPINFER_ENGINE", "").strip() or None
+    if engine is None:
+        from ppinfer.engines.auto import default_engine
+
+        engine = default_engine(open_source(model, **model_kw))
     if engine == "auto":  # measured once per model and setting, then cached (autoselect.py)
         from ppinfer.engines import create_engine
         from ppinfer.engines.auto import choose_engine

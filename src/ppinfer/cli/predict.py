@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -19,10 +20,12 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
 @click.option("-i", "--image-file", "--input", "images", multiple=True,
               help="Image file, directory (recursive) or glob; repeatable, and the same as "
                    "giving INPUTS. Default: the sample photo shipped with ppinfer.")
-@click.option("--engine", default="analysis", show_default=True,
+@click.option("--engine", default=None,
               help=f"One of {', '.join(ENGINE_NAMES)} (or a plug-in engine); 'all' runs every "
                    "engine that can run the model and compares their scores; 'auto' measures "
-                   "the installed engines once (cached) and runs the fastest that agrees.")
+                   "the installed engines once (cached) and runs the fastest that agrees. "
+                   "Default: $PPINFER_ENGINE, else auto where a peer of analysis is "
+                   "installed, else analysis.")
 @click.option("--tolerance", type=FiniteFloat(min=0), default=1e-4, show_default=True,
               help="With --engine all: largest score difference to analysis that still agrees.")
 @click.option("--precision-check/--no-precision-check", default=True, show_default=True,
@@ -95,13 +98,20 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
     check_runner_options(click.get_current_context())
     cpu_threads = device_kw["cpu_threads"]  # None: the runner decides
     config = run_config_from(device_kw, top_k=top_k)
-    engine_cls = None if engine in ("all", "auto") else get_engine(engine)
+    if engine is None and os.environ.get("PPINFER_ENGINE", "").strip():
+        engine = os.environ["PPINFER_ENGINE"].strip()
+    engine_cls = None if engine in (None, "all", "auto") else get_engine(engine)
     source = open_source(
         model, model_file=model_file, params_file=params_file, model_dir=model_dir,
         model_name=model_name, class_num=class_num, image_shape=image_shape,
         labels=labels_file,
         needs_architecture=engine_cls is not None and engine_cls.needs_architecture,
     )
+    if engine is None:
+        from ppinfer.engines.auto import default_engine
+
+        engine = default_engine(source)
+        engine_cls = None if engine == "auto" else get_engine(engine)
     if not images and not input_lists:
         from ppinfer.pipeline.sample import sample_image_path
 

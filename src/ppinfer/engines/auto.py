@@ -158,6 +158,32 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
     return choice
 
 
+DEFAULT_ENGINE_ENV = "PPINFER_ENGINE"
+
+
+def installed_candidates() -> list[str]:
+    """Engines --engine auto measures that are installed here (analysis first)."""
+    from ppinfer.engines.base import ENGINES, load_plugins
+
+    load_plugins()
+    return [name for name in sorted(ENGINES, key=lambda n: (n != REFERENCE, n))
+            if ENGINES[name].auto_candidate and not ENGINES[name].needs_architecture
+            and ENGINES[name].missing() is None]
+
+
+def default_engine(source: ModelSource | None = None) -> str:
+    """The engine ``predict``, ``bench`` and ``serve`` run when none is named: ``$PPINFER_ENGINE``
+    if set, else ``auto`` (the fastest that agrees with analysis, measured once and cached)
+    where another engine besides analysis is installed and the model is an exported one,
+    else ``analysis``."""
+    given = os.environ.get(DEFAULT_ENGINE_ENV, "").strip()
+    if given:
+        return given
+    exported = source is None or (source.layout is not None
+                                  and source.layout.is_inference_model)
+    return "auto" if exported and len(installed_candidates()) > 1 else REFERENCE
+
+
 def candidate_engines(source: ModelSource, precision: str) -> list[tuple[str, str | None]]:
     """(engine, why it cannot take part or None) for every registered engine."""
     from ppinfer.engines.base import ENGINES, load_plugins, precision_problem
