@@ -171,6 +171,26 @@ def test_a_nul_byte_in_an_input_list_line_is_that_line_s_error_on_ray(
 
 
 @needs_ray
+def test_a_name_that_is_not_utf8_comes_back_from_ray_with_its_bytes(local_ray, photo_dir,
+                                                                   tmp_path):
+    import base64
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"caf\xe9.jpg")
+    with open(raw, "wb") as fh:
+        fh.write((photo_dir / "coffee.jpg").read_bytes())
+    (folder / "empty\\xe9.jpg").write_bytes(b"")  # spelled with a backslash: an error line
+    local = predict("-i", str(folder), "--json")
+    on_ray = predict("-i", str(folder), "--runner", "ray", "--json")
+    assert local.exit_code == on_ray.exit_code == 1, on_ray.output
+    lines = json_lines(on_ray.stdout)
+    assert_same_lines(json_lines(local.stdout), lines)
+    assert base64.b64decode(lines[0]["file_name_base64"]) == raw
+    assert "file_name_base64" not in lines[1]
+
+
+@needs_ray
 def test_an_actor_that_dies_is_restarted_and_its_batch_predicted_again(
         local_ray, photo_dir, local_lines, builtin_source):
     from ppinfer.config import RunConfig

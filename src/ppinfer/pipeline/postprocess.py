@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,28 @@ def _what_it_looks_like(out: np.ndarray, rows: int) -> str:
     if out.size == rows:
         return "it gives one value per image, and ranking needs one score per class"
     return "its shape does not give one row of scores per image"
+
+
+def name_base64(text: str) -> str | None:
+    """The exact bytes of a file name that is not valid UTF-8, in base64; None for any other
+    name. ``file_name`` shows such a name's odd bytes as ``\\xNN``, which a name holding a
+    backslash, an x and two hex digits shows too: this key tells them apart and gives the
+    bytes (``base64.b64decode(v)``; ``base64 -d`` in a shell)."""
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # how the file system gave it to Python
+    except UnicodeEncodeError:
+        return None  # lone surrogates from Python code, not a file name's bytes
+    return base64.b64encode(raw).decode("ascii")
+
+
+def name_from_base64(value: str) -> str:
+    """A file name as Python holds it, from :func:`name_base64`'s value."""
+    return base64.b64decode(value).decode("utf-8", "surrogateescape")
 
 
 def _as_rows(out: np.ndarray) -> np.ndarray:
@@ -161,11 +184,16 @@ class Result:
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON line (README, "Output and exit status"): ``{file_name, class_ids, scores,
-        label_names}``, or ``{file_name, error}``."""
+        label_names}``, or ``{file_name, error}``; ``file_name_base64`` after ``file_name``
+        when the name is not UTF-8."""
+        named = {"file_name": printable(self.file_name)}
+        raw = name_base64(self.file_name)
+        if raw is not None:  # not UTF-8: its bytes, so that \xNN is not read as text
+            named["file_name_base64"] = raw
         if self.error is not None:
-            return {"file_name": printable(self.file_name), "error": printable(self.error)}
+            return {**named, "error": printable(self.error)}
         return {
-            "file_name": printable(self.file_name),
+            **named,
             "class_ids": [int(c) for c in self.class_ids],
             "scores": [round(float(s), SCORE_DECIMALS) for s in self.scores],
             "label_names": [str(name) for name in self.label_names],

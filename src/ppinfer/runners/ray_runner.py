@@ -27,7 +27,7 @@ from ppinfer.errors import ConfigError, PPInferError, RunnerError
 from ppinfer.modelfiles.source import ModelSource
 from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS
 from ppinfer.pipeline.inputs import InputItem
-from ppinfer.pipeline.postprocess import Result, printable
+from ppinfer.pipeline.postprocess import Result, name_base64, name_from_base64, printable
 from ppinfer.predict import PredictSummary
 from ppinfer.runners.ray_stages import PredictActor, decode_batch, engine_class
 
@@ -143,7 +143,8 @@ def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[Inpu
                     max_pixels: int = DEFAULT_MAX_PIXELS):
     """The Ray Dataset of results (lazy; Ray must be initialised), for composing pipelines.
 
-    Columns: ``index`` (position in ``items``), ``file_name``, ``class_ids``, ``scores``,
+    Columns: ``index`` (position in ``items``), ``file_name``, ``file_name_base64`` (the
+    name's bytes when it is not UTF-8, else None), ``class_ids``, ``scores``,
     ``label_names``, ``error`` (None when predicted), then per-row diagnostics ``worker``,
     ``build_seconds`` and the stage times. Rows come in input order.
     """
@@ -157,6 +158,9 @@ def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[Inpu
     table = pa.table({
         "index": pa.array(range(len(items)), pa.int64()),
         "file_name": pa.array([printable(item.path) for item in items], pa.string()),
+        # "" for a UTF-8 name (None in the results): Ray's numpy batches turn nulls into NaN
+        "file_name_base64": pa.array([name_base64(item.path) or "" for item in items],
+                                     pa.string()),
         "path": pa.array([os.fsencode(os.path.abspath(item.path)) for item in items],
                          pa.binary()),
         "error": pa.array([item.error or "" for item in items], pa.string()),
@@ -284,10 +288,13 @@ def _consume(batch, summary: PredictSummary, report: RayRunReport,
 
 
 def row_to_result(row: dict[str, Any]) -> Result:
-    """A results-dataset row as the local run's :class:`Result` (so the JSON line is the same)."""
+    """A results-dataset row as the local run's :class:`Result` (so the JSON line is the same:
+    a name that is not UTF-8 comes back with its bytes)."""
+    raw = row.get("file_name_base64")
+    name = name_from_base64(raw) if raw else row["file_name"]
     if row["error"] is not None:
-        return Result(row["file_name"], error=row["error"])
-    return Result(row["file_name"], row["class_ids"], row["scores"], row["label_names"])
+        return Result(name, error=row["error"])
+    return Result(name, row["class_ids"], row["scores"], row["label_names"])
 
 
 @contextlib.contextmanager
