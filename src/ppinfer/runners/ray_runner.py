@@ -120,21 +120,72 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
         ray.shutdown()
 
 
-def check_reachable(address: str, timeout: float = 10.0) -> None:
-    """Fail in one sentence when a ``host:port`` head cannot be reached: Ray itself retries an
-    unreachable address for minutes. Other forms (``auto``, ``ray://``) are left to Ray."""
+RAY_CONNECT_TIMEOUT_S = 10.0
+#: HTTP/2's client preface and an empty SETTINGS frame: a gRPC server (Ray's GCS, Ray Client's
+#: server) answers with a SETTINGS frame of its own at once.
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+HTTP2_SETTINGS = 4  # frame type, the fourth byte of a frame's header
+
+
+def check_reachable(address: str, timeout: float | None = None) -> None:
+    """Fail in one sentence when a ``host:port`` (or ``ray://host:port``) head cannot be
+    reached, or answers but not as Ray: Ray itself retries an unreachable address for
+    minutes, and waited 10 minutes on an open port that was not Ray's. Other forms
+    (``auto``) are left to Ray."""
     import socket
 
-    host, sep, port = address.rpartition(":")
-    if not sep or "://" in address or not port.isdigit():
+    timeout = RAY_CONNECT_TIMEOUT_S if timeout is None else timeout
+    target = _host_port(address)
+    if target is None:
         return
     try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+        conn = socket.create_connection(target, timeout=timeout)
     except OSError as exc:
         raise ConfigError(
             f"Cannot reach the Ray cluster at {address}: {exc.strerror or exc}. Check the "
             "address (the head node's `ray start --head` prints it) and that the port is open."
         ) from None
+    with conn:
+        if _tls() or _answers_grpc(conn, timeout):
+            return
+    raise ConfigError(
+        f"{address} answers, but not as a Ray cluster (no gRPC reply within {timeout:g} s): "
+        "check the address and port (`ray start --head` prints them; Ray Client listens on "
+        "ray://HEAD:10001)."
+    )
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = rest.rpartition(":")
+    if not sep or "://" in rest or not port.isdigit():
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _tls() -> bool:
+    """Ray with TLS (RAY_USE_TLS): its handshake is not cleartext HTTP/2, so not probed."""
+    return os.environ.get("RAY_USE_TLS", "0").strip().lower() in ("1", "true", "yes")
+
+
+def _answers_grpc(conn, timeout: float) -> bool:
+    """Whether the server on ``conn`` speaks HTTP/2, as gRPC does: it answers the client
+    preface with a SETTINGS frame within ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    header = b""
+    try:
+        conn.sendall(HTTP2_HELLO)
+        while len(header) < 9:
+            conn.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = conn.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except OSError:  # a timeout included
+        return False
+    return header[3] == HTTP2_SETTINGS
 
 
 def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[InputItem], *,
