@@ -27,6 +27,26 @@ def default_cache_dir() -> Path:
     return Path(home).expanduser() if home else Path.home() / ".cache" / "ppinfer"
 
 
+def _check_trt_cache_dir(path: str, given: bool) -> None:
+    """TensorRT's serialized engines go to ``path``: a sentence now, naming PPINFER_HOME or
+    --trt-cache-dir, when it cannot be made or written (a file there, read-only, ...), rather
+    than Paddle's own error at build time."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        writable = os.access(path, os.W_OK | os.X_OK)
+        reason = None if writable else "not writable"
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    if reason is None:
+        return
+    if given:
+        raise ConfigError(f"--trt-cache-dir {path} cannot hold TensorRT's engines ({reason}): "
+                          "pass a writable folder.")
+    raise ConfigError(f"ppinfer's cache {default_cache_dir()} cannot hold TensorRT's engines "
+                      f"({reason}): set PPINFER_HOME to a writable folder, or pass "
+                      "--trt-cache-dir.")
+
+
 MAX_BATCH_SIZE = 256
 """Largest --batch-size: memory grows linearly with it (README, "What happens when…")."""
 THREADS_PER_CORE_MAX = 4
@@ -116,12 +136,15 @@ class RunConfig:
                 "install a paddlepaddle-gpu build with TensorRT or pass --no-use-tensorrt."
             )
         self._check_precision(env, use_gpu, use_trt)
+        trt_cache_dir = self.trt_cache_dir or str(default_cache_dir() / "trt")
+        if use_trt:
+            _check_trt_cache_dir(trt_cache_dir, given=self.trt_cache_dir is not None)
         return replace(
             self,
             device=device,
             use_tensorrt=use_trt,
             trt_max_batch=self.trt_max_batch or self.batch_size,
-            trt_cache_dir=self.trt_cache_dir or str(default_cache_dir() / "trt"),
+            trt_cache_dir=trt_cache_dir,
             cpu_threads=self.cpu_threads or env.cpu_count,
             mkldnn=self.mkldnn and env.with_onednn,
             resolved=True,

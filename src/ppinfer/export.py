@@ -11,6 +11,7 @@ same place.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import filecmp
 import os
@@ -180,6 +181,19 @@ def _make_temp_dir(output: Path) -> Path:
         ) from None
 
 
+@contextlib.contextmanager
+def _writing(output: Path):
+    """Writing the model beside ``output``: a full disk or a read-only folder is one sentence
+    (an ExportError whose cause is the OSError, for callers that name their own folder)."""
+    try:
+        yield
+    except OSError as exc:
+        raise ExportError(
+            f"Cannot write the export beside {output}: {exc.strerror or exc}; free some space "
+            "or choose a writable -o."
+        ) from exc
+
+
 def _card(
     spec, preprocess, labels, class_num, static_model, fmt, checkpoint, env, kind: str
 ) -> ModelCard:
@@ -247,15 +261,17 @@ def export_model(
         preprocess = spec.preprocess.for_input_shape(static_model.input_shape)
         tmp = _make_temp_dir(output)
         try:
-            files = _save(static_model, tmp, fmt)
-            if fmt == "pir" and _add_legacy_program(tmp, spec, class_num, input_shape, state,
-                                                    str(checkpoint)):
-                files = sorted([*files, "inference.pdmodel"])
-            program = detect_directory(tmp, prefer="pir" if fmt == "pir" else "legacy").program
-            # what the program ends in, so predict never judges it from the scores
-            kind = output_kind(program) or "softmax"
-            write_card(tmp, _card(spec, preprocess, labels, class_num, static_model, fmt,
-                                  checkpoint, env, kind))
+            with _writing(output):
+                files = _save(static_model, tmp, fmt)
+                if fmt == "pir" and _add_legacy_program(tmp, spec, class_num, input_shape,
+                                                        state, str(checkpoint)):
+                    files = sorted([*files, "inference.pdmodel"])
+                program = detect_directory(tmp, prefer="pir" if fmt == "pir" else "legacy"
+                                           ).program
+                # what the program ends in, so predict never judges it from the scores
+                kind = output_kind(program) or "softmax"
+                write_card(tmp, _card(spec, preprocess, labels, class_num, static_model, fmt,
+                                      checkpoint, env, kind))
             checkpoint_interrupt()
             diff = _validate(static_model, tmp, preprocess) if validate else None
             if diff is not None and diff > VALIDATION_ATOL:
@@ -264,9 +280,10 @@ def export_model(
                     f"(more than {VALIDATION_ATOL:g}): report this with the model name and "
                     "format."
                 )
-            sync_dir(tmp)
-            checkpoint_interrupt()  # the last point where Ctrl-C keeps the old model
-            swap_into_place(tmp, output)
+            with _writing(output):
+                sync_dir(tmp)
+                checkpoint_interrupt()  # the last point where Ctrl-C keeps the old model
+                swap_into_place(tmp, output)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return ExportResult(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ppinfer import __version__
 from ppinfer.config import default_cache_dir
-from ppinfer.errors import ConfigError
+from ppinfer.errors import ConfigError, ExportError
 
 DEFAULT_MODEL = "EfficientNet_lite0"
 IMAGENET_CLASSES = 1000
@@ -46,11 +46,15 @@ def _usable_cache(root: Path, target: Path) -> Path:
         probe.rmdir()
         _remove_damaged(target)
     except OSError as exc:
-        raise ConfigError(
-            f"ppinfer's cache {root} cannot hold the built-in model ({exc.strerror or exc}): "
-            "set PPINFER_HOME to a writable folder, or pass --model."
-        ) from None
+        _cannot_hold(root, exc)
     return root
+
+
+def _cannot_hold(root: Path, exc: OSError) -> None:
+    raise ConfigError(
+        f"ppinfer's cache {root} cannot hold the built-in model ({exc.strerror or exc}): "
+        "set PPINFER_HOME to a writable folder, or pass --model."
+    ) from None
 
 
 def default_model_dir() -> Path:
@@ -71,7 +75,12 @@ def default_model_dir() -> Path:
     import_paddle()  # quietly (Paddle warns on import), before the model module imports it
     from ppinfer.models.efficientnet import lite0_weights_path
 
-    export_model(DEFAULT_MODEL, lite0_weights_path(), target, fmt=fmt, force=True)
+    try:
+        export_model(DEFAULT_MODEL, lite0_weights_path(), target, fmt=fmt, force=True)
+    except ExportError as exc:
+        if not isinstance(exc.__cause__, OSError):
+            raise
+        _cannot_hold(default_cache_dir(), exc.__cause__)  # a full disk
     return target
 
 

@@ -50,7 +50,7 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
 @click.option("--labels", "labels_file", type=click.Path(dir_okay=False), default=None,
               help="One label a line (line i = class i).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout, one per image.")
-@click.option("--save", "save_file", type=click.Path(dir_okay=False), default=None,
+@click.option("--save", "save_file", type=click.Path(), default=None,
               help="Also write the JSON lines to FILE (with --runner ray, NAME.parquet: "
                    "Parquet written by Ray Data).")
 @click.option("--enable-benchmark", is_flag=True,
@@ -96,6 +96,7 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
     from ppinfer.predict import run_predictions
 
     check_runner_options(click.get_current_context())
+    _check_save_target(save_file, runner)
     cpu_threads = device_kw["cpu_threads"]  # None: the runner decides
     config = run_config_from(device_kw, top_k=top_k)
     if engine is None and os.environ.get("PPINFER_ENGINE", "").strip():
@@ -171,6 +172,25 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         click.echo(f"{summary.errors} of {len(items)} inputs failed; their lines say why.",
                    err=True)
         sys.exit(1)
+
+
+def _check_save_target(save_file: str | None, runner: str) -> None:
+    """--save names a file of JSON lines, or with --runner ray a NAME.parquet folder that may
+    be an earlier run's output (checked before any work, so no run is lost to the name)."""
+    import os
+
+    from ppinfer.errors import OutputError
+
+    if not save_file:
+        return
+    if runner == "ray" and save_file.lower().endswith(".parquet"):
+        from ppinfer.runners.ray_parquet import check_parquet_output
+
+        check_parquet_output(save_file)
+    elif os.path.isdir(save_file):
+        raise OutputError(f"The --save file {save_file} is a directory: name a file for the "
+                          "JSON lines (a directory is written by --runner ray --save "
+                          "NAME.parquet).")
 
 
 def _auto_engine(source, config):

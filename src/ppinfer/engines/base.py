@@ -24,6 +24,7 @@ from ppinfer.pipeline.postprocess import (
     Result,
     is_probabilities,
     results_from_probabilities,
+    score_rows,
     to_probabilities,
 )
 from ppinfer.pipeline.preprocess import make_batch, preprocess_image
@@ -87,8 +88,7 @@ class Engine(ABC):
 
     def analyze(self, outputs: np.ndarray, file_names: Sequence[str]) -> list[Result]:
         """Model outputs -> top-k results with label names."""
-        outputs = np.asarray(outputs).reshape(len(file_names), -1)
-        return self.results(self.probabilities(outputs), file_names)
+        return self.results(self.probabilities(outputs, len(file_names)), file_names)
 
     def results(self, probs: np.ndarray, file_names: Sequence[str]) -> list[Result]:
         """Scores (from :meth:`probabilities`) -> top-k results with label names."""
@@ -96,10 +96,12 @@ class Engine(ABC):
         labels = self.source.labels_for(probs.shape[1])
         return results_from_probabilities(file_names, probs, self.config.top_k, labels)
 
-    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
-        """[N, C] scores: a softmax only when the model ends in logits (:meth:`output_kind`)."""
-        outputs = np.asarray(outputs)
-        return to_probabilities(outputs.reshape(outputs.shape[0], -1), self.output_kind(outputs))
+    def probabilities(self, outputs: np.ndarray, rows: int | None = None) -> np.ndarray:
+        """[N, C] scores: a softmax only when the model ends in logits (:meth:`output_kind`).
+        An output that is not finite [N, C >= 2] scores for the ``rows`` images of the batch
+        (an argmax head, a feature map, overflowing logits) is a ModelFormatError."""
+        scores = score_rows(outputs, rows)
+        return to_probabilities(scores, self.output_kind(scores))
 
     def output_kind(self, outputs: np.ndarray | None = None) -> str:
         """What the model's output is (softmax, sigmoid, logits): read once from its program

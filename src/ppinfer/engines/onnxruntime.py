@@ -18,6 +18,7 @@ Which paddle2onnx reads what (checked with paddle2onnx 2.1.0 and 1.3.1):
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -39,6 +40,8 @@ INSTALL_HINT = (
     "pip install 'ppinfer[onnx]'."
 )
 OPSET = 13
+#: errors writing the conversion that are the cache's, not the model's
+CACHE_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
 VALIDATION_ATOL = 1e-4  # largest |score difference| to Paddle Inference accepted, per unit score
 
 
@@ -162,8 +165,9 @@ def onnx_model_path(
             "onnx_mtime_ns": written.st_mtime_ns})
     except OSError as exc:  # PPINFER_HOME a file, read-only or full
         raise ConfigError(
-            f"ppinfer's cache cannot hold the ONNX conversion in {cache} ({exc.strerror or exc}):"
-            " set PPINFER_HOME to a writable folder, or use --engine analysis."
+            f"ppinfer's cache {cache_root or default_cache_dir()} cannot hold the ONNX "
+            f"conversion ({exc.strerror or exc}): set PPINFER_HOME to a writable folder, or "
+            "use --engine analysis."
         ) from None
     return target
 
@@ -230,6 +234,10 @@ def _convert(layout: ModelLayout, workdir: Path, p2o_version: str) -> Path:
             import paddle2onnx
 
             paddle2onnx.export(str(program), str(params), save_file=str(out), **kwargs)
+        except OSError as exc:
+            if exc.errno in CACHE_WRITE_ERRORS:  # the cache is full or read-only: said so
+                raise
+            error = f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # paddle2onnx raises anything, or logs and returns
             error = f"{type(exc).__name__}: {exc}"
     if not out.is_file() or out.stat().st_size == 0:
