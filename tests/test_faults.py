@@ -1,6 +1,6 @@
 """Issue 7's fault table: bad input never crashes ppinfer or loses work.
 
-Every row of README.md's "What happens when..." table has a test here (images, paths, model
+Every row of docs/faults.md's "What happens when..." tables has a test here (images, paths, model
 files), in tests/test_interrupts.py (Ctrl-C, killed exports) or tests/test_safe_loading.py
 (pickles that carry code). They run the real command line: click's CliRunner in this process,
 and a real ``python -m ppinfer`` subprocess where the process matters (permissions, locale,

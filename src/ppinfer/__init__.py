@@ -1,6 +1,6 @@
 """ppinfer: PaddlePaddle image classification from checkpoint to fast, correct predictions.
 
-The Python API (README, "Python API")::
+The Python API (docs/python-api.md)::
 
     import ppinfer
     with ppinfer.load() as predictor:              # the built-in model

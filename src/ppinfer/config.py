@@ -48,7 +48,7 @@ def _check_trt_cache_dir(path: str, given: bool) -> None:
 
 
 MAX_BATCH_SIZE = 256
-"""Largest --batch-size: memory grows linearly with it (README, "What happens when…")."""
+"""Largest --batch-size: memory grows linearly with it (docs/faults.md)."""
 THREADS_PER_CORE_MAX = 4
 """--cpu-threads may oversubscribe the cores up to this factor, no further."""
 

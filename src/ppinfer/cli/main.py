@@ -2,8 +2,8 @@
 
 One module per command; ``main.py`` holds the group. Heavy modules (paddle, cv2, the engines)
 are imported inside the commands so that ``--help`` and usage errors are instant. Library errors
-(:class:`ppinfer.errors.PPInferError`) become one sentence on stderr and the exit status README's
-"Output and exit status" lists; ``--debug`` shows the traceback.
+(:class:`ppinfer.errors.PPInferError`) become one sentence on stderr and the exit status
+docs/predict.md's "Output and exit status" lists; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations

@@ -183,8 +183,8 @@ class Result:
         return cls(file_name=file_name, error=error)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON line (README, "Output and exit status"): ``{file_name, class_ids, scores,
-        label_names}``, or ``{file_name, error}``; ``file_name_base64`` after ``file_name``
+        """The JSON line (docs/predict.md, "Output and exit status"): ``{file_name, class_ids,
+        scores, label_names}``, or ``{file_name, error}``; ``file_name_base64`` after ``file_name``
         when the name is not UTF-8."""
         named = {"file_name": printable(self.file_name)}
         raw = name_base64(self.file_name)
