@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import re
 from pathlib import Path
 
 from ppinfer.config import PRECISIONS, RunConfig, default_cache_dir
@@ -90,7 +91,9 @@ def setup_key(config: RunConfig) -> str:
 
 
 def _engine_name(value) -> bool:
-    return text(value, 100) and value != ""
+    """An engine's name as registries spell them: shown in rich tables, so no markup."""
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+                                                   value) is not None
 
 
 def _timestamp(value) -> bool:
