@@ -31,7 +31,6 @@ from ppinfer.engines.auto_cache import (  # noqa: F401  (cache_path, model_key: 
     cache_path,
     model_key,
     read_choice,
-    setup_key,
     write_choice,
 )
 from ppinfer.engines.auto_timing import Policy, time_rounds, warm_up

@@ -69,7 +69,10 @@ def read_digests(path: Path) -> dict[str, str]:
     doc = own.read_json(path, DIGESTS_MAX_BYTES)
     if not isinstance(doc, dict) or len(doc) > DIGESTS_MAX_ENTRIES:
         return {}
-    if not all(text(k, 8192) and own.hex_digest(v, DIGEST_DIGITS) for k, v in doc.items()):
+    # keys are stamps (a path may hold any character; they are only compared), values name
+    # folders: 32 hex digits or the whole file is dropped
+    if not all(isinstance(k, str) and len(k) <= 8192 and own.hex_digest(v, DIGEST_DIGITS)
+               for k, v in doc.items()):
         return {}
     return doc
 
