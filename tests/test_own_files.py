@@ -49,11 +49,14 @@ def _damaged(text: str, damage: str) -> str:
         doc["candidates"][0]["images_per_s"] = 10 ** 400  # float() overflows
     elif damage == "batch-of-another-run":
         doc["batch_size"] = 8
+    elif damage == "markup-in-an-engine-name":
+        doc["candidates"][-1]["engine"] = "[bold red]x"  # shown in `ppinfer engines`' table
     return json.dumps(doc)
 
 
 CACHE_DAMAGES = ["empty-list", "nested-brackets", "infinite-rounds", "nan-margin",
-                 "null-measured-at", "huge-integer-figure", "batch-of-another-run"]
+                 "null-measured-at", "huge-integer-figure", "batch-of-another-run",
+                 "markup-in-an-engine-name"]
 
 
 @pytest.mark.parametrize("damage", CACHE_DAMAGES)
@@ -63,6 +66,20 @@ def test_a_damaged_auto_cache_file_reads_as_absent(measured, tmp_path, damage):
     damaged = tmp_path / path.name
     damaged.write_text(_damaged(text, damage))
     assert read_choice(damaged, _config().resolve()) is None
+
+
+def test_a_cached_choice_of_an_engine_no_longer_installed_is_measured_again(
+        tiny_legacy, tmp_path):  # noqa: F811
+    source = resolve_source(model=str(tiny_legacy), prefer="legacy")
+    first = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
+    doc = json.loads(first.path.read_text())
+    for c in doc["candidates"]:
+        if c["engine"] == doc["engine"]:
+            c["engine"] = "uninstalled-plugin"  # was: "Unknown engine" on every run
+    doc["engine"] = "uninstalled-plugin"
+    first.path.write_text(json.dumps(doc))
+    again = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
+    assert not again.cached and again.engine != "uninstalled-plugin"
 
 
 def test_predict_with_a_damaged_auto_cache_measures_again_and_rewrites_it(

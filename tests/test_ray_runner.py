@@ -304,8 +304,9 @@ def test_an_unreachable_cluster_address_fails_in_one_sentence_not_after_minutes(
 
     with pytest.raises(ConfigError, match=r"^Cannot reach the Ray cluster at 127.0.0.1:1: "):
         check_reachable("127.0.0.1:1")
-    check_reachable("ray://head:10001")  # Ray Client and 'auto' addresses are left to Ray
-    check_reachable("auto")
+    with pytest.raises(ConfigError, match=r"^Cannot reach the Ray cluster at ray://127.0.0.1:1"):
+        check_reachable("ray://127.0.0.1:1")  # Ray Client's address is checked the same way
+    check_reachable("auto")  # left to Ray
 
 
 @needs_ray

@@ -31,7 +31,6 @@ from ppinfer.engines.auto_cache import (  # noqa: F401  (cache_path, model_key: 
     cache_path,
     model_key,
     read_choice,
-    setup_key,
     write_choice,
 )
 from ppinfer.engines.auto_timing import Policy, time_rounds, warm_up
@@ -312,8 +311,10 @@ def _reference_scores(source: ModelSource, config: RunConfig, batch: np.ndarray)
 def _read(path: Path, config: RunConfig) -> Choice | None:
     """The cached choice, or None when there is none or the file is not one ppinfer wrote
     (auto_cache.read_choice): measured again then."""
+    from ppinfer.engines.base import list_engines
+
     doc = read_choice(path, config)
-    if doc is None:
+    if doc is None or doc["engine"] not in list_engines():  # a plug-in since uninstalled
         return None
     fields = {f for f in Candidate.__dataclass_fields__}
     candidates = [Candidate(**{k: v for k, v in c.items() if k in fields})

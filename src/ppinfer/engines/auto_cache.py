@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import re
 from pathlib import Path
 
 from ppinfer.config import PRECISIONS, RunConfig, default_cache_dir
@@ -68,7 +69,10 @@ def read_digests(path: Path) -> dict[str, str]:
     doc = own.read_json(path, DIGESTS_MAX_BYTES)
     if not isinstance(doc, dict) or len(doc) > DIGESTS_MAX_ENTRIES:
         return {}
-    if not all(text(k, 8192) and own.hex_digest(v, DIGEST_DIGITS) for k, v in doc.items()):
+    # keys are stamps (a path may hold any character; they are only compared), values name
+    # folders: 32 hex digits or the whole file is dropped
+    if not all(isinstance(k, str) and len(k) <= 8192 and own.hex_digest(v, DIGEST_DIGITS)
+               for k, v in doc.items()):
         return {}
     return doc
 
@@ -90,7 +94,9 @@ def setup_key(config: RunConfig) -> str:
 
 
 def _engine_name(value) -> bool:
-    return text(value, 100) and value != ""
+    """An engine's name as registries spell them: shown in rich tables, so no markup."""
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+                                                   value) is not None
 
 
 def _timestamp(value) -> bool:
