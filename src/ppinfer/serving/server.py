@@ -1,0 +1,58 @@
+"""``ppinfer.serve()`` and ``ppinfer serve``: load the model once, host the app with uvicorn.
+
+uvicorn stops on SIGTERM or Ctrl-C by refusing new connections and letting the requests in
+flight finish (the app's lifespan then drains the batcher), and exits at once on a second
+Ctrl-C. Binds 127.0.0.1 unless told otherwise: a server strangers can reach is a choice.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ppinfer.errors import ConfigError
+
+INSTALL_HINT = "ppinfer serve needs its extra: pip install 'ppinfer[serve]'."
+SERVE_OPTIONS = ("max_batch", "max_delay_ms", "max_queue", "timeout_s", "max_body_bytes", "name",
+                 "allow_urls")
+
+
+def serve(model: str | os.PathLike | None = None, *, host: str = "127.0.0.1", port: int = 8080,
+          engine: str | None = None, on_ready=None, **options: Any) -> None:
+    """Serve ``model`` (default: the built-in model) until SIGTERM or Ctrl-C. ``options``:
+    :func:`ppinfer.load`'s options and the server's (``max_batch``, ``max_delay_ms``,
+    ``max_queue``, ``timeout_s``, ``max_body_bytes``, ``name``, ``allow_urls``)."""
+    uvicorn = _require_serving_stack()
+    from ppinfer.api.predictor import load
+    from ppinfer.serving.app import create_app
+
+    server_options = {k: options.pop(k) for k in SERVE_OPTIONS if k in options}
+    check_server_options(**server_options)
+    predictor = load(model, engine=engine, **options)
+    app = create_app(predictor, **server_options)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=server_options.get("timeout_s", 30.0))
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        on_ready(predictor)
+    server.run()
+
+
+def check_server_options(**options: Any) -> None:
+    """One sentence for a limit that makes no sense, before the model is loaded."""
+    for name in ("max_batch", "max_queue", "max_body_bytes"):
+        if name in options and int(options[name]) < 1:
+            raise ConfigError(f"{name} must be at least 1.")
+    for name in ("max_delay_ms", "timeout_s"):
+        if name in options and not float(options[name]) >= 0:
+            raise ConfigError(f"{name} must be 0 or more.")
+
+
+def _require_serving_stack():
+    try:
+        import fastapi  # noqa: F401
+        import prometheus_client  # noqa: F401
+        import uvicorn
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+    return uvicorn
