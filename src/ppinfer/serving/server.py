@@ -32,10 +32,34 @@ def serve(model: str | os.PathLike | None = None, *, host: str = "127.0.0.1", po
     app = create_app(predictor, **server_options)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=server_options.get("timeout_s", 30.0))
-    server = uvicorn.Server(config)
+    server = _server_class(uvicorn)(config)
     if on_ready is not None:
         on_ready(predictor)
     server.run()
+
+
+def _server_class(uvicorn):
+    """uvicorn's Server, ending in exit status 0 after a graceful stop: uvicorn raises the
+    signal again once it has drained, so the process would end killed by SIGTERM (-15)."""
+    import contextlib
+    import signal
+    import threading
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield  # first signal: stop accepting, drain; a second Ctrl-C: now
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
 
 
 def check_server_options(**options: Any) -> None:
