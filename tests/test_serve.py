@@ -284,3 +284,17 @@ def test_sigterm_finishes_what_is_in_flight_and_exits_0(tmp_path, photos):
         proc.kill()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_mounted_in_another_fastapi_service_the_app_answers(predictor, files, expected):
+    from fastapi import FastAPI
+
+    service = FastAPI()
+    service.mount("/classify", create_app(predictor))
+    running = Running(service)
+    try:
+        answer = httpx.post(f"{running.url}/classify/predict", content=files["chelsea"])
+    finally:
+        running.stop()
+    assert answer.status_code == 200, answer.text
+    same(answer.json(), expected["chelsea"])

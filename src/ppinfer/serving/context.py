@@ -57,8 +57,9 @@ class ServingContext:
         return self.engine.organize([image])
 
     async def start(self) -> None:
-        self.batcher.start()
-        self.ready = True
+        if not self.ready:
+            self.batcher.start()
+            self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
@@ -69,6 +70,7 @@ class ServingContext:
         """The result ``ppinfer predict`` gives for this encoded image. Raises ImageError
         (unreadable), QueueFull, or TimeoutError (waited longer than the timeout)."""
         loop = asyncio.get_running_loop()
+        await self.start()  # mounted in another app, whose lifespan never started this one
 
         async def run() -> Result:
             tensor = await loop.run_in_executor(self._decode, self._tensor, data, name)
