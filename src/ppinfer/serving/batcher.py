@@ -29,8 +29,12 @@ class Batcher:
 
     def __init__(self, infer: Callable[[np.ndarray], np.ndarray], *, max_batch: int = 8,
                  max_delay_s: float = 0.005, max_queue: int = 256,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None,
+                 coming: Callable[[], int] = lambda: 0) -> None:
         self.infer = infer
+        # requests accepted but not yet queued (decoding): worth waiting for; with none, a
+        # lone request runs at once instead of waiting out the delay for company
+        self.coming = coming
         self.max_batch, self.max_delay_s, self.max_queue = max_batch, max_delay_s, max_queue
         self.on_batch = on_batch
         self._queue: asyncio.Queue | None = None
@@ -94,14 +98,16 @@ class Batcher:
                 self._busy = 0
 
     async def _gather(self, loop) -> list:
-        """The first waiting image and those that come within the delay, up to max_batch;
-        requests already given up on are dropped."""
+        """The first waiting image and those that come within the delay, up to max_batch (no
+        waiting when no other request is on its way); requests given up on are dropped."""
         group = [await self._queue.get()]
         deadline = loop.time() + self.max_delay_s
         while len(group) < self.max_batch:
             if not self._queue.empty():
                 group.append(self._queue.get_nowait())
                 continue
+            if not self.coming():
+                break
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break

@@ -40,10 +40,12 @@ class ServingContext:
         self.options = options
         self.model_name = options.name or self.engine.source.display_name
         self.metrics = Metrics()
+        self._decoding = 0  # requests being decoded: the batcher waits for them
         self.batcher = Batcher(self._infer, max_batch=options.max_batch,
                                max_delay_s=options.max_delay_ms / 1000.0,
                                max_queue=options.max_queue,
-                               on_batch=self.metrics.batch_size.observe)
+                               on_batch=self.metrics.batch_size.observe,
+                               coming=lambda: self._decoding)
         self.metrics.watch_queue(lambda: self.batcher.depth)
         self._decode = ThreadPoolExecutor(max(2, os.cpu_count() or 1),
                                           thread_name_prefix="ppinfer-decode")
@@ -73,7 +75,11 @@ class ServingContext:
         await self.start()  # mounted in another app, whose lifespan never started this one
 
         async def run() -> Result:
-            tensor = await loop.run_in_executor(self._decode, self._tensor, data, name)
+            self._decoding += 1
+            try:
+                tensor = await loop.run_in_executor(self._decode, self._tensor, data, name)
+            finally:
+                self._decoding -= 1
             scores = await self.batcher.submit(tensor)
             k = top_k or self.engine.config.top_k
             labels = self.engine.source.labels_for(scores.shape[-1])
