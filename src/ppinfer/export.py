@@ -29,8 +29,8 @@ from ppinfer.io.publish import make_temp_dir, swap_into_place, sync_dir, tidy_af
 from ppinfer.modelfiles.formats import detect_directory
 from ppinfer.modelfiles.modelcard import ModelCard, write_card
 from ppinfer.modelfiles.program_output import output_kind
-from ppinfer.models import get_model
 from ppinfer.models.program import INPUT_NAME, build_static_model
+from ppinfer.models.training_config import plan_export
 from ppinfer.pipeline.labels import imagenet_labels, load_labels
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 from ppinfer.runtime.interrupts import deferred_interrupts
@@ -55,6 +55,7 @@ class ExportResult:
     input_shape: tuple[int, int, int]
     max_abs_diff: float | None
     seconds: float
+    note: str | None = None  # an assumed argument that changes scores, said in one line
 
 
 def _check_output(output: Path, force: bool) -> None:
@@ -148,14 +149,14 @@ def _validate(static_model, directory: Path, preprocess: PreprocessConfig) -> fl
     return max(diffs)
 
 
-def _add_legacy_program(tmp: Path, spec, class_num: int, input_shape, state, source: str
-                        ) -> bool:
+def _add_legacy_program(tmp: Path, plan, input_shape, state, source: str) -> bool:
     """Write the legacy program (``inference.pdmodel``) beside Paddle 3's PIR one, sharing its
     ``inference.pdiparams``: Paddle Inference runs it 7-42% faster on 4 of 6 measured rows and
     starts 0.5 s sooner, and OpenVINO reads it without an ONNX conversion (BENCHMARKS.md);
     PaddleClas and PaddleX keep reading ``inference.json``. Kept only when the legacy save
     writes byte-identical parameters (then one file serves both programs)."""
-    legacy = build_static_model(spec, class_num, input_shape, ir="legacy")
+    legacy = build_static_model(plan.spec, plan.class_num, input_shape, ir="legacy",
+                                arguments=plan.arguments)
     legacy.load_state(state, source=source)
     side = tmp / ".legacy"
     side.mkdir()
@@ -194,17 +195,18 @@ def _writing(output: Path):
         ) from exc
 
 
-def _card(
-    spec, preprocess, labels, class_num, static_model, fmt, checkpoint, env, kind: str
-) -> ModelCard:
+def _card(plan, preprocess, labels, static_model, fmt, checkpoint, env, kind: str
+          ) -> ModelCard:
     return ModelCard(
-        model_name=spec.name,
-        paddlex_name=spec.card_name,
+        model_name=plan.spec.name,
+        paddlex_name=plan.spec.card_name,
         preprocess=preprocess,
         labels=labels,
         topk=5,
         provenance={
-            "class_num": class_num,
+            "class_num": plan.class_num,
+            "arguments": plan.recorded_arguments(),
+            "arguments_from": plan.source,
             "input_shape": list(static_model.input_shape),
             "input_name": INPUT_NAME,
             "output": kind,
@@ -219,19 +221,24 @@ def _card(
 
 
 def export_model(
-    model_name: str,
+    model_name: str | None,
     checkpoint: str | Path,
     output: str | Path,
     *,
-    class_num: int = 1000,
+    class_num: int | None = None,
     input_shape: tuple[int, int, int] | None = None,
     fmt: str | None = None,
     labels_file: str | None = None,
     force: bool = False,
     validate: bool = True,
+    config: str | Path | None = None,
 ) -> ExportResult:
+    """``config``: the training config (PaddleClas/PaddleX YAML) the architecture's arguments,
+    input shape and preprocessing come from; without it they are PaddleClas's defaults and
+    ``ExportResult.note`` says which score-changing one was assumed."""
     started = time.perf_counter()
-    spec = get_model(model_name)
+    plan = plan_export(model_name, class_num, input_shape, config)
+    spec, class_num, input_shape = plan.spec, plan.class_num, plan.input_shape
     env = paddle_env()
     fmt = FORMAT_ALIASES.get(fmt, fmt) if fmt else env.native_format
     if fmt not in FORMATS:
@@ -254,23 +261,25 @@ def export_model(
         state = load_checkpoint(checkpoint, spec)
         checkpoint_interrupt()
         static_model = build_static_model(
-            spec, class_num, input_shape, ir="pir" if fmt == "pir" else "legacy"
+            spec, class_num, input_shape, ir="pir" if fmt == "pir" else "legacy",
+            arguments=plan.arguments,
         )
         static_model.load_state(state, source=str(checkpoint))
         checkpoint_interrupt()
-        preprocess = spec.preprocess.for_input_shape(static_model.input_shape)
+        preprocess = (plan.preprocess or spec.preprocess).for_input_shape(
+            static_model.input_shape)
         tmp = _make_temp_dir(output)
         try:
             with _writing(output):
                 files = _save(static_model, tmp, fmt)
-                if fmt == "pir" and _add_legacy_program(tmp, spec, class_num, input_shape,
-                                                        state, str(checkpoint)):
+                if fmt == "pir" and _add_legacy_program(tmp, plan, input_shape, state,
+                                                        str(checkpoint)):
                     files = sorted([*files, "inference.pdmodel"])
                 program = detect_directory(tmp, prefer="pir" if fmt == "pir" else "legacy"
                                            ).program
                 # what the program ends in, so predict never judges it from the scores
                 kind = output_kind(program) or "softmax"
-                write_card(tmp, _card(spec, preprocess, labels, class_num, static_model, fmt,
+                write_card(tmp, _card(plan, preprocess, labels, static_model, fmt,
                                       checkpoint, env, kind))
             checkpoint_interrupt()
             diff = _validate(static_model, tmp, preprocess) if validate else None
@@ -289,7 +298,7 @@ def export_model(
     return ExportResult(
         output=output, model_name=spec.name, format=fmt, files=files + ["inference.yml"],
         class_num=class_num, input_shape=static_model.input_shape, max_abs_diff=diff,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, note=plan.note,
     )
 
 

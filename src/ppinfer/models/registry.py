@@ -48,9 +48,15 @@ class ModelSpec:
     # model directory whose name is not one of its own).
     aliases: tuple[str, ...] = ()
     paddlex_name: str | None = None
+    # PaddleClas constructor arguments (``Arch`` in a training config) this family implements,
+    # with PaddleClas's defaults; ``build`` passes the ones given to the factory.
+    arguments: dict[str, Any] = field(default_factory=dict)
 
-    def build(self, class_num: int = 1000):
-        return self.factory(class_num=class_num)
+    def build(self, class_num: int = 1000, **arguments: Any):
+        unknown = sorted(set(arguments) - set(self.arguments))
+        if unknown:
+            raise ValueError(f"{self.name} takes no argument {unknown[0]!r}")
+        return self.factory(class_num=class_num, **arguments)
 
     @property
     def card_name(self) -> str:
@@ -72,9 +78,11 @@ def register_model(
     namings: tuple[Naming, ...] = (),
     aliases: tuple[str, ...] = (),
     paddlex_name: str | None = None,
+    arguments: dict[str, Any] | None = None,
 ):
-    """Register ``factory(class_num=...) -> nn.Layer`` under ``name`` (default: its __name__),
-    also reachable by each of ``aliases`` and by ``paddlex_name``."""
+    """Register ``factory(class_num=..., **arguments) -> nn.Layer`` under ``name`` (default:
+    its __name__), also reachable by each of ``aliases`` and by ``paddlex_name``.
+    ``arguments``: the PaddleClas constructor arguments it takes, with their defaults."""
 
     def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
         key = name or factory.__name__
@@ -93,6 +101,7 @@ def register_model(
             namings=tuple(namings),
             aliases=others,
             paddlex_name=paddlex_name if paddlex_name != key else None,
+            arguments=dict(arguments or {}),
         )
         return factory
 
