@@ -89,9 +89,12 @@ def load(model: str | os.PathLike | None = None, *, engine: str | None = None,
     if engine == "all":
         raise ConfigError("engine='all' compares engines and is for `ppinfer predict --engine "
                           "all`: load one engine here (ppinfer engines lists them).")
-    config = make_run_config(**run_kw)
     if engine is None:
         engine = os.environ.get("PPINFER_ENGINE", "").strip() or None
+    from ppinfer.engines.base import prepare_paddle_for
+
+    prepare_paddle_for([engine])  # before the run options load Paddle's core alone
+    config = make_run_config(**run_kw)
     if engine is None:
         from ppinfer.engines.auto import default_engine
 

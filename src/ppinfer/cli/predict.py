@@ -98,9 +98,12 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
     check_runner_options(click.get_current_context())
     _check_save_target(save_file, runner)
     cpu_threads = device_kw["cpu_threads"]  # None: the runner decides
-    config = run_config_from(device_kw, top_k=top_k)
     if engine is None and os.environ.get("PPINFER_ENGINE", "").strip():
         engine = os.environ["PPINFER_ENGINE"].strip()
+    from ppinfer.engines.base import prepare_paddle_for
+
+    prepare_paddle_for([engine])  # before the run options load Paddle's core alone
+    config = run_config_from(device_kw, top_k=top_k)
     engine_cls = None if engine in (None, "all", "auto") else get_engine(engine)
     source = open_source(
         model, model_file=model_file, params_file=params_file, model_dir=model_dir,

@@ -57,6 +57,9 @@ class Engine(ABC):
     auto_candidate: ClassVar[bool] = True
     #: True when ``execute`` may run in several threads at once (else it is serialized)
     concurrent: ClassVar[bool] = False
+    #: True when the engine builds or runs static programs through Paddle's Python side (the
+    #: Executor engines): Paddle is then imported whole first (:func:`prepare_paddle_for`)
+    runs_paddle_python: ClassVar[bool] = False
 
     def __init__(self, source: ModelSource, config: RunConfig) -> None:
         self.source = source
@@ -223,6 +226,22 @@ def _suggest(kind: str) -> str:
 
 ENGINES: dict[str, type[Engine]] = {}
 _plugins_loaded = False
+
+
+def prepare_paddle_for(engines) -> None:
+    """Import Paddle whole before anything loads its core alone, when one of ``engines`` (or
+    ``all``) runs Paddle's Python side. Loading the core alone for a fast start and importing
+    Paddle whole later in the same process leaves Paddle's native singletons in an order whose
+    teardown corrupts the heap once a static program's scope outlives a failed checkpoint load
+    ("corrupted double-linked list", exit 134, at interpreter exit); imported whole from the
+    start, the same failure exits cleanly. Engines that never import Paddle keep the fast start.
+    """
+    load_plugins()
+    if any(name == "all" or getattr(ENGINES.get(name), "runs_paddle_python", False)
+           for name in engines if name):
+        from ppinfer.runtime.paddle_import import import_paddle
+
+        import_paddle()
 
 
 def register_engine(name: str):
