@@ -298,3 +298,14 @@ def test_mounted_in_another_fastapi_service_the_app_answers(predictor, files, ex
         running.stop()
     assert answer.status_code == 200, answer.text
     same(answer.json(), expected["chelsea"])
+
+
+def test_the_server_binds_loopback_unless_told_otherwise():
+    import inspect
+
+    from ppinfer.cli import cli
+    from ppinfer.serving.server import serve
+
+    host = next(p for p in cli.commands["serve"].params if p.name == "host")
+    assert host.default == "127.0.0.1"
+    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
