@@ -26,7 +26,7 @@ LAYERS = [
     ["io"],
     ["errors"],
 ]
-TOP_LEVEL_MODULES = {"__init__", "__main__", "config", "errors", "export", "predict"}
+TOP_LEVEL_MODULES = {"__init__", "__main__", "errors", "export", "predict"}
 MAX_LINES = 400
 
 
