@@ -214,9 +214,11 @@ def auto_line(choice) -> str:
         why = "the only engine that runs this model"
     elif not choice.near_tie:
         why = f"{100 * choice.margin:.0f}% faster than {choice.margin_over}"
-    else:
-        others = ", ".join(choice.unsure or choice.tied)
-        why = f"as fast as {others} within the noise; a tie goes to analysis, then by name"
+    elif choice.unsure:  # the rounds could not separate them: the faster-measured one ran
+        why = f"measured fastest, {', '.join(choice.unsure)} within the noise"
+    else:  # clearly within 3%: the tie rule picked
+        why = (f"within 3% of {', '.join(choice.tied)}; a tie goes to analysis, then by "
+               "name")
     when = "measured now" if not choice.cached else f"cached {choice.measured_at[:10]}"
     if choice.busy:
         when += ", on a busy machine: --refresh when quiet"
