@@ -21,25 +21,27 @@ def _save(head: str, directory) -> None:
     from paddle import nn
 
     class Net(nn.Layer):
-        def __init__(self) -> None:
+        # the head is an attribute, not a closure: Paddle 2.6's dy2static loses closures
+        def __init__(self, head: str) -> None:
             super().__init__()
+            self.head = head
             self.conv = nn.Conv2D(3, 4, 3, stride=2)
 
         def forward(self, x):
             features = self.conv(x)
             logits = paddle.mean(features, axis=[2, 3])
-            if head == "argmax":
+            if self.head == "argmax":
                 return paddle.argmax(logits, axis=1)
-            if head == "one-value-per-image":
+            if self.head == "one-value-per-image":
                 return paddle.mean(logits, axis=1)
-            if head == "feature-map":
+            if self.head == "feature-map":
                 return features
-            if head == "overflowing-logits":
+            if self.head == "overflowing-logits":
                 return paddle.exp(logits * 1e4)  # float32 overflows to inf
             return logits
 
     paddle.seed(0)
-    net = Net()
+    net = Net(head)
     net.eval()
     spec = paddle.static.InputSpec([None, 3, 224, 224], "float32", "x")
     paddle.jit.save(net, str(directory / "inference"), input_spec=[spec])
