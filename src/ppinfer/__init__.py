@@ -34,6 +34,7 @@ _LAZY = {
     "Result": "ppinfer.pipeline.postprocess",
     "ExportResult": "ppinfer.export",
     "sample_image_path": "ppinfer.pipeline.sample",
+    "serve": "ppinfer.serving.server",
 }
 # modules that are also the API's functions (CallableModule below says why)
 _CALLABLE_MODULES = ("export", "bench")

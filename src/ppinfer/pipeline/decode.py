@@ -29,7 +29,7 @@ from ppinfer.pipeline.opencv import import_cv2  # noqa: E402
 
 cv2 = import_cv2()
 
-__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_PIXELS", "load_image"]
+__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_PIXELS", "decode_image", "load_image"]
 
 
 def _silence_opencv() -> None:
@@ -63,6 +63,16 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     name = os.fspath(path)
     data = read_regular_file(name, max_bytes, ImageError,
                              limit_hint="change the limit with --max-image-bytes")
+    return decode_image(data, name, max_pixels=max_pixels, max_bytes=max_bytes)
+
+
+def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> np.ndarray:
+    """An image file's bytes (``name`` only says which in errors: nothing is opened) as an HWC
+    uint8 RGB array, with :func:`load_image`'s checks: the same decode for a file on disk and
+    one that arrived over HTTP. Raises :class:`ImageError`."""
+    if len(data) > max_bytes:
+        raise ImageError(f"{name} is {len(data)} bytes, over the limit of {max_bytes} bytes.")
     if not data:
         raise ImageError(f"{name} is empty (0 bytes).")
     size = header_size(data)
@@ -80,8 +90,6 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         raise ImageError(f"{name} is not an image OpenCV can decode (unknown format or corrupt).")
     _check_pixels(name, (img.shape[1], img.shape[0]), max_pixels)
     return _to_rgb8(img)
-
-
 
 
 def _check_pixels(name: str, size: tuple[int, int], max_pixels: int) -> None:
