@@ -45,7 +45,7 @@ async def infer(request: Request) -> JSONResponse:
         seen["payload"] = payload
         image, top_k = _fields(payload, state)
         data = await _image_bytes(image, state)
-        result = await state.classify(ticket, data, "The image", top_k)
+        result = await state.classify(ticket, data, "The 'image' field", top_k)
         categories = [{"id": c, "name": n, "score": s}
                       for c, n, s in zip(result.class_ids, result.label_names, result.scores)]
         return envelope(_log_id(payload), result={"categories": categories})
