@@ -77,6 +77,7 @@ class ServingState:
     def __init__(self, predictor, options: ServeOptions, metrics=None) -> None:
         self.predictor = predictor
         self.engine = predictor.engine
+        self.engine.ensure_built()  # a model that cannot run fails here, not on a request
         self.options = options.check()
         self.model_name = options.name or _model_name(predictor)
         self.max_pixels = predictor.max_pixels
