@@ -50,7 +50,7 @@ def serve(model, engine, host, port, name, max_batch, max_delay_ms, max_queue, t
     """Serve a model over HTTP until Ctrl-C or SIGTERM (which finish the requests in flight).
 
     \b
-    ppinfer serve                              # built-in model, http://127.0.0.1:8080
+    ppinfer serve                          # built-in model, 127.0.0.1:8080
     ppinfer serve --model out/lite0 --port 9000 --max-batch 16
     curl --data-binary @cat.jpg http://127.0.0.1:8080/predict
 
