@@ -136,16 +136,27 @@ def batches(port: int) -> tuple[float, float]:
     return float(found.get("count", 0)), float(found.get("sum", 0))
 
 
-def measure(port: int, bodies, tops, clients: int, args, batched: bool) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(server: subprocess.Popen, port: int, bodies, tops, clients: int, args,
+            batched: bool) -> dict:
     asyncio.run(closed_loop(port, bodies, tops, clients, args.warmup, 10 * clients))
     before = batches(port) if batched else None
+    cpu, own, load = cpu_seconds(server.pid), time.process_time(), os.getloadavg()[0]
     latencies, failures, wall = asyncio.run(
         closed_loop(port, bodies, tops, clients, args.seconds, args.max_requests))
+    cpu, own = cpu_seconds(server.pid) - cpu, time.process_time() - own
     ms = np.asarray(latencies) * 1000
     row = {"clients": clients, "requests": len(latencies), "seconds": wall,
            "rps": len(latencies) / wall, "p50_ms": float(np.percentile(ms, 50)),
            "p99_ms": float(np.percentile(ms, 99)), "failures": failures[:5],
-           "failed": len(failures)}
+           "failed": len(failures), "server_cpu_ms_per_request": 1000 * cpu / len(latencies),
+           "client_cpu_ms_per_request": 1000 * own / len(latencies),
+           "load_avg_1m": [load, os.getloadavg()[0]]}
     if batched:
         calls, images = (after - was for after, was in zip(batches(port), before))
         row["mean_batch"] = images / calls if calls else None
@@ -203,19 +214,23 @@ def main() -> None:
     rows = []
     try:
         for clients in (int(c) for c in args.clients.split(",")):
-            mine = measure(ours, bodies, tops, clients, args, batched=True)
-            hand = measure(theirs, bodies, tops, clients, args, batched=False)
+            mine = measure(servers[0], ours, bodies, tops, clients, args, batched=True)
+            hand = measure(servers[1], theirs, bodies, tops, clients, args, batched=False)
             rows.append({"clients": clients, "ppinfer_serve": mine, "handwritten": hand})
-            print(f"c={clients:3d}  serve {mine['rps']:6.1f} req/s p50 {mine['p50_ms']:6.1f} "
-                  f"p99 {mine['p99_ms']:6.1f} batch {mine['mean_batch'] or 0:4.2f}  |  hand "
-                  f"{hand['rps']:6.1f} req/s p50 {hand['p50_ms']:6.1f} p99 {hand['p99_ms']:6.1f}"
-                  f"  failures {mine['failed']}/{hand['failed']}", flush=True)
+            print(f"c={clients:3d}  serve {_line(mine)} batch {mine['mean_batch'] or 0:4.2f}  "
+                  f"|  hand {_line(hand)}  failures {mine['failed']}/{hand['failed']}  load "
+                  f"{mine['load_avg_1m'][0]:.1f}", flush=True)
     finally:
         for proc in servers:
             proc.terminate()
             proc.wait(timeout=60)
     limits.append(bench_limit(folder, args.engine, args.max_batch, args.seconds))
     report(rows, limits, args)
+
+
+def _line(row: dict) -> str:
+    return (f"{row['rps']:6.1f} req/s p50 {row['p50_ms']:6.1f} p99 {row['p99_ms']:6.1f} "
+            f"cpu {row['server_cpu_ms_per_request']:4.1f} ms/req")
 
 
 def report(rows: list[dict], limits: list[dict], args) -> None:
