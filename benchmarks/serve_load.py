@@ -2,22 +2,23 @@
 
 One run, on loopback only:
 
-1. ``ppinfer bench --end-to-end`` on the same photos at batch 1 and ``--max-batch`` (the
-   limit: decode + preprocess + inference + postprocess with no HTTP), once before the servers
-   and once after; the better of the two is the limit.
-2. ``ppinfer serve`` and ``benchmarks/serve_handwritten.py`` (FastAPI, one engine call per
-   request), both started once and measured in turn at each concurrency, interleaved, so a
-   change in the machine's load touches both.
+1. ``ppinfer serve`` and ``benchmarks/serve_handwritten.py`` (FastAPI, one engine call per
+   request) are started once.
+2. Each of ``--rounds`` rounds runs ``ppinfer bench --end-to-end`` on the same photos at batch
+   1 and ``--max-batch`` (the limit: decode + preprocess + inference + postprocess with no
+   HTTP), then measures both servers in turn at each concurrency. Ratios are taken within a
+   round (the same machine load, which on a shared machine moves a lot) and reported as the
+   median over rounds with their range.
 3. A closed-loop client: C connections (keep-alive), each sending the next photo as a raw
    ``POST /predict`` body as soon as its last answer arrives, for ``--seconds`` after a
    ``--warmup`` or ``--max-requests``, whichever comes first. Written on asyncio streams
    rather than a full HTTP client so the client's own CPU (on the same cores) stays small.
    Every answer is checked: status 200 and the photo's own top-1.
 
-Reports requests/s, p50/p99 latency and, for ppinfer serve, the mean batch it formed (from
-``/metrics``); writes everything to ``--json``.
+Reports requests/s, p50/p99 latency, the server's CPU per request (from /proc) and, for
+ppinfer serve, the mean batch it formed (from ``/metrics``); writes everything to ``--json``.
 
-    python benchmarks/serve_load.py --engine analysis --seconds 5 --json r.json
+    python benchmarks/serve_load.py --engine openvino --rounds 3 --json r.json
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def measure(server: subprocess.Popen, port: int, bodies, tops, clients: int, arg
 
 
 def bench_limit(photos: Path, engine: str, max_batch: int, seconds: float) -> dict:
-    """``ppinfer bench --end-to-end`` at batch 1 and ``max_batch``: img/s and p50 ms."""
+    """``ppinfer bench --end-to-end`` at batch 1 and ``max_batch``: img/s, p50 and p99 ms."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
         subprocess.run([sys.executable, "-m", "ppinfer", "bench", "--engine", engine,
@@ -174,15 +175,28 @@ def bench_limit(photos: Path, engine: str, max_batch: int, seconds: float) -> di
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         rows = json.loads(out.read_text())["results"]
     return {f"b{r['batch_size']}": {"e2e_ips": r["end_to_end"]["throughput_ips"],
-                                    "e2e_p50_ms": r["end_to_end"]["latency_ms"]["p50_ms"]}
+                                    "e2e_p50_ms": r["end_to_end"]["latency_ms"]["p50_ms"],
+                                    "e2e_p99_ms": r["end_to_end"]["latency_ms"]["p99_ms"]}
             for r in rows}
+
+
+def predict_one_ms(predictor, paths: list[Path], calls: int = 40) -> float:
+    """Median wall time of ``Predictor.predict`` on one photo file (the photos in turn)."""
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        predictor.predict(str(paths[i % len(paths)]))
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", default="analysis")
     parser.add_argument("--clients", default="1,4,16,64")
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per server and level")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--bench-seconds", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--max-requests", type=int, default=5000)
     parser.add_argument("--max-batch", type=int, default=8)
@@ -200,9 +214,8 @@ def main() -> None:
     bodies = [p.read_bytes() for p in paths]
     import ppinfer
 
-    with ppinfer.load(engine=args.engine) as predictor:  # each photo's own top-1
-        tops = [r.class_ids[0] for r in predictor.predict([str(p) for p in paths])]
-    limits = [bench_limit(folder, args.engine, args.max_batch, args.seconds)]
+    predictor = ppinfer.load(engine=args.engine)
+    tops = [r.class_ids[0] for r in predictor.predict([str(p) for p in paths])]  # the answers
     ours, theirs = free_port(), free_port()
     servers = [
         start([sys.executable, "-m", "ppinfer", "serve", "--port", str(ours), "--engine",
@@ -211,21 +224,28 @@ def main() -> None:
         start([sys.executable, str(HERE / "serve_handwritten.py"), "--port", str(theirs),
                "--engine", args.engine], theirs),
     ]
-    rows = []
+    rounds = []
     try:
-        for clients in (int(c) for c in args.clients.split(",")):
-            mine = measure(servers[0], ours, bodies, tops, clients, args, batched=True)
-            hand = measure(servers[1], theirs, bodies, tops, clients, args, batched=False)
-            rows.append({"clients": clients, "ppinfer_serve": mine, "handwritten": hand})
-            print(f"c={clients:3d}  serve {_line(mine)} batch {mine['mean_batch'] or 0:4.2f}  "
-                  f"|  hand {_line(hand)}  failures {mine['failed']}/{hand['failed']}  load "
-                  f"{mine['load_avg_1m'][0]:.1f}", flush=True)
+        for number in range(1, args.rounds + 1):
+            limit = bench_limit(folder, args.engine, args.max_batch, args.bench_seconds)
+            limit["predict_one_ms"] = predict_one_ms(predictor, paths)
+            rows = []
+            for clients in (int(c) for c in args.clients.split(",")):
+                mine = measure(servers[0], ours, bodies, tops, clients, args, batched=True)
+                hand = measure(servers[1], theirs, bodies, tops, clients, args, batched=False)
+                rows.append({"clients": clients, "ppinfer_serve": mine, "handwritten": hand})
+                print(f"round {number} c={clients:3d}  serve {_line(mine)} batch "
+                      f"{mine['mean_batch'] or 0:4.2f}  |  hand {_line(hand)}  failures "
+                      f"{mine['failed']}/{hand['failed']}  load {mine['load_avg_1m'][0]:.1f}",
+                      flush=True)
+            rounds.append({"limit": limit, "rows": rows})
+            print(f"round {number} limit: batch {args.max_batch} {limit[f'b{args.max_batch}']}"
+                  f", batch 1 {limit['b1']}", flush=True)
     finally:
         for proc in servers:
             proc.terminate()
             proc.wait(timeout=60)
-    limits.append(bench_limit(folder, args.engine, args.max_batch, args.seconds))
-    report(rows, limits, args)
+    report(rounds, args)
 
 
 def _line(row: dict) -> str:
@@ -233,28 +253,49 @@ def _line(row: dict) -> str:
             f"cpu {row['server_cpu_ms_per_request']:4.1f} ms/req")
 
 
-def report(rows: list[dict], limits: list[dict], args) -> None:
+def _spread(values: list[float]) -> str:
+    return f"{np.median(values):.2f} (rounds {min(values):.2f}-{max(values):.2f})"
+
+
+def report(rounds: list[dict], args) -> None:
+    """Medians over rounds; each ratio is taken within a round (the same machine load)."""
     key = f"b{args.max_batch}"
-    limit = max(lim[key]["e2e_ips"] for lim in limits)
-    one = min(lim["b1"]["e2e_p50_ms"] for lim in limits)
-    runs = ", ".join(f"{lim[key]['e2e_ips']:.1f}" for lim in limits)
-    singles = ", ".join(f"{lim['b1']['e2e_ips']:.1f}" for lim in limits)
-    print(f"limit (bench --end-to-end, batch {args.max_batch}): {limit:.1f} img/s (runs: "
-          f"{runs}); one image's predict p50 {one:.1f} ms (batch 1: {singles} img/s)")
-    by = {row["clients"]: row for row in rows}
-    if 16 in by:
-        mine, hand = by[16]["ppinfer_serve"]["rps"], by[16]["handwritten"]["rps"]
-        print(f"c=16: {mine / limit:.2f}x the limit (target 0.8), {mine / hand:.2f}x the "
+    print("| clients | ppinfer serve req/s | p50 / p99 ms | mean batch | server CPU ms/req "
+          "| hand-written req/s | p50 / p99 ms | server CPU ms/req |")
+    print("|---|---|---|---|---|---|---|---|")
+    for i, clients in enumerate(r["clients"] for r in rounds[0]["rows"]):
+        mine = [r["rows"][i]["ppinfer_serve"] for r in rounds]
+        hand = [r["rows"][i]["handwritten"] for r in rounds]
+
+        def med(rows, field):
+            return float(np.median([row[field] or 0 for row in rows]))
+
+        print(f"| {clients} | {med(mine, 'rps'):.1f} | {med(mine, 'p50_ms'):.0f} / "
+              f"{med(mine, 'p99_ms'):.0f} | {med(mine, 'mean_batch'):.2f} | "
+              f"{med(mine, 'server_cpu_ms_per_request'):.1f} | {med(hand, 'rps'):.1f} | "
+              f"{med(hand, 'p50_ms'):.0f} / {med(hand, 'p99_ms'):.0f} | "
+              f"{med(hand, 'server_cpu_ms_per_request'):.1f} |")
+    limits = [r["limit"][key]["e2e_ips"] for r in rounds]
+    singles = [r["limit"]["predict_one_ms"] for r in rounds]
+    print(f"limit (bench --end-to-end, batch {args.max_batch}): {_spread(limits)} img/s; one "
+          f"image's Predictor.predict (median): {_spread(singles)} ms")
+    by = [{row["clients"]: row for row in r["rows"]} for r in rounds]
+    if all(16 in b for b in by):
+        to_limit = [b[16]["ppinfer_serve"]["rps"] / r["limit"][key]["e2e_ips"]
+                    for b, r in zip(by, rounds)]
+        to_hand = [b[16]["ppinfer_serve"]["rps"] / b[16]["handwritten"]["rps"] for b in by]
+        print(f"c=16: {_spread(to_limit)}x the limit (target 0.8); {_spread(to_hand)}x the "
               "hand-written server (target 1.5)")
-    if 1 in by:
-        p99 = by[1]["ppinfer_serve"]["p99_ms"]
-        print(f"c=1: p99 {p99:.1f} ms = {p99 / one:.2f}x one image's predict (target 1.3)")
+    if all(1 in b for b in by):
+        tail = [b[1]["ppinfer_serve"]["p99_ms"] / r["limit"]["predict_one_ms"]
+                for b, r in zip(by, rounds)]
+        print(f"c=1: p99 = {_spread(tail)}x one image's predict (target 1.3)")
     if args.json:
         args.json.write_text(json.dumps({
             "date": time.strftime("%Y-%m-%d %H:%M:%S"), "engine": args.engine,
             "max_batch": args.max_batch, "max_delay_ms": args.max_delay_ms,
             "seconds": args.seconds, "load_avg": os.getloadavg(), "cpus": os.cpu_count(),
-            "limits": limits, "rows": rows}, indent=1))
+            "rounds": rounds}, indent=1))
         print(f"Wrote {args.json}")
 
 
