@@ -231,9 +231,15 @@ def test_an_app_mounted_in_a_users_fastapi_service_starts_its_batcher_on_first_u
 
     service = FastAPI()
     service.mount("/classify", create_app(predictor))
-    answer = call(service, lambda c: c.post("/classify/predict", content=images["astronaut"]))
+
+    async def requests(client):
+        answer = await client.post("/classify/predict", content=images["astronaut"])
+        return answer, (await client.get("/classify/metrics")).text
+
+    answer, metrics = call(service, requests)
     assert answer.status_code == 200
     assert answer.json()["class_ids"] == expected["astronaut"]["class_ids"]
+    assert 'ppinfer_requests_total{route="/predict",status="200"} 1.0' in metrics
 
 
 def test_ppinfer_serve_is_the_python_entry_point_and_help_loads_no_web_framework():

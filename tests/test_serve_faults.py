@@ -231,3 +231,21 @@ def test_v2_requests_that_do_not_fit_the_protocol_are_400_in_one_sentence(predic
     for answer in call(create_app(predictor), requests):
         assert answer.status_code == 400
         assert answer.json()["error"].endswith(".")
+
+
+def test_a_v2_request_with_one_unreadable_image_is_400_naming_it(predictor, jpeg, alone):
+    good = base64.b64encode(jpeg).decode()
+    bad = base64.b64encode(b"not an image").decode()
+
+    async def requests(client):
+        mixed = await client.post("/v2/models/EfficientNet_lite0/infer", json={"inputs": [{
+            "name": "image", "datatype": "BYTES", "shape": [3], "data": [good, bad, good]}]})
+        after = await client.post("/predict", content=jpeg)
+        return mixed, after
+
+    app = create_app(predictor)
+    mixed, after = call(app, requests)
+    assert mixed.status_code == 400
+    assert mixed.json()["error"].startswith("image[1] is not an image OpenCV can decode")
+    assert after.status_code == 200 and after.json() == alone
+    assert app.state.ppinfer.batcher.admitted == 0 and app.state.ppinfer.batcher.decoding == 0

@@ -48,10 +48,11 @@ class Job:
 class Ticket:
     """One admitted request's place (see :meth:`Batcher.admit`)."""
 
-    __slots__ = ("submitted",)
+    __slots__ = ("closed", "submitted")
 
     def __init__(self) -> None:
         self.submitted = False
+        self.closed = False  # its request has been answered: nothing more may be submitted
 
 
 # What the engine thread runs for one group: the stacked batch -> one output row per image.
@@ -127,6 +128,7 @@ class Batcher:
         try:
             yield ticket
         finally:
+            ticket.closed = True
             self.admitted -= 1
             if not ticket.submitted:
                 self.decoding -= 1
@@ -138,6 +140,8 @@ class Batcher:
         """The output row for ``tensor`` (1 x C x H x W), computed in a group; ``ticket`` is
         what :meth:`admit` gave (a request may submit several tensors). Cancelling the await
         (a timeout) drops the tensor if it has not run yet."""
+        if ticket.closed:  # a sibling image failed its request, which has been answered
+            raise Stopped()
         if not ticket.submitted:  # a request of several images is decoding no more
             ticket.submitted = True
             self.decoding -= 1

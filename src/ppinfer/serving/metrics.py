@@ -84,7 +84,10 @@ class Metrics:
             try:
                 await app(scope, receive, send_status)
             finally:
-                route = route_label(scope.get("path", ""))
+                path, root = scope.get("path", ""), scope.get("root_path", "")
+                if root and path.startswith(root):  # an app mounted under a prefix
+                    path = path[len(root):]
+                route = route_label(path)
                 self.requests.labels(route, str(status[0])).inc()
                 self.latency.labels(route).observe(time.perf_counter() - start)
 

@@ -90,9 +90,14 @@ async def infer(request: Request) -> Response:
         body = await read_body(request, state.options.max_body_bytes)
         header, images = parse_request(body, request.headers.get(HEADER_LENGTH))
         top_k = state.check_top_k((header.get("parameters") or {}).get("top_k"))
-        names = [f"image[{i}]" for i in range(len(images))]
-        results = await asyncio.gather(*(state.classify(ticket, data, name, top_k)
-                                         for data, name in zip(images, names)))
+        tasks = [asyncio.ensure_future(state.classify(ticket, data, f"image[{i}]", top_k))
+                 for i, data in enumerate(images)]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:  # one image failed the request: the others need not run
+            for task in tasks:
+                task.cancel()
+            raise
         return render(header, results, state.model_name)
 
     return await state.handle(work, _error)
