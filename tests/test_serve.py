@@ -116,12 +116,12 @@ def test_32_concurrent_clients_get_their_own_results_from_shared_engine_calls(
     for name, answer in zip(names, answers):
         assert answer.status_code == 200
         assert_same(answer.json()["class_ids"], answer.json()["scores"], expected[name])
-    calls, images_run = _batch_histogram(metrics)
+    calls, images_run = batch_histogram(metrics)
     assert images_run == 32
     assert calls < 32, "no engine call ran more than one request's image"
 
 
-def _batch_histogram(text: str) -> tuple[float, float]:
+def batch_histogram(text: str) -> tuple[float, float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     samples = {s.name: s.value for family in text_string_to_metric_families(text)

@@ -21,7 +21,7 @@ import ppinfer  # noqa: E402
 from ppinfer.engines.analysis import AnalysisEngine  # noqa: E402
 from ppinfer.serving import create_app  # noqa: E402
 
-from .test_serve import _batch_histogram, call  # noqa: E402
+from .test_serve import batch_histogram, call  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_an_image_that_breaks_the_engine_fails_only_its_own_request_in_the_group
     assert answers[3].json()["error"] == ("The engine failed on this image (this engine "
                                           "cannot run a blank image).")
     assert all(a.json() == alone for i, a in enumerate(answers) if i != 3)
-    assert _batch_histogram(metrics) == (1, 8)  # all eight were one group, which failed
+    assert batch_histogram(metrics) == (1, 8)  # all eight were one group, which failed
 
 
 def test_no_request_makes_the_server_open_a_file_it_names(predictor, jpeg, alone):
