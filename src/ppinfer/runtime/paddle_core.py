@@ -7,8 +7,8 @@ extension module ``paddle/base/libpaddle.so``, which loads in about a quarter of
 is not imported yet, :func:`paddle_core` loads that module alone, under the name
 ``paddle.base.core`` gives it, and makes the start-up calls ``import paddle`` would make (flags
 from ``FLAGS_*`` environment variables, ``OMP_NUM_THREADS`` defaulting to 1, device and kernel
-registries). A later ``import paddle`` (export, the executor engines) gets the same library
-state and classes and proceeds as usual.
+registries). A later ``import paddle`` (export, the executor engines) binds that very module
+object (:class:`_HandOver`) and proceeds as usual.
 
 Only CPU builds on Linux are loaded this way: GPU, ROCm and XPU builds load their libraries
 from Python first, so they are imported whole, as is any Paddle whose files do not look as
@@ -97,11 +97,52 @@ def _load_alone() -> PaddleCore | None:
     except Exception:  # whatever went wrong, `import paddle` is the documented way: fall back
         return None
     finally:
-        # Not left in sys.modules: a later `import paddle` must load the name itself so that
-        # it becomes an attribute of `paddle.base`; Python hands it the same extension state
-        # (the same classes) without initialising the library a second time.
+        # Not left in sys.modules: a later `import paddle` must import the name itself so that
+        # it becomes an attribute of `paddle.base`; _HandOver gives it this module then.
         sys.modules.pop(EXTENSION, None)
+    sys.meta_path.insert(0, _HandOver(module, extension))
     return PaddleCore(module, build["full_version"], whole=False)
+
+
+class _HandOver:
+    """Finder and loader that gives ``import paddle`` the libpaddle module loaded alone, once.
+
+    One module object, not two, because of how Paddle cleans up. libpaddle keeps a hook in its
+    namespace, ``_cleanup``: a capsule whose destructor clears every Scope, so that Python runs
+    it when it clears the module at exit, while Paddle's C++ statics still live. Imported
+    again the ordinary way, the (single-phase) extension is not initialised again: Python
+    builds a second module from a copy of the first one's namespace. Python clears only the
+    second at exit; the first, out of ``sys.modules`` and kept alive by a cycle with its own
+    functions (their ``__self__``), keeps ``_cleanup`` alive. The scopes were then freed by
+    ScopePool's static destructor after Paddle's memory statistics (built later, destroyed
+    earlier): writes into freed memory, ``corrupted double-linked list``, exit 134 (issue 21:
+    executor-persistable's program left in its scope when the checkpoint was refused).
+    Given this module, ``import paddle`` leaves Python one libpaddle to clear, as it would
+    after a whole import. Without ``import paddle`` no scope exists to clear.
+    """
+
+    def __init__(self, module, path: Path):
+        self.module, self.path = module, path
+
+    def find_spec(self, name, path=None, target=None):
+        if name != EXTENSION or not any(_same_file(Path(d) / self.path.name, self.path)
+                                        for d in path or ()):
+            return None
+        sys.meta_path.remove(self)  # the name is bound now: nothing more to hand over
+        return importlib.util.spec_from_file_location(name, self.path, loader=self)
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module) -> None:
+        """Nothing: the module was initialised and started when it was loaded alone."""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _loadable_alone(build: dict[str, str]) -> bool:
