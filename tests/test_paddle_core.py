@@ -83,6 +83,23 @@ print(before.class_ids[0], after.class_ids[0])
     assert run.stdout.split() == ["282", "282"]
 
 
+def test_import_paddle_binds_the_very_extension_module_loaded_alone():
+    # One libpaddle module, which Python clears at exit: with it goes Paddle's `_cleanup` hook,
+    # which frees every Scope while Paddle's C++ statics still live (tests/test_native_exit.py).
+    code = """
+import sys
+from ppinfer.runtime.paddle_core import paddle_core
+core = paddle_core()
+import paddle
+print(core.whole, paddle.base.libpaddle is core.module,
+      sys.modules["paddle.base.libpaddle"] is core.module,
+      any(getattr(finder, "module", None) is core.module for finder in sys.meta_path))
+"""
+    run = _python(code)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True", "True", "False"]
+
+
 def test_paddle_flags_from_the_environment_apply_when_the_extension_is_loaded_alone():
     code = """
 import json
