@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ppinfer.checkpoints.namings import Naming
 from ppinfer.errors import UnknownNameError
+from ppinfer.models.arguments import Argument, Arguments, resolve
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
 
 # Family modules, imported once on first registry access. Add a family here.
@@ -31,7 +32,7 @@ class ModelSpec:
     """An architecture and the defaults that belong to it."""
 
     name: str
-    factory: Callable[..., Any]  # factory(class_num: int) -> paddle.nn.Layer
+    factory: Callable[..., Any]  # factory(class_num: int, **forward arguments) -> nn.Layer
     family: str
     input_shape: tuple[int, int, int] = (3, 224, 224)
     preprocess: PreprocessConfig = IMAGENET_PREPROCESS
@@ -48,9 +49,19 @@ class ModelSpec:
     # model directory whose name is not one of its own).
     aliases: tuple[str, ...] = ()
     paddlex_name: str | None = None
+    # The keyword arguments the family's PaddleClas constructor takes (models/arguments.py):
+    # a training config's ``Arch`` section is checked against them.
+    arguments: tuple[Argument, ...] = ()
 
-    def build(self, class_num: int = 1000):
-        return self.factory(class_num=class_num)
+    def build(self, class_num: int = 1000, **forward: Any):
+        """The architecture as a dygraph Layer; ``forward``: its ``forward`` arguments (the
+        rest take PaddleClas's defaults)."""
+        return self.factory(class_num=class_num, **forward)
+
+    def resolve_arguments(self, given: dict[str, Any] | None = None,
+                          where: str = "--arch-arg") -> Arguments:
+        """``given`` checked against :attr:`arguments`, the rest PaddleClas's defaults."""
+        return resolve(self.name, self.arguments, given or {}, where)
 
     @property
     def card_name(self) -> str:
@@ -72,9 +83,11 @@ def register_model(
     namings: tuple[Naming, ...] = (),
     aliases: tuple[str, ...] = (),
     paddlex_name: str | None = None,
+    arguments: tuple[Argument, ...] = (),
 ):
-    """Register ``factory(class_num=...) -> nn.Layer`` under ``name`` (default: its __name__),
-    also reachable by each of ``aliases`` and by ``paddlex_name``."""
+    """Register ``factory(class_num=..., **forward arguments) -> nn.Layer`` under ``name``
+    (default: its __name__), also reachable by each of ``aliases`` and by ``paddlex_name``.
+    ``arguments``: the PaddleClas constructor's keyword arguments (models/arguments.py)."""
 
     def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
         key = name or factory.__name__
@@ -93,6 +106,7 @@ def register_model(
             namings=tuple(namings),
             aliases=others,
             paddlex_name=paddlex_name if paddlex_name != key else None,
+            arguments=tuple(arguments),
         )
         return factory
 
