@@ -15,6 +15,7 @@ import numpy as np
 from ppinfer.checkpoints import load_checkpoint
 from ppinfer.checkpoints.namings import fit_naming
 from ppinfer.models import ModelSpec
+from ppinfer.models.arguments import Arguments
 from ppinfer.paddle_env import import_paddle, ir_guard, paddle_env, program_context, static_mode
 
 INPUT_NAME = "x"
@@ -33,6 +34,7 @@ class StaticModel:
     executor: Any
     expected: dict[str, tuple[int, ...]]  # variable name -> shape
     structured: dict[str, str]  # the Layer's state_dict key -> variable name
+    arguments: Arguments | None = None  # the constructor arguments it was built with
 
     def guard(self):
         """Context for running or saving this program (its IR and its scope)."""
@@ -67,16 +69,19 @@ def build_static_model(
     class_num: int = 1000,
     input_shape: tuple[int, int, int] | None = None,
     ir: str | None = None,
+    arguments: Arguments | None = None,
 ) -> StaticModel:
-    """Build ``spec`` as a static program in ``ir`` (default: native), parameters initialised."""
+    """Build ``spec`` as a static program in ``ir`` (default: native), parameters initialised;
+    ``arguments``: PaddleClas constructor arguments (default: PaddleClas's defaults)."""
     paddle = import_paddle()
     ir = ir or paddle_env().native_format
     input_shape = tuple(input_shape or spec.input_shape)
+    arguments = arguments or spec.resolve_arguments()
     with static_mode(), ir_guard(ir):
         main, startup = paddle.static.Program(), paddle.static.Program()
         with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
             x = paddle.static.data(INPUT_NAME, [None, *input_shape], "float32")
-            net = spec.build(class_num=class_num)
+            net = spec.build(class_num=class_num, **arguments.forward)
             net.eval()
             prob = paddle.nn.functional.softmax(net(x), axis=-1)
         params = net.state_dict()
@@ -87,5 +92,6 @@ def build_static_model(
         with paddle.static.scope_guard(scope):
             executor.run(startup)
     return StaticModel(
-        spec, class_num, input_shape, ir, main, x, prob, scope, executor, expected, structured
+        spec, class_num, input_shape, ir, main, x, prob, scope, executor, expected, structured,
+        arguments,
     )

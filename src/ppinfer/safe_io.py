@@ -150,12 +150,13 @@ class YamlRefused(ValueError):
     """A YAML document uses a feature ppinfer refuses (aliases, deep nesting)."""
 
 
-def _bounded_loader() -> type:
+def _bounded_loader(scalar_aliases: bool = False) -> type:
     import yaml
 
     class BoundedLoader(yaml.SafeLoader):
-        """SafeLoader without aliases and with bounded nesting: a 400-byte alias bomb or a
-        10,000-deep list is refused while composing, before anything is built."""
+        """SafeLoader without aliases (but to scalars, when ``scalar_aliases``) and with bounded
+        nesting: a 400-byte alias bomb or a 10,000-deep list is refused while composing, before
+        anything is built."""
 
         def fetch_flow_collection_start(self, token_class):  # noqa: ANN001, ANN201
             # Refused while scanning: the scanner's work grows with the square of the depth.
@@ -166,8 +167,9 @@ def _bounded_loader() -> type:
         def compose_node(self, parent, index):  # noqa: ANN001, ANN201
             if self.check_event(yaml.AliasEvent):
                 event = self.peek_event()
-                raise YamlRefused(f"it uses a YAML alias (*{event.anchor}, line "
-                                  f"{event.start_mark.line + 1}), which ppinfer does not expand")
+                target = self.anchors.get(event.anchor)
+                if not (scalar_aliases and isinstance(target, yaml.ScalarNode)):
+                    raise _alias_refused(event, scalar_aliases)
             self._depth = getattr(self, "_depth", 0) + 1
             try:
                 if self._depth > YAML_MAX_DEPTH:
@@ -179,8 +181,18 @@ def _bounded_loader() -> type:
     return BoundedLoader
 
 
-def load_yaml(text: str) -> Any:
+def _alias_refused(event, scalar_aliases: bool) -> YamlRefused:  # noqa: ANN001
+    what = "an alias to a list or mapping" if scalar_aliases else "a YAML alias"
+    return YamlRefused(f"it uses {what} (*{event.anchor}, line {event.start_mark.line + 1}), "
+                       "which ppinfer does not expand")
+
+
+def load_yaml(text: str, *, scalar_aliases: bool = False) -> Any:
     """Parse one YAML document safely (no tags beyond SafeLoader's, no aliases, bounded depth).
+
+    ``scalar_aliases`` lets aliases to scalars through (``class_num: &class_num 1000`` ...
+    ``class_num: *class_num``, as PaddleClas's training configs write): an alias to a scalar
+    cannot multiply a document's size, one to a list or mapping can.
 
     With PyYAML's libyaml binding (its wheels have it) the document is checked on libyaml's
     event stream, then built by ``CSafeLoader``: about 8 times faster than the Python parser
@@ -191,18 +203,18 @@ def load_yaml(text: str) -> Any:
 
     if getattr(yaml, "__with_libyaml__", False):
         try:
-            _check_events(yaml.parse(text, Loader=yaml.CSafeLoader), yaml)
+            _check_events(yaml.parse(text, Loader=yaml.CSafeLoader), yaml, scalar_aliases)
         except yaml.YAMLError as exc:  # libyaml's own bound (1,000 levels) came first
             if "nesting depth" in str(exc):
                 raise YamlRefused(f"it nests deeper than {YAML_MAX_DEPTH} levels") from None
             raise
         return yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 (CSafeLoader is safe)
-    return load_yaml_python(text)
+    return load_yaml_python(text, scalar_aliases=scalar_aliases)
 
 
-def load_yaml_python(text: str) -> Any:
+def load_yaml_python(text: str, *, scalar_aliases: bool = False) -> Any:
     """:func:`load_yaml` with PyYAML's Python parser, checking while it composes."""
-    loader = _bounded_loader()(text)
+    loader = _bounded_loader(scalar_aliases)(text)
     try:
         return loader.get_single_data()
     except RecursionError:
@@ -211,14 +223,19 @@ def load_yaml_python(text: str) -> Any:
         loader.dispose()
 
 
-def _check_events(events, yaml) -> None:
-    """Refuse aliases and nesting deeper than YAML_MAX_DEPTH, reading events as they come:
-    a refused document is not parsed further."""
+def _check_events(events, yaml, scalar_aliases: bool = False) -> None:
+    """Refuse aliases (but to scalars, when ``scalar_aliases``) and nesting deeper than
+    YAML_MAX_DEPTH, reading events as they come: a refused document is not parsed further."""
     depth = 0
+    scalars: set[str] = set()  # anchors of scalars
     for event in events:
-        if isinstance(event, yaml.AliasEvent):
-            raise YamlRefused(f"it uses a YAML alias (*{event.anchor}, line "
-                              f"{event.start_mark.line + 1}), which ppinfer does not expand")
+        refused = not (scalar_aliases and getattr(event, "anchor", None) in scalars)
+        if isinstance(event, yaml.AliasEvent) and refused:
+            raise _alias_refused(event, scalar_aliases)
+        if isinstance(event, yaml.ScalarEvent) and event.anchor is not None:
+            scalars.add(event.anchor)
+        elif isinstance(event, yaml.CollectionStartEvent) and event.anchor is not None:
+            scalars.discard(event.anchor)  # a later anchor of the same name replaces it
         if isinstance(event, (yaml.CollectionStartEvent, yaml.ScalarEvent)):
             if depth + 1 > YAML_MAX_DEPTH:
                 raise YamlRefused(f"it nests deeper than {YAML_MAX_DEPTH} levels")

@@ -17,8 +17,10 @@ are release/2.0's too, so its dygraph ``state_dict`` keys match as well. PaddleC
 Math worth knowing, all as PaddleClas has it: the squeeze-excite gate is
 ``hardsigmoid(x, slope=0.2, offset=0.5)`` (fluid's default, not the 1/6 of ``paddle.nn``); the
 squeeze width is ``channels // 4`` without rounding; batch norm uses epsilon 1e-5; the head
-dropout is ``downscale_in_infer``, so at inference it multiplies the features by 0.8 rather than
-doing nothing; the 1280-channel head conv is never scaled.
+dropout is ``downscale_in_infer``, so at inference it multiplies the features by
+``1 - dropout_prob`` (0.8 by default) rather than doing nothing, and ``dropout_prob: null`` (as
+PaddleClas's distillation configs have it) leaves it out; the 1280-channel head conv is never
+scaled. The constructor arguments PaddleClas's legendary model takes are :data:`ARGUMENTS`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ from paddle import ParamAttr, nn
 
 from ppinfer.checkpoints.keymap import KeyTable, table_naming
 from ppinfer.checkpoints.namings import Naming
+from ppinfer.models.arguments import (
+    THESEUS_OUTPUTS,
+    TRAINING_ONLY,
+    Argument,
+    channels,
+    fixed,
+    probability_or_none,
+)
 from ppinfer.models.layers import fresh_parameter_names, named_batch_norm
 from ppinfer.models.registry import register_model
 
@@ -42,6 +52,19 @@ SE_GATE_SLOPE = 0.2
 SE_GATE_OFFSET = 0.5
 HEAD_CHANNELS = 1280
 DROPOUT = 0.2
+
+# PaddleClas 2.x's MobileNetV3.__init__ keyword arguments; its factories fix the width, the
+# block table and ``class_squeeze`` by the name.
+ARGUMENTS = (
+    Argument("inplanes", STEM_CHANNELS, check=channels),
+    Argument("class_expand", HEAD_CHANNELS, check=channels),
+    Argument("dropout_prob", DROPOUT, check=probability_or_none, hidden=True),
+    *TRAINING_ONLY,
+    *THESEUS_OUTPUTS,
+    fixed("config", None),
+    fixed("stages_pattern", None),
+    fixed("class_squeeze", None),
+)
 
 
 @dataclass(frozen=True)
@@ -206,15 +229,22 @@ class ResidualUnit(nn.Layer):
 class MobileNetV3(nn.Layer):
     """MobileNetV3 ``arch`` ("large" or "small") at width ``scale``; returns logits."""
 
-    def __init__(self, arch: str, scale: float = 1.0, class_num: int = 1000) -> None:
+    def __init__(
+        self, arch: str, scale: float = 1.0, class_num: int = 1000,
+        inplanes: int = STEM_CHANNELS, class_expand: int = HEAD_CHANNELS,
+        dropout_prob: float | None = DROPOUT,
+    ) -> None:
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
         with fresh_parameter_names():
-            self._build(ARCHS[arch], scale, class_num)
+            self._build(ARCHS[arch], scale, class_num, inplanes, class_expand)
+        self.dropout = (None if dropout_prob is None
+                        else nn.Dropout(p=dropout_prob, mode="downscale_in_infer"))
 
-    def _build(self, cfg: Arch, scale: float, class_num: int) -> None:
-        channels = make_divisible(STEM_CHANNELS * scale)
+    def _build(self, cfg: Arch, scale: float, class_num: int, inplanes: int,
+               class_expand: int) -> None:
+        channels = make_divisible(inplanes * scale)
         self.conv1 = ConvBN(3, channels, 3, 2, "conv1", act="hardswish")
 
         self._block_names: list[str] = []
@@ -231,14 +261,13 @@ class MobileNetV3(nn.Layer):
         self.pool = nn.AdaptiveAvgPool2D(1)
         self.last_conv = nn.Conv2D(
             last,
-            HEAD_CHANNELS,
+            class_expand,
             1,
             weight_attr=ParamAttr(name="last_1x1_conv_weights"),
             bias_attr=False,
         )
-        self.dropout = nn.Dropout(p=DROPOUT, mode="downscale_in_infer")
         self.out = nn.Linear(
-            HEAD_CHANNELS,
+            class_expand,
             class_num,
             weight_attr=ParamAttr(name="fc_weights"),
             bias_attr=ParamAttr(name="fc_offset"),
@@ -249,7 +278,9 @@ class MobileNetV3(nn.Layer):
         for name in self._block_names:
             x = getattr(self, name)(x)
         x = self.pool(self.last_second_conv(x))
-        x = self.dropout(F.hardswish(self.last_conv(x)))
+        x = F.hardswish(self.last_conv(x))
+        if self.dropout is not None:
+            x = self.dropout(x)
         return self.out(paddle.flatten(x, start_axis=1))
 
 
@@ -271,52 +302,56 @@ def paddleclas_namings(arch: str) -> tuple[Naming, ...]:
                          block=blocks),)
 
 
+def _arguments(scale: float) -> tuple[Argument, ...]:
+    return (*ARGUMENTS, fixed("scale", scale))
+
+
 # PaddleClas's variants; one factory per registered name.
-@register_model(namings=paddleclas_namings("large"))
-def MobileNetV3_large_x0_35(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("large", 0.35, class_num)
+@register_model(namings=paddleclas_namings("large"), arguments=_arguments(0.35))
+def MobileNetV3_large_x0_35(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("large", 0.35, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"))
-def MobileNetV3_large_x0_5(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("large", 0.5, class_num)
+@register_model(namings=paddleclas_namings("large"), arguments=_arguments(0.5))
+def MobileNetV3_large_x0_5(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("large", 0.5, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"))
-def MobileNetV3_large_x0_75(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("large", 0.75, class_num)
+@register_model(namings=paddleclas_namings("large"), arguments=_arguments(0.75))
+def MobileNetV3_large_x0_75(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("large", 0.75, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"))
-def MobileNetV3_large_x1_0(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("large", 1.0, class_num)
+@register_model(namings=paddleclas_namings("large"), arguments=_arguments(1.0))
+def MobileNetV3_large_x1_0(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("large", 1.0, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"))
-def MobileNetV3_large_x1_25(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("large", 1.25, class_num)
+@register_model(namings=paddleclas_namings("large"), arguments=_arguments(1.25))
+def MobileNetV3_large_x1_25(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("large", 1.25, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"))
-def MobileNetV3_small_x0_35(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("small", 0.35, class_num)
+@register_model(namings=paddleclas_namings("small"), arguments=_arguments(0.35))
+def MobileNetV3_small_x0_35(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("small", 0.35, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"))
-def MobileNetV3_small_x0_5(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("small", 0.5, class_num)
+@register_model(namings=paddleclas_namings("small"), arguments=_arguments(0.5))
+def MobileNetV3_small_x0_5(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("small", 0.5, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"))
-def MobileNetV3_small_x0_75(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("small", 0.75, class_num)
+@register_model(namings=paddleclas_namings("small"), arguments=_arguments(0.75))
+def MobileNetV3_small_x0_75(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("small", 0.75, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"))
-def MobileNetV3_small_x1_0(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("small", 1.0, class_num)
+@register_model(namings=paddleclas_namings("small"), arguments=_arguments(1.0))
+def MobileNetV3_small_x1_0(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("small", 1.0, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"))
-def MobileNetV3_small_x1_25(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("small", 1.25, class_num)
+@register_model(namings=paddleclas_namings("small"), arguments=_arguments(1.25))
+def MobileNetV3_small_x1_25(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("small", 1.25, class_num, **arguments)

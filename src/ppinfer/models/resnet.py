@@ -14,6 +14,7 @@ from paddle import ParamAttr, nn
 
 from ppinfer.checkpoints.keymap import KeyTable, table_naming
 from ppinfer.checkpoints.namings import Naming
+from ppinfer.models.arguments import THESEUS_OUTPUTS, TRAINING_ONLY, default_only, fixed
 from ppinfer.models.layers import fresh_parameter_names, named_batch_norm
 from ppinfer.models.registry import register_model
 
@@ -27,6 +28,23 @@ _STAGE_DEPTHS: dict[int, tuple[int, int, int, int]] = {
 }
 _STAGE_WIDTHS = (64, 128, 256, 512)
 _BOTTLENECK_EXPANSION = 4
+
+# PaddleClas 2.x's ResNet.__init__ keyword arguments (legendary_models/resnet.py). ppinfer builds
+# their defaults, which every ImageNet config uses; other values are refused by name.
+ARGUMENTS = (
+    default_only("stem_act", "relu", hidden=True),
+    default_only("stride_list", [2, 2, 2, 2, 2], hidden=True),
+    default_only("max_pool", True, hidden=True),
+    default_only("data_format", "NCHW"),
+    default_only("input_image_channel", 3),
+    default_only("layer_type", "ConvBNLayer"),
+    default_only("use_first_short_conv", True),
+    *TRAINING_ONLY,
+    *THESEUS_OUTPUTS,
+    fixed("config", None),
+    fixed("stages_pattern", None),
+    fixed("version", None),
+)
 
 
 def _bn_name(conv_name: str) -> str:
@@ -243,51 +261,51 @@ def paddleclas_namings(depth: int, vd: bool = False) -> tuple[Naming, ...]:
     )
 
 
-@register_model(namings=paddleclas_namings(18))
+@register_model(namings=paddleclas_namings(18), arguments=ARGUMENTS)
 def ResNet18(class_num: int = 1000) -> nn.Layer:
     return ResNet(18, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(34))
+@register_model(namings=paddleclas_namings(34), arguments=ARGUMENTS)
 def ResNet34(class_num: int = 1000) -> nn.Layer:
     return ResNet(34, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(50))
+@register_model(namings=paddleclas_namings(50), arguments=ARGUMENTS)
 def ResNet50(class_num: int = 1000) -> nn.Layer:
     return ResNet(50, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(101))
+@register_model(namings=paddleclas_namings(101), arguments=ARGUMENTS)
 def ResNet101(class_num: int = 1000) -> nn.Layer:
     return ResNet(101, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(152))
+@register_model(namings=paddleclas_namings(152), arguments=ARGUMENTS)
 def ResNet152(class_num: int = 1000) -> nn.Layer:
     return ResNet(152, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(18, vd=True))
+@register_model(namings=paddleclas_namings(18, vd=True), arguments=ARGUMENTS)
 def ResNet18_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(18, vd=True, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(34, vd=True))
+@register_model(namings=paddleclas_namings(34, vd=True), arguments=ARGUMENTS)
 def ResNet34_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(34, vd=True, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(50, vd=True))
+@register_model(namings=paddleclas_namings(50, vd=True), arguments=ARGUMENTS)
 def ResNet50_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(50, vd=True, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(101, vd=True))
+@register_model(namings=paddleclas_namings(101, vd=True), arguments=ARGUMENTS)
 def ResNet101_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(101, vd=True, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(152, vd=True))
+@register_model(namings=paddleclas_namings(152, vd=True), arguments=ARGUMENTS)
 def ResNet152_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(152, vd=True, class_num=class_num)
