@@ -15,18 +15,19 @@ import datetime as _dt
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ppinfer import __version__
-from ppinfer.checkpoints import load_checkpoint, sha256
+from ppinfer.checkpoints import load_checkpoint, resolve_checkpoint, sha256
+from ppinfer.checkpoints.training_outputs import select_part
 from ppinfer.errors import ConfigError, ExportError, ModelFormatError
+from ppinfer.export_plan import ExportPlan, plan_export
 from ppinfer.formats import detect_directory
 from ppinfer.interrupts import deferred_interrupts
 from ppinfer.modelcard import ModelCard, write_card
-from ppinfer.models import get_model
 from ppinfer.paddle_env import import_paddle, paddle_env
 from ppinfer.pipeline.labels import imagenet_labels, load_labels
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
@@ -51,6 +52,11 @@ class ExportResult:
     input_shape: tuple[int, int, int]
     max_abs_diff: float | None
     seconds: float
+    # What the export says of its own choices (one line each): an argument assumed, the part of
+    # a distillation checkpoint exported, ...
+    notes: list[str] = field(default_factory=list)
+    arguments: dict = field(default_factory=dict)  # the architecture's arguments, as built
+    config: Path | None = None  # the training config read
 
 
 def _check_output(output: Path, force: bool) -> None:
@@ -150,23 +156,22 @@ def _make_temp_dir(output: Path) -> Path:
         ) from None
 
 
-def _card(
-    spec, preprocess, labels, class_num, static_model, fmt, checkpoint, env, kind: str
-) -> ModelCard:
+def _card(plan: ExportPlan, labels, static_model, fmt, checkpoint, env, kind: str) -> ModelCard:
     return ModelCard(
-        model_name=spec.name,
-        paddlex_name=spec.card_name,
-        preprocess=preprocess,
+        model_name=plan.spec.name,
+        paddlex_name=plan.card_name,
+        preprocess=plan.preprocess,
         labels=labels,
-        topk=5,
+        topk=plan.topk,
         provenance={
-            "class_num": class_num,
+            "class_num": plan.class_num,
             "input_shape": list(static_model.input_shape),
             "input_name": INPUT_NAME,
             "output": kind,
             "format": fmt,
             "checkpoint": os.path.abspath(checkpoint),
             "checkpoint_sha256": sha256(checkpoint),
+            **plan.provenance(),
             "ppinfer_version": __version__,
             "paddle_version": env.version,
             "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -174,21 +179,7 @@ def _card(
     )
 
 
-def export_model(
-    model_name: str,
-    checkpoint: str | Path,
-    output: str | Path,
-    *,
-    class_num: int = 1000,
-    input_shape: tuple[int, int, int] | None = None,
-    fmt: str | None = None,
-    labels_file: str | None = None,
-    force: bool = False,
-    validate: bool = True,
-) -> ExportResult:
-    started = time.perf_counter()
-    spec = get_model(model_name)
-    env = paddle_env()
+def _format(fmt: str | None, env) -> str:
     fmt = FORMAT_ALIASES.get(fmt, fmt) if fmt else env.native_format
     if fmt not in FORMATS:
         raise ConfigError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}, "
@@ -198,48 +189,88 @@ def export_model(
             f"--format pir needs Paddle 3, and Paddle {env.version} is installed: "
             "use --format legacy or paddleclas1, or upgrade paddlepaddle."
         )
-    if class_num < 1:
-        raise ConfigError("--class-num must be at least 1.")
+    return fmt
+
+
+def _loaded_model(plan: ExportPlan, checkpoint: Path, fmt: str, interrupt):
+    """The static training program with the checkpoint's weights (its ``plan.part``)."""
+    state = load_checkpoint(checkpoint, plan.spec)
+    state, plan.part, note = select_part(state, plan.part, str(checkpoint))
+    if note:
+        plan.notes.append(note)
+    interrupt()
+    static_model = build_static_model(
+        plan.spec, plan.class_num, plan.input_shape, ir="pir" if fmt == "pir" else "legacy",
+        arguments=plan.arguments,
+    )
+    static_model.load_state(state, source=str(checkpoint))
+    interrupt()
+    return static_model
+
+
+def _write_checked(plan: ExportPlan, static_model, tmp: Path, fmt: str, labels, checkpoint,
+                   env, validate: bool, interrupt) -> tuple[list[str], float | None]:
+    files = _save(static_model, tmp, fmt)
+    program = detect_directory(tmp, prefer="pir" if fmt == "pir" else "legacy").program
+    # what the program ends in, so predict never judges it from the scores
+    kind = output_kind(program) or "softmax"
+    write_card(tmp, _card(plan, labels, static_model, fmt, checkpoint, env, kind))
+    interrupt()
+    diff = _validate(static_model, tmp, plan.preprocess) if validate else None
+    if diff is not None and diff > VALIDATION_ATOL:
+        raise ExportError(
+            f"The exported model differs from the training program by {diff:.2e} "
+            f"(more than {VALIDATION_ATOL:g}): report this with the model name and format."
+        )
+    return files, diff
+
+
+def export_model(
+    model_name: str | None,
+    checkpoint: str | Path,
+    output: str | Path,
+    *,
+    class_num: int | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    fmt: str | None = None,
+    labels_file: str | None = None,
+    force: bool = False,
+    validate: bool = True,
+    config: str | Path | None = None,
+    arch_args: dict | None = None,
+    checkpoint_part: str | None = None,
+) -> ExportResult:
+    """Export ``checkpoint`` built as ``model_name`` (or as the training ``config`` says, see
+    export_plan.py) to ``output``; see the module doc."""
+    started = time.perf_counter()
+    plan = plan_export(model_name, config=config, class_num=class_num, input_shape=input_shape,
+                       arch_args=arch_args, checkpoint_part=checkpoint_part)
+    env = paddle_env()
+    fmt = _format(fmt, env)
     output = Path(output)
     tidy_after_killed_exports(output)
     _check_output(output, force)
-    labels = load_labels(labels_file, class_num) if labels_file else (
-        imagenet_labels() if class_num == 1000 else None
+    labels = load_labels(labels_file, plan.class_num) if labels_file else (
+        imagenet_labels() if plan.class_num == 1000 else None
     )
-    with deferred_interrupts() as checkpoint_interrupt:
-        state = load_checkpoint(checkpoint, spec)
-        checkpoint_interrupt()
-        static_model = build_static_model(
-            spec, class_num, input_shape, ir="pir" if fmt == "pir" else "legacy"
-        )
-        static_model.load_state(state, source=str(checkpoint))
-        checkpoint_interrupt()
-        preprocess = spec.preprocess.for_input_shape(static_model.input_shape)
+    checkpoint = resolve_checkpoint(checkpoint)
+    with deferred_interrupts() as interrupt:
+        static_model = _loaded_model(plan, checkpoint, fmt, interrupt)
         tmp = _make_temp_dir(output)
         try:
-            files = _save(static_model, tmp, fmt)
-            program = detect_directory(tmp, prefer="pir" if fmt == "pir" else "legacy").program
-            # what the program ends in, so predict never judges it from the scores
-            kind = output_kind(program) or "softmax"
-            write_card(tmp, _card(spec, preprocess, labels, class_num, static_model, fmt,
-                                  checkpoint, env, kind))
-            checkpoint_interrupt()
-            diff = _validate(static_model, tmp, preprocess) if validate else None
-            if diff is not None and diff > VALIDATION_ATOL:
-                raise ExportError(
-                    f"The exported model differs from the training program by {diff:.2e} "
-                    f"(more than {VALIDATION_ATOL:g}): report this with the model name and "
-                    "format."
-                )
+            files, diff = _write_checked(plan, static_model, tmp, fmt, labels, checkpoint, env,
+                                         validate, interrupt)
             sync_dir(tmp)
-            checkpoint_interrupt()  # the last point where Ctrl-C keeps the old model
+            interrupt()  # the last point where Ctrl-C keeps the old model
             swap_into_place(tmp, output)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return ExportResult(
-        output=output, model_name=spec.name, format=fmt, files=files + ["inference.yml"],
-        class_num=class_num, input_shape=static_model.input_shape, max_abs_diff=diff,
-        seconds=time.perf_counter() - started,
+        output=output, model_name=plan.spec.name, format=fmt, files=files + ["inference.yml"],
+        class_num=plan.class_num, input_shape=static_model.input_shape, max_abs_diff=diff,
+        seconds=time.perf_counter() - started, notes=plan.notes,
+        arguments=plan.provenance()["architecture_arguments"],
+        config=plan.config.path if plan.config else None,
     )
 
 

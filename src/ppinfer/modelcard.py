@@ -50,6 +50,17 @@ class ModelCard:
         value = self.provenance.get("input_shape")
         return tuple(int(v) for v in value) if value else None
 
+    @property
+    def architecture_arguments(self) -> dict[str, Any]:
+        """The PaddleClas constructor arguments the export built (``ppinfer:`` section): an
+        engine that builds the architecture again from the checkpoint builds it with them."""
+        return dict(self.provenance.get("architecture_arguments") or {})
+
+    @property
+    def checkpoint_part(self) -> str | None:
+        """The model of a distillation checkpoint the export took (``Student``)."""
+        return self.provenance.get("checkpoint_part")
+
     def to_dict(self) -> dict[str, Any]:
         provenance = dict(self.provenance)
         global_name = self.paddlex_name or self.model_name
@@ -172,6 +183,15 @@ def _provenance(section: Any) -> dict[str, Any]:
     class_num = section.get("class_num")
     if class_num is not None and not (_is_int(class_num) and int(class_num) >= 1):
         raise ValueError(f"ppinfer.class_num is {class_num!r}, not a positive integer")
+    arguments = section.get("architecture_arguments")
+    if arguments is not None and not (
+        isinstance(arguments, dict) and all(isinstance(k, str) for k in arguments)
+    ):
+        raise ValueError(f"ppinfer.architecture_arguments is {short(arguments, 60)}, not a "
+                         "mapping of argument names")
+    part = section.get("checkpoint_part")
+    if part is not None and not (isinstance(part, str) and part):
+        raise ValueError(f"ppinfer.checkpoint_part is {part!r}, not a name")
     shape = section.get("input_shape")
     if shape is not None and not (
         isinstance(shape, list) and len(shape) == 3

@@ -53,8 +53,12 @@ class StaticModel:
             dtype = np.asarray(tensor).dtype if tensor._is_initialized() else np.float32
             tensor.set(np.ascontiguousarray(array, dtype=dtype), place)
 
-    def load_checkpoint(self, path: str | Path) -> None:
-        self.load_state(load_checkpoint(path, self.spec), source=str(path))
+    def load_checkpoint(self, path: str | Path, part: str | None = None) -> None:
+        """Load ``path``; of a distillation checkpoint, its model ``part`` (default Student)."""
+        from ppinfer.checkpoints.training_outputs import select_part
+
+        state, _, _ = select_part(load_checkpoint(path, self.spec), part, str(path))
+        self.load_state(state, source=str(path))
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         with self.guard():

@@ -2,7 +2,9 @@
 
 - a persistable directory (one file per variable, PaddleClas 1.x's ``save_persistables`` layout);
 - a ``.pdparams`` pickle (``paddle.save`` / ``paddle.static.save``), read with a restricted
-  unpickler;
+  unpickler, also named by its prefix (``output/best_model``, as PaddleClas's configs do) or by
+  the training output folder holding it (``checkpoints/training_outputs.py``); ``.pdema`` (an EMA
+  run's other weights) is read the same way;
 - a PyTorch checkpoint (``.pth``, ``.pt``, ``.bin``, ``.ckpt``), read without torch and mapped by
   the architecture's declared name map.
 """
@@ -22,7 +24,8 @@ from ppinfer.safe_io import check_regular_file
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
 
-__all__ = ["load_checkpoint", "match_state", "read_persistable_dir", "read_pdparams", "sha256"]
+__all__ = ["load_checkpoint", "match_state", "read_persistable_dir", "read_pdparams",
+           "resolve_checkpoint", "sha256"]
 
 
 def read_persistable_dir(path: Path) -> dict[str, np.ndarray]:
@@ -86,24 +89,36 @@ def read_torch(path: Path, spec=None) -> dict[str, np.ndarray]:
     return mapper(state)
 
 
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The file or persistable folder ``path`` names: a training output's prefix or folder
+    resolves to its ``.pdparams`` (see :func:`training_outputs.checkpoint_file`)."""
+    from ppinfer.checkpoints.training_outputs import checkpoint_file
+
+    path = Path(path)
+    found = checkpoint_file(path)
+    if found is not None:
+        return found
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint {path} does not exist: check the -p/--params path.")
+    return path
+
+
 def load_checkpoint(path: str | Path, spec=None) -> dict[str, np.ndarray]:
     """Read the checkpoint at ``path`` (see module doc) into arrays keyed by Paddle names."""
-    path = Path(path)
+    from ppinfer.checkpoints.training_outputs import WEIGHT_SUFFIXES, refuse_non_weights
+
+    path = resolve_checkpoint(path)
     if path.is_dir():
         return read_persistable_dir(path)
-    if not path.exists():
-        prefixed = path.with_name(path.name + ".pdparams")
-        if prefixed.is_file():  # paddle.static.save's path prefix
-            return read_pdparams(prefixed)
-        raise CheckpointError(f"Checkpoint {path} does not exist: check the -p/--params path.")
     check_regular_file(path, CheckpointError, "checkpoint ")  # a FIFO would block open()
-    if path.suffix == ".pdparams":
+    refuse_non_weights(path)
+    if path.suffix in WEIGHT_SUFFIXES:
         return read_pdparams(path)
     if path.suffix in TORCH_SUFFIXES:
         return read_torch(path, spec)
     raise CheckpointError(
         f"{path} is not a checkpoint ppinfer reads: pass a persistable directory, a .pdparams "
-        f"file or a PyTorch file ({', '.join(TORCH_SUFFIXES)})."
+        f"(or .pdema) file or a PyTorch file ({', '.join(TORCH_SUFFIXES)})."
     )
 
 

@@ -22,9 +22,18 @@ class ExecutorPersistableEngine(Engine):
         paddle = import_paddle()
         source = self.source
         spec = get_model(source.model_name)
-        self.model = build_static_model(spec, source.class_num or 1000, source.input_shape)
+        card = source.card
+        # An export's card records the arguments it built the architecture with (a training
+        # config's stride_list, dropout_prob, ...): building again, build the same.
+        arguments = spec.resolve_arguments(
+            card.architecture_arguments if card else {},
+            where=f"{source.layout.card if source.layout else 'the model card'}'s "
+                  "ppinfer.architecture_arguments",
+        )
+        self.model = build_static_model(spec, source.class_num or 1000, source.input_shape,
+                                        arguments=arguments)
         self.model.executor = paddle.static.Executor(executor_place(self.config))
-        self.model.load_checkpoint(source.checkpoint)
+        self.model.load_checkpoint(source.checkpoint, part=card.checkpoint_part if card else None)
 
     def execute(self, batch: np.ndarray) -> np.ndarray:
         return self.model.run(np.ascontiguousarray(batch, dtype=np.float32))

@@ -166,25 +166,29 @@ def show(value: Any) -> str:
 
 
 def resolve(model_name: str, declared: tuple[Argument, ...], given: Mapping[str, Any],
-            where: str) -> Arguments:
-    """``given`` (from ``where``: a config's ``Arch``, ``--arch-arg``) checked against the
-    arguments ``model_name`` takes; the rest take PaddleClas's defaults.
+            where: str | Mapping[str, str]) -> Arguments:
+    """``given`` (from ``where``: a config's ``Arch``, ``--arch-arg``; or a mapping of each
+    name to where it came from) checked against the arguments ``model_name`` takes; the rest
+    take PaddleClas's defaults.
 
     Raises :class:`ConfigError` naming the first argument that is unknown, fixed by the name,
     of a wrong value, or of a value ppinfer does not build.
     """
+    def source(name: str) -> str:
+        return where if isinstance(where, str) else where.get(name, "--arch-arg")
+
     by_name = {a.name: a for a in declared}
     unknown = [name for name in given if name not in by_name]
     if unknown:
         takes = ", ".join(sorted(a.name for a in declared if a.kind != FIXED)) or "none"
         raise ConfigError(
-            f"{where} sets {', '.join(map(str, unknown))}, which ppinfer's {model_name} does not "
-            f"take (it takes {takes}): remove it, or export with PaddleClas's own "
-            "tools/export_model.py."
+            f"{source(unknown[0])} sets {', '.join(map(str, unknown))}, which ppinfer's "
+            f"{model_name} does not take (it takes {takes}): remove it, or export with "
+            "PaddleClas's own tools/export_model.py."
         )
     values = {a.name: a.default for a in declared}
     for name, value in given.items():
-        values[name] = _checked(model_name, by_name[name], value, where)
+        values[name] = _checked(model_name, by_name[name], value, source(name))
     forward = {a.name: values[a.name] for a in declared if a.kind == FORWARD}
     return Arguments(values, frozenset(given), forward)
 

@@ -59,7 +59,7 @@ class ModelSpec:
         return self.factory(class_num=class_num, **forward)
 
     def resolve_arguments(self, given: dict[str, Any] | None = None,
-                          where: str = "--arch-arg") -> Arguments:
+                          where: str | dict[str, str] = "--arch-arg") -> Arguments:
         """``given`` checked against :attr:`arguments`, the rest PaddleClas's defaults."""
         return resolve(self.name, self.arguments, given or {}, where)
 

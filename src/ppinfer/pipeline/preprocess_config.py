@@ -165,13 +165,24 @@ class PreprocessConfig:
 
     def for_input_shape(self, input_shape: tuple[int, int, int]) -> PreprocessConfig:
         """This preprocessing with the crop following ``input_shape`` (C, H, W) and the resize
-        scaled in proportion, e.g. 256 -> 224 becomes 146 -> 128 for a 128x128 input."""
+        scaled in proportion, e.g. 256 -> 224 becomes 146 -> 128 for a 128x128 input.
+
+        The short side is scaled from the crop's longer side, so a non-square crop (80x160)
+        fits inside the resized image; a fixed-size resize without a crop (PULC's
+        ``ResizeImage: {size: [160, 80]}``) becomes a resize to the new size.
+        """
         _, height, width = input_shape
         if (width, height) == tuple(self.crop_size):
             return self
+        if self.resize_size is not None:
+            rw, rh = self.resize_size
+            cw, ch = self.crop_size
+            size = (width, height) if (rw, rh) == (cw, ch) else (
+                max(width, round(rw * width / cw)), max(height, round(rh * height / ch)))
+            return replace(self, crop_size=(width, height), resize_size=size)
         ratio = self.resize_short / min(self.crop_size)
         return replace(self, crop_size=(width, height),
-                       resize_short=round(min(width, height) * ratio))
+                       resize_short=round(max(width, height) * ratio))
 
     def to_paddleclas_ops(self) -> list[dict[str, Any]]:
         """The PaddleClas ``transform_ops`` list for this config (plain lists, YAML-safe)."""
