@@ -169,8 +169,10 @@ def softmax_scores(model, x) -> np.ndarray:
 
 
 def tells_apart(model, x) -> bool:
-    """Each photo of ``x`` has its own top-1."""
-    return len(set(softmax_scores(model, x).argmax(axis=1).tolist())) == x.shape[0]
+    """Each photo of ``x`` has its own top-1 (with fewer classes than photos: every class is
+    some photo's top-1)."""
+    scores = softmax_scores(model, x)
+    return len(set(scores.argmax(axis=1).tolist())) == min(x.shape[0], scores.shape[1])
 
 
 def teach_photos_apart(model, x) -> None:
@@ -182,7 +184,7 @@ def teach_photos_apart(model, x) -> None:
     """
     import paddle
 
-    labels = paddle.arange(x.shape[0])
+    labels = paddle.arange(x.shape[0]) % model.fc.weight.shape[-1]  # fewer classes than photos
     optimizer = paddle.optimizer.Adam(learning_rate=3e-3, parameters=model.parameters())
     for step in range(TRAIN_STEPS):
         model.train()
@@ -210,13 +212,14 @@ def spread_classifier(model, fc, x, low: float = 0.2, high: float = 0.95) -> np.
     raise AssertionError(f"could not spread the random classifier's scores (top-1 {top:.3f})")
 
 
-def photo_batch(name: str, images: list) -> np.ndarray:
-    """``images`` (paths or RGB arrays) preprocessed as ppinfer's ``name`` does, one NCHW batch."""
+def photo_batch(name: str, images: list, preprocess=None) -> np.ndarray:
+    """``images`` (paths or RGB arrays) preprocessed as ppinfer's ``name`` does (or as the
+    PreprocessConfig ``preprocess`` says, a training config's), one NCHW batch."""
     from ppinfer.models import get_model
     from ppinfer.pipeline.decode import load_image
     from ppinfer.pipeline.preprocess import make_batch, preprocess_image
 
-    cfg = get_model(name).preprocess
+    cfg = preprocess or get_model(name).preprocess
     return make_batch([preprocess_image(image if isinstance(image, np.ndarray)
                                         else load_image(image), cfg) for image in images])
 
@@ -231,19 +234,22 @@ class Reference:
     photos: list[Path]
 
 
-def build_reference(root: Path, module: str, name: str, photos: list[Path], out: Path, *,
+def build_reference(root: Path, module: str, name: str, photos: list[Path], out: Path | None, *,
                     class_num: int, calibration: np.ndarray | None = None,
-                    high: float = 0.95) -> Reference:
-    """PaddleClas's own ``name`` with random weights, BN statistics from ``calibration`` (a
-    preprocessed batch; default ``photos`` themselves), a few training steps if the random
-    network cannot tell ``photos`` apart, and a classifier spread below ``high``; saved to
-    ``out``. Asserts the scores make the top-5 comparison mean something."""
+                    high: float = 0.95, arguments: dict | None = None,
+                    preprocess=None) -> Reference:
+    """PaddleClas's own ``name`` built with the constructor ``arguments`` (a training config's
+    Arch), random weights, BN statistics from ``calibration`` (a preprocessed batch; default
+    ``photos`` themselves, preprocessed as ``preprocess`` says or ``name``'s default), a few
+    training steps if the random network cannot tell ``photos`` apart, and a classifier spread
+    below ``high``; saved to ``out`` unless None. Asserts the scores make the top-5 comparison
+    mean something."""
     import paddle
 
     paddle.disable_static()
     paddle.seed(7)
-    model = legendary_model(root, module, name, class_num=class_num)
-    x = paddle.to_tensor(photo_batch(name, photos))
+    model = legendary_model(root, module, name, class_num=class_num, **(arguments or {}))
+    x = paddle.to_tensor(photo_batch(name, photos, preprocess))
     calibrate_on = x if calibration is None else paddle.to_tensor(calibration)
     calibrate_batch_norm(model, calibrate_on)
     if not tells_apart(model, x):
@@ -251,11 +257,14 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
         calibrate_batch_norm(model, calibrate_on)
     scores = spread_classifier(model, model.fc, x, high=high)
     order = np.sort(scores, axis=1)[:, ::-1]
-    gaps = order[:, :5] - order[:, 1:6]
+    ranked = min(5, class_num - 1)
+    gaps = order[:, :ranked] - order[:, 1:ranked + 1]
     assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-5 would make the order check luck"
-    assert len({int(row.argmax()) for row in scores}) == len(photos), "scores ignore the input"
+    distinct = {int(row.argmax()) for row in scores}
+    assert len(distinct) == min(len(photos), class_num), "scores ignore the input"
     state = {key: value.numpy() for key, value in model.state_dict().items()}
-    paddle.save(model.state_dict(), str(out))
+    if out is not None:
+        paddle.save(model.state_dict(), str(out))
     return Reference(module, name, state, out, scores, list(photos))
 
 
