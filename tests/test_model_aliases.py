@@ -84,7 +84,7 @@ def test_export_accepts_an_alias_and_records_the_paddlex_name(tmp_path, photos):
     result = CliRunner().invoke(cli, ["export", "-m", "PP-LCNet_x0_25", "-p", str(ckpt),
                                       "-o", str(out), "--class-num", "4"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("Exported PPLCNet_x0_25 (4 classes")
+    assert "\nExported PPLCNet_x0_25 (4 classes" in "\n" + result.output  # after any notes
     card = yaml.safe_load((out / "inference.yml").read_text())
     assert card["Global"]["model_name"] == "PP-LCNet_x0_25"
     result = CliRunner().invoke(cli, ["predict", "-i", str(photos["chelsea"]), "--model", str(out),
