@@ -31,12 +31,16 @@ def match_state(
     state: dict[str, np.ndarray],
     source: str = "the checkpoint",
     model_name: str = "the architecture",
+    origin: dict[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Return ``state`` restricted to ``expected`` names, as float32 where expected.
 
     Raises :class:`CheckpointError` listing what is missing, unexpected or of the wrong shape; a
-    classifier width mismatch gets the ``--class-num`` fix spelled out.
+    classifier width mismatch gets the ``--class-num`` fix spelled out. ``origin`` maps a
+    renamed entry of ``state`` to the file's own key, which a message names (the user can
+    find ``fc.weight`` in their file, not the variable ``fc_0.w_0`` it became).
     """
+    origin = origin or {}
     wrong = [
         (name, tuple(state[name].shape), tuple(shape))
         for name, shape in expected.items()
@@ -53,10 +57,12 @@ def match_state(
         if len(wrong) > 1 and not fix.startswith("pass --class-num"):
             others = f" ({len(wrong) - 1} more variables differ too)"
         raise CheckpointError(
-            f"{name} is {list(got)} in {source}, {model_name} makes {list(want)}{others}: {fix}."
+            f"{origin.get(name, name)} is {list(got)} in {source}, {model_name} makes "
+            f"{list(want)}{others}: {fix}."
         )
     missing = [n for n in expected if n not in state]
-    unexpected = [n for n in state if n not in expected and not is_training_state(n)]
+    unexpected = [origin.get(n, n) for n in state
+                  if n not in expected and not is_training_state(n)]
     if missing:
         extra = f"; it has instead {listing(unexpected)}" if unexpected else ""
         raise CheckpointError(

@@ -63,6 +63,7 @@ class _Reading:
 
     naming: Naming
     renamed: dict[str, np.ndarray]
+    origin: dict[str, str]  # renamed name -> the file's key
     unknown: list[str]  # the file's keys that land on none of the variables (training state aside)
     covered: int  # the program's variables present
     wrong_shape: list[str]  # present variables of another shape
@@ -77,6 +78,7 @@ def _read(
     """``state`` renamed into variable names; keys the naming does not know keep their own name
     (so match_state reports them as unexpected)."""
     renamed: dict[str, np.ndarray] = {}
+    origin: dict[str, str] = {}
     unknown = []
     for key, value in state.items():
         name = naming.rename(key) or key
@@ -84,9 +86,10 @@ def _read(
         if name not in expected and not is_training_state(key):
             unknown.append(key)
         renamed[name] = value
+        origin[name] = key
     present = [name for name in expected if name in renamed]
     wrong = [n for n in present if tuple(renamed[n].shape) != tuple(expected[n])]
-    return _Reading(naming, renamed, unknown, len(present), wrong)
+    return _Reading(naming, renamed, origin, unknown, len(present), wrong)
 
 
 def candidate_namings(
@@ -122,7 +125,8 @@ def fit_naming(
     for naming in candidate_namings(state, structured, family):
         reading = _read(state, naming, structured, expected)
         if reading.covered == len(expected):
-            return match_state(expected, reading.renamed, source=source, model_name=model_name)
+            return match_state(expected, reading.renamed, source=source, model_name=model_name,
+                               origin=reading.origin)
         readings.append(reading)
     closest = max(readings, key=lambda r: (r.covered, -len(r.wrong_shape)))
     raise CheckpointError(
@@ -158,7 +162,8 @@ def _no_naming_fits(
         detail += f"({listing(closest.unknown)})"
     if closest.wrong_shape:
         name = closest.wrong_shape[0]
-        detail += (f", and {len(closest.wrong_shape)} of another shape ({name} is "
+        detail += (f", and {len(closest.wrong_shape)} of another shape "
+                   f"({closest.origin.get(name, name)} is "
                    f"{list(closest.renamed[name].shape)}, {model_name} makes "
                    f"{list(expected[name])})")
     return (f"{source} fits none of the namings ppinfer knows for {model_name} ({tried}); "

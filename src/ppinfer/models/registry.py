@@ -6,9 +6,9 @@ they are imported on first lookup by :func:`_load_families`.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -139,6 +139,41 @@ def _fold(name: str) -> str:
     return "".join(c for c in name.lower() if c.isalnum())
 
 
+def _numbers(name: str) -> list[int]:
+    """The numbers in a name, by value: ResNet50 and ResNet200 differ, x1_0 and x1_00 do not."""
+    return [int(n) for n in re.findall(r"\d+", name)]
+
+
+def _variant(name: str) -> str:
+    """A short last word (``vd``, ``vc``): PaddleClas's variants of an architecture, told by
+    one letter, so a letter there is another architecture, not a typo."""
+    last = re.split(r"[_\-]", name)[-1].lower()
+    return last if len(last) <= 2 and last.isalpha() else ""
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One letter inserted, deleted, replaced, or two neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    start = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
+    if len(a) < len(b):
+        return a[start:] == b[start + 1:]
+    swapped = a[start + 2:] == b[start + 2:] and a[start:start + 2] == b[start:start + 2][::-1]
+    return a[start + 1:] == b[start + 1:] or swapped
+
+
+def spelled_like(typed: str, name: str) -> bool:
+    """``typed`` is ``name`` misspelled: case, ``_``/``-``, or a typo of one letter -- never
+    another architecture (other numbers, another variant letter, a prefix such as SE_)."""
+    if _fold(typed) == _fold(name):
+        return True
+    if _numbers(typed) != _numbers(name) or _variant(typed) != _variant(name):
+        return False
+    return len(_fold(name)) >= 6 and _one_edit_apart(_fold(typed), _fold(name))
+
+
 def get_model(name: str) -> ModelSpec:
     """The architecture registered as ``name`` or under the alias ``name``."""
     _load_families()
@@ -147,10 +182,12 @@ def get_model(name: str) -> ModelSpec:
         return spec
     known = [*_MODELS, *_ALIASES]
     close = [n for n in known if _fold(n) == _fold(name)]
-    close = close or difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    close = close or [n for n in known if spelled_like(name, n)]
     hint = f" Did you mean {close[0]}?" if close else ""
     aliased = f" (and aliases such as {min(_ALIASES)})" if _ALIASES else ""
     raise UnknownNameError(
         f"Unknown model {name!r}.{hint} Registered models: {', '.join(sorted(_MODELS))}"
-        f"{aliased}."
+        f"{aliased}. A model PaddleClas or PaddleX exported (inference.json or "
+        "inference.pdmodel, with its inference.yml) runs without this: ppinfer predict "
+        "--model DIR."
     )
