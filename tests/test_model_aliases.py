@@ -91,3 +91,25 @@ def test_export_accepts_an_alias_and_records_the_paddlex_name(tmp_path, photos):
                                       "--engine", "all", "--json"])
     assert result.exit_code == 0, result.output  # executor-persistable rebuilt it by that name
     assert "executor-persistable" in result.output
+
+
+@pytest.mark.parametrize("typed", ["SE_ResNet50_vd", "ResNet200_vd", "EfficientNetB0",
+                                   "ResNet50_vc", "PPLCNet_x3_0", "PPHGNetV2_B7"])
+def test_another_architecture_gets_no_suggestion_and_hears_what_runs_anyway(typed):
+    """Names of PaddleClas architectures ppinfer does not build are not typos of those it does:
+    no "Did you mean ResNet50_vd"; the message says an exported model runs anyway."""
+    with pytest.raises(UnknownNameError) as info:
+        get_model(typed)
+    message = str(info.value)
+    assert message.startswith(f"Unknown model {typed!r}. Registered models: ")
+    assert "Did you mean" not in message
+    assert message.endswith("runs without this: ppinfer predict --model DIR.")
+
+
+@pytest.mark.parametrize(("typed", "suggested"), [("ResNt50_vd", "ResNet50_vd"),
+                                                  ("MobilNetV3_large_x1_0",
+                                                   "MobileNetV3_large_x1_0"),
+                                                  ("resnet50-VD", "ResNet50_vd")])
+def test_a_typo_of_one_letter_is_suggested(typed, suggested):
+    with pytest.raises(UnknownNameError, match=f"Did you mean {suggested}\\?"):
+        get_model(typed)

@@ -32,15 +32,16 @@ DEFAULT_PART = "Student"
 def checkpoint_file(path: Path) -> Path | None:
     """The weights file a training-output path means, or None when it is not one.
 
-    ``DIR/best_model`` when no such file or folder exists (a prefix, as PaddleClas's configs
-    write it), a folder holding ``best_model.pdparams`` or a single ``.pdparams`` (PaddleClas
+    ``DIR/best_model`` when ``DIR/best_model.pdparams`` exists (a prefix, completed with
+    ``.pdparams`` as PaddleClas's ``load_dygraph_pretrain`` does, also where a folder of that
+    name exists), a folder holding ``best_model.pdparams`` or a single ``.pdparams`` (PaddleClas
     2.6's ``best_model/model.pdparams``), and a PaddleX output folder
     (``best_model/best_model.pdparams``). A folder without ``.pdparams`` is not one: it may be a
     persistable checkpoint.
     """
-    if not path.exists():
-        prefixed = path.with_name(path.name + ".pdparams")
-        return prefixed if path.name and prefixed.is_file() else None
+    prefixed = path.with_name(path.name + ".pdparams") if path.name else None
+    if prefixed is not None and prefixed.is_file() and path.suffix != ".pdparams":
+        return prefixed
     if not path.is_dir():
         return None
     for candidate in (path / f"{BEST}.pdparams", path / BEST / f"{BEST}.pdparams"):
