@@ -218,3 +218,24 @@ def test_without_config_the_hidden_argument_is_assumed_and_said(distillation, tm
     lines = predicted([*image_args(ref), "--model", str(out)])
     got = np.array([line["scores"][0] for line in lines])
     assert np.abs(got - ref.scores.max(axis=1)).max() > 1e-3  # what the note warns of
+
+
+def test_executor_persistable_rebuilds_an_export_with_the_arguments_its_card_records(
+        single, tmp_path):
+    """The engine that builds the architecture again from the checkpoint (``--engine
+    executor-persistable --model OUT``) builds it as the card says: the config's arguments."""
+    config, _, ref = single
+    out = tmp_path / "single"
+    run_cli(["export", "-c", str(config), "-p", str(ref.pdparams), "-o", str(out)])
+    assert_agrees(predicted([*image_args(ref), "--model", str(out),
+                             "--engine", "executor-persistable"]), ref)
+
+
+def test_executor_persistable_rebuilds_the_distillation_part_the_card_records(distillations,
+                                                                              tmp_path):
+    config, _, weights, refs = distillations("mv3-dropout-null")
+    out = tmp_path / "teacher"
+    run_cli(["export", "-c", str(config), "-p", str(weights), "-o", str(out),
+             "--checkpoint-part", "Teacher"])
+    assert_agrees(predicted([*image_args(refs["Teacher"]), "--model", str(out),
+                             "--engine", "executor-persistable"]), _as(refs["Teacher"], weights))
