@@ -169,3 +169,27 @@ def test_config_that_is_not_a_regular_file_or_too_large_is_refused_before_readin
 def test_folder_without_config_is_refused(tmp_path):
     message = export_error(["-c", str(tmp_path), "-p", "x", "-o", "o"])
     assert f"{tmp_path} is a folder without a config.yaml" in message
+
+
+def test_python_api_builds_from_the_config_and_warns_what_it_assumes_without(tmp_path):
+    import warnings
+
+    import paddle
+
+    import ppinfer
+    from ppinfer.models import get_model
+
+    text = configs.PULC_IMAGE_ORIENTATION.replace("PPLCNet_x1_0", "PPLCNet_x0_25")
+    spec = get_model("PPLCNet_x0_25")
+    paddle.seed(0)
+    weights = tmp_path / "best_model.pdparams"
+    paddle.save(spec.build(class_num=4, use_last_conv=False).state_dict(), str(weights))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # from the config nothing is assumed, nothing said
+        result = ppinfer.export(None, weights, tmp_path / "out", config=write(tmp_path, text))
+    assert result.arguments["use_last_conv"] is False and result.class_num == 4
+    paddle.save(spec.build(class_num=4).state_dict(), str(weights))
+    with pytest.warns(ppinfer.ExportNote, match="assumed PaddleClas's defaults for "
+                                                "PPLCNet_x0_25's dropout_prob: 0.2"):
+        result = ppinfer.export("PPLCNet_x0_25", weights, tmp_path / "out2", class_num=4)
+    assert result.notes and result.config is None

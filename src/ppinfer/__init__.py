@@ -31,6 +31,7 @@ _LAZY = {
     "Predictor": "ppinfer.api.predictor",
     "Result": "ppinfer.pipeline.postprocess",
     "ExportResult": "ppinfer.export",
+    "ExportNote": "ppinfer.api.exporting",
 }
 # modules that are also the API's functions (ppinfer/api/callable.py says why)
 _CALLABLE_MODULES = ("export", "bench")
