@@ -193,3 +193,13 @@ def test_python_api_builds_from_the_config_and_warns_what_it_assumes_without(tmp
                                                 "PPLCNet_x0_25's dropout_prob: 0.2"):
         result = ppinfer.export("PPLCNet_x0_25", weights, tmp_path / "out2", class_num=4)
     assert result.notes and result.config is None
+
+
+def test_non_square_shape_without_config_fits_its_crop_and_says_what_it_assumed():
+    """Issue 20: --image-shape 3,80,160 was "crop 160x80 is larger than the resize_short 91"."""
+    plan = plan_export("PPLCNet_x1_0", input_shape=(3, 80, 160))
+    assert plan.preprocess.crop_size == (160, 80)
+    assert plan.preprocess.resize_short == round(160 * 256 / 224)  # the crop fits
+    preprocessing, assumed = plan.notes
+    assert "pass the training config (-c CONFIG.yaml) to take its Infer.transforms" in preprocessing
+    assert "stride_list: [2, 2, 2, 2, 2]" in assumed
