@@ -312,3 +312,45 @@ def test_every_architecture_but_the_built_in_is_named_as_paddlex_knows_it():
 
     unknown = [n for n in list_models() if get_model(n).card_name not in MODELS]
     assert unknown == ["EfficientNet_lite0"]  # PaddleX has no EfficientNet-Lite
+
+
+@pytest.mark.parametrize(("config", "name"), [
+    ("PADDLEX_DOC_ORI", "PP-LCNet_x1_0_doc_ori"),
+    ("PADDLEX_TEXTLINE_ORI", "PP-LCNet_x1_0_textline_ori"),
+])
+def test_pipeline_classifier_exported_from_its_config_loads_in_paddlex_by_its_name(
+        config, name, photos, tmp_path):
+    """PaddleX's pipeline classifiers (document and text-line orientation) exported from their
+    training configs (use_last_conv: false; stride_list [2, [2, 1], ...] at 80x160): PaddleX
+    loads the directory by its own model name and predicts what ppinfer predicts."""
+    import paddle
+
+    from ppinfer.models import get_model
+
+    from . import paddleclas_configs
+
+    text = getattr(paddleclas_configs, config)
+    doc = yaml.safe_load(text)
+    spec = get_model(doc["Arch"]["name"])
+    arguments = spec.resolve_arguments(
+        {k: v for k, v in doc["Arch"].items() if k not in ("name", "class_num")})
+    paddle.seed(0)
+    net = spec.build(class_num=doc["Arch"]["class_num"], **arguments.forward)
+    preprocess = PreprocessConfig.from_paddleclas_ops(doc["Infer"]["transforms"])
+    batch = np.stack([preprocess_image(load_image(p), preprocess) for p in photos.values()])
+    _calibrate_batch_norm(net, batch, net.fc)
+    weights = tmp_path / "best_model.pdparams"
+    paddle.save(net.state_dict(), str(weights))
+    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["export", "-c", str(tmp_path / "config.yaml"),
+                                      "-p", str(weights), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((out / "inference.yml").read_text())["Global"]["model_name"] == name
+    ours, theirs = ppinfer_predictions(out, photos), paddlex_predictions(name, out, photos)
+    assert len(ours) == len(theirs) == len(photos)
+    for a, b in zip(ours, theirs):  # PaddleX shows the config's topk (1), ppinfer its own
+        k = len(b["class_ids"])
+        assert k == doc["Infer"]["PostProcess"]["topk"] and a["class_ids"][:k] == b["class_ids"]
+        np.testing.assert_allclose(a["scores"][:k], b["scores"], atol=SCORE_ATOL)
+    assert len({p["class_ids"][0] for p in ours}) > 1  # the photos are told apart
