@@ -140,3 +140,26 @@ def test_shape_mismatch_names_the_key_in_the_file(paddleclas_root, tmp_path):
     assert f"Error: fc.weight is [2048, 102] in {weights}, ResNet50_vd makes [2048, 1000]: " \
            "pass --class-num 102." in result.output
     assert "fc.weight" in shapes
+
+
+def test_checkpoint_built_with_other_arguments_is_sent_to_its_config(tmp_path):
+    """Issue 20: a use_last_conv: false checkpoint (PULC image orientation) was "every parameter
+    has a shape PPLCNet_x1_0 makes, but 2 are missing"; its fc has another shape, so the
+    message now says to bring the training config."""
+    import paddle
+
+    paddle.seed(0)
+    net = get_model(MODEL).build(class_num=CLASSES, use_last_conv=False)
+    weights = tmp_path / "best_model.pdparams"
+    paddle.save(net.state_dict(), str(weights))
+    result = invoke(["-p", str(weights), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "lacks 1 of 146 variables (last_conv.weight), and 1 of another shape (fc.weight is " \
+           "[128, 4], PPLCNet_x0_25 makes [1280, 4])" in result.output
+    assert result.output.rstrip().endswith(
+        "it was trained with other architecture arguments than PaddleClas's defaults (such as "
+        "use_last_conv or class_expand): pass its training config with -c CONFIG.yaml, or check "
+        "--model-name.")
+    result = invoke(["-p", str(weights), "-o", str(tmp_path / "out"),
+                     "--arch-arg", "use_last_conv=false"])
+    assert result.exit_code == 0, result.output

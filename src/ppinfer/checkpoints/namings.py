@@ -146,6 +146,12 @@ def _no_naming_fits(
     surplus, shortfall = _shape_differences(state, expected)
     if len(closest.wrong_shape) > 2 or surplus > 2:
         fix = "check --model-name matches the checkpoint"
+    elif surplus or closest.wrong_shape:
+        # A few shapes differ and a few are missing: the head PaddleClas builds with other
+        # arguments (use_last_conv: false, class_expand) looks like this.
+        fix = ("it was trained with other architecture arguments than PaddleClas's defaults "
+               "(such as use_last_conv or class_expand): pass its training config with "
+               "-c CONFIG.yaml, or check --model-name")
     elif shortfall:
         fix = (f"every parameter it holds has a shape {model_name} makes, but {shortfall} are "
                "missing: the file looks incomplete")
