@@ -185,7 +185,7 @@ def test_python_api_builds_from_the_config_and_warns_what_it_assumes_without(tmp
     weights = tmp_path / "best_model.pdparams"
     paddle.save(spec.build(class_num=4, use_last_conv=False).state_dict(), str(weights))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # from the config nothing is assumed, nothing said
+        warnings.simplefilter("error", ppinfer.ExportNote)  # from the config nothing is assumed
         result = ppinfer.export(None, weights, tmp_path / "out", config=write(tmp_path, text))
     assert result.arguments["use_last_conv"] is False and result.class_num == 4
     paddle.save(spec.build(class_num=4).state_dict(), str(weights))
