@@ -182,7 +182,7 @@ def _bounded_loader(scalar_aliases: bool = False) -> type:
 
 
 def _alias_refused(event, scalar_aliases: bool) -> YamlRefused:  # noqa: ANN001
-    what = "an alias to a list or mapping" if scalar_aliases else "a YAML alias"
+    what = "an alias, not to a scalar," if scalar_aliases else "a YAML alias"
     return YamlRefused(f"it uses {what} (*{event.anchor}, line {event.start_mark.line + 1}), "
                        "which ppinfer does not expand")
 

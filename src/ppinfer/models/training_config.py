@@ -95,15 +95,14 @@ def read_training_config(path: str | Path, part: str | None = None) -> TrainingC
 
 
 def _load(path: Path) -> dict[str, Any]:
+    import yaml
+
     data = read_regular_file(path, CONFIG_MAX_BYTES, ConfigError, what="training config ")
     try:
         doc = load_yaml(data.decode("utf-8-sig"), scalar_aliases=True)
-    except (UnicodeDecodeError, YamlRefused, ValueError) as exc:
+    except (UnicodeDecodeError, YamlRefused, yaml.YAMLError) as exc:
         reason = short(getattr(exc, "problem", None) or exc, 120)
         raise ConfigError(f"Training config {path} is not YAML ppinfer reads ({reason}).") from None
-    except Exception as exc:  # yaml.YAMLError, without importing yaml here
-        reason = short(getattr(exc, "problem", None) or exc, 120)
-        raise ConfigError(f"Training config {path} is not valid YAML ({reason}).") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"Training config {path} does not hold a mapping of sections "
                           "(Global, Arch, ...).")
