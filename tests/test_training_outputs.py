@@ -163,3 +163,30 @@ def test_checkpoint_built_with_other_arguments_is_sent_to_its_config(tmp_path):
     result = invoke(["-p", str(weights), "-o", str(tmp_path / "out"),
                      "--arch-arg", "use_last_conv=false"])
     assert result.exit_code == 0, result.output
+
+
+def test_part_asked_with_a_single_model_config_and_a_config_part_saved_alone(state, tmp_path):
+    """--checkpoint-part picks from the checkpoint also when the config trains one model; a
+    distillation config's part saved alone (PaddleClas's best_model_student.pdparams) loads as
+    it is."""
+    from . import paddleclas_configs as configs
+
+    single = tmp_path / "single.yaml"
+    single.write_text(configs.PULC_IMAGE_ORIENTATION.replace("PPLCNet_x1_0", MODEL).replace(
+        "use_last_conv: False", "use_last_conv: True"), encoding="utf-8")
+    teacher = {k: v * 0.5 if k.startswith("fc.") else v for k, v in state.items()}
+    both = save({**{f"Teacher.{k}": v for k, v in teacher.items()},
+                 **{f"Student.{k}": v for k, v in state.items()}}, tmp_path / "both.pdparams")
+    out = tmp_path / "teacher"
+    result = CliRunner().invoke(cli, ["export", "-c", str(single), "-p", str(both), "-o", str(out),
+                                      "--checkpoint-part", "Teacher"])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((out / "inference.yml").read_text())["ppinfer"]["checkpoint_part"] \
+        == "Teacher"
+    distill = tmp_path / "distill.yaml"
+    distill.write_text(configs.PPLCNET_SSLD.replace("PPLCNet_x1_0", MODEL).replace(
+        "&class_num 1000", f"&class_num {CLASSES}"), encoding="utf-8")
+    student = save(state, tmp_path / "best_model_student.pdparams")
+    result = CliRunner().invoke(cli, ["export", "-c", str(distill), "-p", str(student),
+                                      "-o", str(tmp_path / "student")])
+    assert result.exit_code == 0, result.output

@@ -195,7 +195,7 @@ def _format(fmt: str | None, env) -> str:
 def _loaded_model(plan: ExportPlan, checkpoint: Path, fmt: str, interrupt):
     """The static training program with the checkpoint's weights (its ``plan.part``)."""
     state = load_checkpoint(checkpoint, plan.spec)
-    state, plan.part, note = select_part(state, plan.part, str(checkpoint))
+    state, plan.part, note = select_part(state, plan.part, str(checkpoint), plan.part_asked)
     if note:
         plan.notes.append(note)
     interrupt()

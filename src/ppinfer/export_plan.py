@@ -33,6 +33,7 @@ class ExportPlan:
     topk: int = 5
     card_name: str | None = None  # inference.yml's Global.model_name
     part: str | None = None  # of a distillation checkpoint: the model exported
+    part_asked: bool = False  # --checkpoint-part given: a file of one model is then refused
     config: TrainingConfig | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -82,7 +83,8 @@ def plan_export(
         spec=spec, arguments=arguments, class_num=class_num, input_shape=shape,
         preprocess=preprocess, topk=(training.topk if training else None) or 5,
         card_name=(training.paddlex_name if training else None) or spec.card_name,
-        part=training.part if training else checkpoint_part, config=training, notes=notes,
+        part=checkpoint_part or (training.part if training else None),
+        part_asked=checkpoint_part is not None, config=training, notes=notes,
     )
 
 

@@ -57,7 +57,7 @@ class StaticModel:
         """Load ``path``; of a distillation checkpoint, its model ``part`` (default Student)."""
         from ppinfer.checkpoints.training_outputs import select_part
 
-        state, _, _ = select_part(load_checkpoint(path, self.spec), part, str(path))
+        state, _, _ = select_part(load_checkpoint(path, self.spec), part, str(path), asked=False)
         self.load_state(state, source=str(path))
 
     def run(self, batch: np.ndarray) -> np.ndarray:

@@ -100,13 +100,15 @@ def model_parts(state: dict[str, np.ndarray]) -> list[str]:
     return sorted(heads) if len(heads) > 1 or DEFAULT_PART in heads else []
 
 
-def select_part(state: dict[str, np.ndarray], part: str | None,
-                source: str) -> tuple[dict[str, np.ndarray], str | None, str | None]:
+def select_part(state: dict[str, np.ndarray], part: str | None, source: str,
+                asked: bool = True) -> tuple[dict[str, np.ndarray], str | None, str | None]:
     """``state``'s model ``part`` (default: Student) with its prefix removed, that part's name,
-    and a note when the part was chosen by default; a single model's state as it is."""
+    and a note when the part was chosen by default; a single model's state as it is (refused
+    when the user ``asked`` for a part; a distillation config's part may be saved alone, as
+    PaddleClas's ``best_model_student.pdparams``)."""
     parts = model_parts(state)
     if not parts:
-        if part is not None:
+        if part is not None and asked:
             raise CheckpointError(f"--checkpoint-part {part}: {source} holds one model, not a "
                                   "distillation model's parts.")
         return state, None, None
