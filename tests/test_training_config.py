@@ -203,3 +203,17 @@ def test_non_square_shape_without_config_fits_its_crop_and_says_what_it_assumed(
     preprocessing, assumed = plan.notes
     assert "pass the training config (-c CONFIG.yaml) to take its Infer.transforms" in preprocessing
     assert "stride_list: [2, 2, 2, 2, 2]" in assumed
+
+
+def test_multilabel_config_is_refused_and_another_post_process_is_said(tmp_path):
+    """PaddleClas exports a multi-label model with a sigmoid: exporting it with softmax would be
+    wrong, so it is refused. PULC's ThreshOutput shows the same scores another way: said."""
+    multilabel = write(tmp_path, configs.PULC_IMAGE_ORIENTATION.replace(
+        "image_shape:", "use_multilabel: True\n  image_shape:"), "ml.yaml")
+    with pytest.raises(ConfigError, match=r"multi-label model \(Global.use_multilabel\)"):
+        read_training_config(multilabel)
+    thresh = write(tmp_path, configs.PULC_IMAGE_ORIENTATION.replace(
+        "name: Topk", "name: ThreshOutput\n    threshold: 0.9"), "thresh.yaml")
+    assert plan_export(None, config=thresh).notes == [
+        f"{thresh}'s Infer.PostProcess is ThreshOutput, which ppinfer does not apply: predict "
+        "shows the top-k of the same scores."]

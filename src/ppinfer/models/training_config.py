@@ -81,8 +81,14 @@ def read_training_config(path: str | Path, part: str | None = None) -> TrainingC
     if "class_num" not in arch and "class_num" in global_section:
         # PaddleClas's Engine copies the deprecated Global.class_num into Arch.
         arch = {**arch, "class_num": global_section["class_num"]}
+    if global_section.get("use_multilabel", False) is not False:
+        raise ConfigError(f"{path} trains a multi-label model (Global.use_multilabel), which "
+                          "PaddleClas exports with a sigmoid; ppinfer's exports end in softmax: "
+                          "export it with PaddleClas's own tools/export_model.py.")
     model = _model_section(arch, path, part)
-    preprocess, topk = _infer(infer, path)
+    preprocess, topk, post_note = _infer(infer, path)
+    if post_note:
+        model["notes"] = (*model.get("notes", ()), post_note)
     name = global_section.get("model_name") or global_section.get("pdx_model_name")
     return TrainingConfig(
         path=path,
@@ -205,8 +211,10 @@ def _image_shape(value: Any, path: Path) -> tuple[int, int, int] | None:
     return tuple(value)  # type: ignore[return-value]
 
 
-def _infer(infer: dict, path: Path) -> tuple[PreprocessConfig | None, int | None]:
-    """``Infer.transforms`` as ppinfer's preprocessing, and ``Infer.PostProcess.topk``."""
+def _infer(infer: dict, path: Path) -> tuple[PreprocessConfig | None, int | None, str | None]:
+    """``Infer.transforms`` as ppinfer's preprocessing, ``Infer.PostProcess.topk``, and a note
+    when the post-processing is not a top-k (PULC's ThreshOutput): the scores are the same, what
+    is shown of them differs."""
     transforms = infer.get("transforms")
     preprocess = None
     if transforms is not None:
@@ -215,9 +223,15 @@ def _infer(infer: dict, path: Path) -> tuple[PreprocessConfig | None, int | None
         except PreprocessConfigError as exc:
             raise ConfigError(f"{path}'s Infer.transforms: {exc}.") from None
     post = infer.get("PostProcess")
-    topk = post.get("topk") if isinstance(post, dict) else None
+    post = post if isinstance(post, dict) else {}
+    topk = post.get("topk")
     if topk is not None and not (isinstance(topk, int) and not isinstance(topk, bool)
                                  and topk >= 1):
         raise ConfigError(f"{path}'s Infer.PostProcess.topk is {topk!r}, not a positive "
                           "whole number.")
-    return preprocess, topk
+    name = post.get("func") if post.get("name") == "DistillationPostProcess" else post.get("name")
+    note = None
+    if name not in (None, "Topk"):
+        note = (f"{path}'s Infer.PostProcess is {short(name, 40)}, which ppinfer does not apply: "
+                "predict shows the top-k of the same scores.")
+    return preprocess, topk, note
