@@ -50,10 +50,9 @@ def serve(model, engine, host, port, max_batch, max_delay_ms, max_queue, timeout
 
     options = {k: v for k, v in device_kw.items() if v is not None}
 
-    def ready(predictor) -> None:
-        where = f"http://{host}:{port}/"
+    def ready(predictor, url: str) -> None:
         click.echo(f"Serving {predictor.source.display_name} on {predictor.engine.name} at "
-                   f"{where} (Ctrl-C stops).", err=True)
+                   f"{url} (Ctrl-C stops).", err=True)
 
     run(model, host=host, port=port, engine=engine, on_ready=ready, max_batch=max_batch,
         max_delay_ms=max_delay_ms, max_queue=max_queue, timeout_s=timeout_s,
