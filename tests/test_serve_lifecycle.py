@@ -148,3 +148,32 @@ def test_an_image_the_engine_cannot_take_fails_only_its_own_request_in_its_group
         if i != 3:
             same(answer.json(), expected["chelsea"])
     assert calls[0] == 8 and calls[1:] == [1] * 8  # one group of eight, then one by one
+
+
+def test_with_allow_urls_a_paddlex_image_url_is_fetched_within_the_body_limit(  # noqa: F811
+        predictor, files, expected, tmp_path):  # noqa: F811
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "cat.jpg").write_bytes(files["chelsea"])
+    (tmp_path / "big.bin").write_bytes(b"\0" * 300_000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    files_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files_server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{files_server.server_address[1]}"
+    running = Running(create_app(predictor, allow_urls=True, max_body_bytes=200_000))
+    try:
+        def ask(url):
+            return httpx.post(f"{running.url}/image-classification", json={"image": url})
+
+        cat, big, missing = ask(f"{base}/cat.jpg"), ask(f"{base}/big.bin"), ask(f"{base}/no.jpg")
+    finally:
+        running.stop()
+        files_server.shutdown()
+    want = expected["chelsea"]
+    assert cat.status_code == 200, cat.text
+    assert [c["id"] for c in cat.json()["result"]["categories"]] == want.class_ids
+    assert big.status_code == 400 and "is over 200000 bytes" in big.json()["errorMsg"]
+    assert missing.status_code == 400 and "Cannot fetch" in missing.json()["errorMsg"]
