@@ -100,12 +100,10 @@ def load(model: str | os.PathLike | None = None, *, engine: str | None = None,
 
         engine = default_engine(open_source(model, **model_kw))
     if engine == "auto":  # measured once per model and setting, then cached (autoselect.py)
-        from ppinfer.engines import create_engine
-        from ppinfer.engines.auto import choose_engine
+        from ppinfer.engines.auto import choose_engine, engine_for
 
         source = open_source(model, **model_kw)
-        choice = choose_engine(source, config)
-        runner = choice.built or create_engine(choice.engine, source, config)
+        runner = engine_for(choose_engine(source, config), source, config)
     else:
         engine_cls = get_engine(engine)
         source = open_source(model, needs_architecture=engine_cls.needs_architecture,

@@ -169,14 +169,14 @@ def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) ->
     for c in choice.candidates:
         if c.status == "skipped":
             continue
-        mark = " ←" if c.engine == choice.engine else ""
+        mark = " ←" if c.label == choice.label else ""
         spread = (f"{min(c.round_ms):.1f}–{max(c.round_ms):.1f}" if c.round_ms else "-")
-        table.add_row(c.engine + mark, _fig(c.images_per_s, ".1f"), _fig(c.ms_per_batch, ".1f"),
+        table.add_row(c.label + mark, _fig(c.images_per_s, ".1f"), _fig(c.ms_per_batch, ".1f"),
                       spread, _fig(c.build_s, ".2f"), _fig(c.max_abs_diff, ".1e"), c.status)
     Console().print(table)
     for c in choice.candidates:
         if c.status != "ok":
-            click.echo(f"{c.status}: {c.engine}: {c.reason}")
+            click.echo(f"{c.status}: {c.label}: {c.reason}")
     click.echo(choice.describe())
 
 

@@ -139,9 +139,10 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         from ppinfer.cli.predict_ray import predict_with_ray
 
         if engine == "auto":  # chosen here, once; every actor then builds that engine
-            from ppinfer.engines.auto import choose_engine
+            from ppinfer.engines.auto import choose_engine, source_for
 
-            engine = choose_engine(source, config).engine
+            choice = choose_engine(source, config)
+            engine, source = choice.engine, source_for(choice, source)
         predict_with_ray(source, config, items, engine=engine, ray_address=ray_address,
                          actors=actors, actor_cpus=actor_cpus, cpu_threads=cpu_threads,
                          max_pixels=max_pixels, as_json=as_json, save_file=save_file,
@@ -198,13 +199,12 @@ def _check_save_target(save_file: str | None, runner: str) -> None:
 
 def _auto_engine(source, config):
     """The engine --engine auto picks (measured once, then cached), built; its line on stderr."""
-    from ppinfer.engines import create_engine
-    from ppinfer.engines.auto import choose_engine
+    from ppinfer.engines.auto import choose_engine, engine_for
     from ppinfer.runtime.quiet import verbose
 
     choice = choose_engine(source, config)
     click.echo(choice.describe() if verbose() else auto_line(choice), err=True)
-    return choice.built or create_engine(choice.engine, source, config)
+    return engine_for(choice, source, config)
 
 
 def auto_line(choice) -> str:
@@ -224,7 +224,7 @@ def auto_line(choice) -> str:
         when += ", on a busy machine: --refresh when quiet"
     elif choice.not_cached:
         when += ", not cached"
-    return f"--engine auto: {choice.engine} ({why}; {when})."
+    return f"--engine auto: {choice.label} ({why}; {when})."
 
 
 def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int],
