@@ -50,16 +50,8 @@ def numbered_lines(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
 
 
 def merge_inputs(*groups: Iterable[InputItem]) -> list[InputItem]:
-    """Concatenate item lists, dropping repeats (first kept), as ``expand_inputs`` does."""
-    items: list[InputItem] = []
-    seen: set[tuple[str, str | None]] = set()
-    for group in groups:
-        for item in group:
-            key = (os.path.normpath(os.path.abspath(item.path)), item.error)
-            if key not in seen:
-                seen.add(key)
-                items.append(item)
-    return items
+    """Concatenate item lists, repeats kept (one result per input given, as ``expand_inputs``)."""
+    return [item for group in groups for item in group]
 
 
 def items_from_lists(lists: Sequence[str | os.PathLike[str]]) -> list[InputItem]:

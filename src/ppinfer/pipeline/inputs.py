@@ -34,17 +34,11 @@ def expand_inputs(specs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
     A file named outright is kept whatever its extension; directories and globs keep image
     files only, in one sorted order (:func:`path_order`: ``photos/`` and ``'photos/**/*'``
     list the same files in the same order). Symlinks are followed, each directory walked once
-    (so links that loop are harmless). Duplicates are dropped, first occurrence kept.
+    (so links that loop are harmless). A file given twice, or by two specs, runs twice: one
+    result per input given, in order, so results line up with what was asked (dropping repeats
+    silently shifted every later result against its input).
     """
-    items: list[InputItem] = []
-    seen: set[tuple[str, str | None]] = set()
-    for spec in specs:
-        for item in _expand_one(os.fspath(spec)):
-            key = (os.path.normpath(os.path.abspath(item.path)), item.error)
-            if key not in seen:
-                seen.add(key)
-                items.append(item)
-    return items
+    return [item for spec in specs for item in _expand_one(os.fspath(spec))]
 
 
 def _expand_one(spec: str) -> list[InputItem]:
