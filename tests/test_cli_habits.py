@@ -49,7 +49,15 @@ def test_predict_takes_inputs_as_arguments_as_the_shell_expands_a_glob(photos):
 def test_global_flags_are_taken_after_the_command_too():
     result = CliRunner().invoke(cli, ["predict", "--engine", "nope", "--debug"])
     assert "No such option" not in result.output
-    assert "Unknown engine 'nope'" in str(result.exception)  # --debug: the traceback, raised
+    assert "Traceback" in result.stderr and "Unknown engine 'nope'" in result.stderr
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_status(tmp_path):
+    plain = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "nosuchdir")])
+    debug = CliRunner().invoke(cli, ["--debug", "predict", "--model", str(tmp_path / "nosuchdir")])
+    assert plain.exit_code == debug.exit_code == 2  # a setup error, with or without --debug
+    assert "Traceback" in debug.stderr and "Traceback" not in plain.stderr
+    assert debug.stderr.splitlines()[-1] == plain.stderr.strip()
 
 
 def test_a_global_flag_after_double_dash_stays_an_input(tmp_path):
