@@ -61,8 +61,8 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
               help="Refuse image files larger than this many bytes, before reading them "
                    "(default 512 MiB).")
 @click.option("--input-list", "input_lists", multiple=True, type=click.Path(dir_okay=False),
-              help="Text file of image paths, one a line (for lists too long for a shell); "
-                   "repeatable, combined with -i.")
+              help="Text file of image paths, one a line (for lists too long for a shell; "
+                   "- reads standard input); repeatable, combined with -i.")
 @ray_options
 def predict(inputs, images, engine, tolerance, precision_check, model, model_file, params_file,
             model_dir, model_name, class_num, image_shape, top_k, labels_file, as_json, save_file,

@@ -42,6 +42,9 @@ def expand_inputs(specs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
 
 
 def _expand_one(spec: str) -> list[InputItem]:
+    if spec == "-" and not os.path.lexists(spec):
+        return [InputItem(spec, "- (standard input) is not read as an image: pipe file names "
+                                "with --input-list -, or save the image to a file.")]
     if os.path.isdir(spec):
         return _from_directory(spec)
     if os.path.lexists(spec):  # a file, a dangling link or a special file: loading will tell
