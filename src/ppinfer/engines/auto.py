@@ -110,11 +110,11 @@ class Choice:
                    f"{self.rounds} rounds")
         if self.busy:
             figures += (f"; the machine was busy: other processes used {self.other_cores:.1f} "
-                        "cores, --refresh when it is quiet")
+                        "cores; ppinfer engines --refresh measures again when it is quiet")
         if not self.near_tie:
             return f"clearly fastest ({figures})"
         if self.unsure:
-            again = "" if self.busy else "; --refresh measures again"
+            again = "" if self.busy else "; ppinfer engines --refresh measures again"
             return f"near tie: within the noise of {', '.join(self.unsure)} ({figures}{again})"
         return (f"near tie: within 3% of {', '.join(self.tied)} ({figures}; a tie goes to "
                 f"{REFERENCE}, then by name)")
@@ -146,8 +146,9 @@ class Choice:
 
 def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = False,
                   cache_root: Path | None = None, seconds: float | None = None,
-                  policy: Policy | None = None) -> Choice:
-    """The fastest engine that agrees with analysis, from the cache or measured now.
+                  policy: Policy | None = None, announce=None) -> Choice:
+    """The fastest engine that agrees with analysis, from the cache or measured now
+    (``announce()`` is called first when it is measured).
     ``seconds`` is the timing budget (default :data:`~ppinfer.engines.auto_timing.BUDGET_SECONDS`),
     ``policy`` every knob of the measurement (auto_timing.Policy)."""
     config = config.resolve()
@@ -162,6 +163,8 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
     policy = policy or POLICY
     if seconds is not None:
         policy = replace(policy, budget_s=seconds)
+    if announce is not None:
+        announce()
     choice = measure_candidates(source, config, policy)
     try:
         write_choice(path, choice.to_json_dict())
