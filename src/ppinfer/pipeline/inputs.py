@@ -34,9 +34,9 @@ def expand_inputs(specs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
     A file named outright is kept whatever its extension; directories and globs keep image
     files only, in one sorted order (:func:`path_order`: ``photos/`` and ``'photos/**/*'``
     list the same files in the same order). Symlinks are followed, each directory walked once
-    (so links that loop are harmless). A file given twice, or by two specs, runs twice: one
-    result per input given, in order, so results line up with what was asked (dropping repeats
-    silently shifted every later result against its input).
+    (so links that loop are harmless); one glob names each file once. A file given twice, or
+    by two specs, runs twice: one result per input given, in order, so results line up with
+    what was asked (dropping repeats silently shifted every later result against its input).
     """
     return [item for spec in specs for item in _expand_one(os.fspath(spec))]
 
@@ -106,7 +106,10 @@ def _from_glob(pattern: str) -> list[InputItem]:
             items.append(InputItem(match))
     if not items:
         return [InputItem(pattern, f"No images ({_extension_list()}) match {pattern}.")]
-    return items
+    # one glob names each file once, though ** matches it and its folders (walked) alike
+    seen: set[str] = set()
+    return [item for item in items
+            if item.error is not None or not (item.path in seen or seen.add(item.path))]
 
 
 def _extension_list() -> str:
