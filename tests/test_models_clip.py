@@ -1,8 +1,9 @@
 """CLIP family against PaddleClas 2.6's own ``model_zoo/foundation_vit.py`` (the wheel, see
-paddleclas_reference.py): ViT-B/16 with random weights, its classifier fitted to its features so each
-photo has its own top-1, saved as a state dict; ppinfer exports and predicts it (analysis engine) and reads it
-with the executor; top-5 equal and scores within 1e-5 of PaddleClas's forward + softmax. ViT-L/14
-is checked for PaddleClas's keys and shapes (built lazily, no forward)."""
+paddleclas_reference.py): ViT-B/16 with random weights, its classifier fitted to its features so
+each photo has its own top-1, saved as a state dict; ppinfer exports and predicts it (analysis
+engine) and reads it with the executor; top-5 equal and scores within 1e-5 of PaddleClas's
+forward + softmax. ViT-L/14 is checked for PaddleClas's keys and shapes (built lazily, no
+forward)."""
 
 from __future__ import annotations
 
