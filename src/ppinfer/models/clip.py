@@ -8,7 +8,7 @@ Attributes are PaddleClas's and every variable is named after its state-dict key
 as it is:
 
 * ``patch_embed.proj``: a ``patch`` x ``patch`` conv with stride ``patch``, no bias (the image is
-  first zero-padded at the bottom and right to a multiple of ``patch``);
+  first zero-padded at the bottom and right as PaddleClas pads: ``layers.paddleclas_padding``);
 * ``cls_token`` before the patch tokens, ``pos_embed`` added (resized bicubically when the
   input's patch grid is not the one trained), ``ln_pre``;
 * ``blocks.{i}``: pre-norm attention (``norm1``, ``attn.qkv``, ``attn.proj``) and MLP
@@ -28,7 +28,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
-from ppinfer.models.layers import fresh_parameter_names
+from ppinfer.models.layers import fresh_parameter_names, paddleclas_padding
 from ppinfer.models.legacy_safe import gelu
 from ppinfer.models.registry import register_model
 
@@ -108,16 +108,11 @@ class PatchEmbed(nn.Layer):
         self.proj = keyed.conv2d(3, width, patch, "patch_embed.proj", stride=patch, padding=0)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        """Patch tokens ``[N, grid_h * grid_w, width]`` of a zero-padded image."""
-        return self.proj(pad_to_multiple(x, self.patch)).flatten(2).transpose([0, 2, 1])
-
-
-def pad_to_multiple(x: paddle.Tensor, multiple: int) -> paddle.Tensor:
-    """``x`` (NCHW) zero-padded at the bottom and right to a multiple of ``multiple``."""
-    height, width = x.shape[2], x.shape[3]
-    if height % multiple == 0 and width % multiple == 0:
-        return x
-    return F.pad(x, [0, 0, 0, 0, 0, -height % multiple, 0, -width % multiple])
+        """Patch tokens ``[N, grid_h * grid_w, width]`` of the zero-padded image."""
+        pad_h, pad_w = paddleclas_padding(x.shape[2], x.shape[3], self.patch)
+        if pad_h or pad_w:
+            x = F.pad(x, [0, 0, 0, 0, 0, pad_h, 0, pad_w])
+        return self.proj(x).flatten(2).transpose([0, 2, 1])
 
 
 class Head(nn.Layer):
@@ -170,7 +165,8 @@ class CLIPVisionTransformer(nn.Layer):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         patch = self.arch.patch
-        grid = (-(-x.shape[2] // patch), -(-x.shape[3] // patch))
+        pad_h, pad_w = paddleclas_padding(x.shape[2], x.shape[3], patch)
+        grid = ((x.shape[2] + pad_h) // patch, (x.shape[3] + pad_w) // patch)
         x = self.patch_embed(x)
         cls = self.cls_token + paddle.zeros_like(x[:, :1])  # one class token per image
         x = paddle.concat([cls, x], axis=1) + self.position_embedding(grid)

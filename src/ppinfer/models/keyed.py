@@ -92,7 +92,7 @@ def tensor_parameter(
     """A parameter ``layer.<attribute>`` of ``shape`` named ``key``: zeros, or the array
     ``value`` (a checkpoint gives the values either way). ``trainable=False`` stands for a
     persistable buffer PaddleClas keeps in its state dict (Swin's ``relative_position_index``),
-    so its files load key for key."""
+    so its files load key for key; Paddle's Assign initializer takes no int64 ``value``."""
     parameter = layer.create_parameter(
         shape=shape, dtype=dtype, attr=ParamAttr(name=key, trainable=trainable),
         default_initializer=Constant(0) if value is None else Assign(value),
