@@ -111,10 +111,12 @@ def test_executor_persistable_reads_the_paddleclas_state_dict(reference):
                   reference)
 
 
-def test_odd_image_sizes_pad_and_resize_positions_as_paddleclas(paddleclas_root):
+@pytest.mark.parametrize("size", [(200, 230), (224, 230)])
+def test_odd_image_sizes_pad_and_resize_positions_as_paddleclas(size, paddleclas_root):
     """200x230 is no multiple of 16: both zero-pad to 208x240 and resize ``pos_embed`` from
-    14x14 to 13x15 bicubically. PaddleClas's own VisionTransformer class with CLIP ViT-B/16's
-    settings, narrowed to one block of width 64 so the test builds in a second."""
+    14x14 to 13x15 bicubically; 224x230 pads to 240x240 (PaddleClas pads a whole patch on a
+    side that is a multiple when the other is not). PaddleClas's own VisionTransformer class
+    with CLIP ViT-B/16's settings, narrowed to one block of width 64 so it builds in a second."""
     import paddle
 
     from ppinfer.models.clip import Arch
@@ -132,7 +134,7 @@ def test_odd_image_sizes_pad_and_resize_positions_as_paddleclas(paddleclas_root)
     for model in (theirs, ours):
         model.set_state_dict(state)
         model.eval()
-    x = paddle.to_tensor(np.random.default_rng(0).random((2, 3, 200, 230), dtype="float32"))
+    x = paddle.to_tensor(np.random.default_rng(0).random((2, 3, *size), dtype="float32"))
     with paddle.no_grad():
         expected = theirs(x).numpy()
         np.testing.assert_allclose(ours(x).numpy(), expected, rtol=0, atol=1e-5)
