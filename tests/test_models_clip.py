@@ -100,8 +100,8 @@ def test_export_and_predict_agree_with_paddleclas_forward(reference, tmp_path):
     out = tmp_path / "export"
     run_cli(["export", "-m", reference.name, "-p", str(reference.pdparams), "-o", str(out),
              "--class-num", str(CLASS_NUM), "--no-validate"])
-    assert_agrees(predicted(["-i", str(reference.photos[0].parent), "--model", str(out)]),
-                  reference)
+    assert_agrees(predicted(["-i", str(reference.photos[0].parent), "--model", str(out),
+                             "--batch-size", "3"]), reference)
 
 
 def test_executor_persistable_reads_the_paddleclas_state_dict(reference):

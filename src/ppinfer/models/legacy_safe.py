@@ -3,19 +3,33 @@
 Export builds each architecture twice: as a PIR program and as a legacy-IR program. Under
 Paddle 3 some functions (``F.gelu``, ``paddle.roll``, ``paddle.matmul``, ``F.sigmoid``) are
 bound to kernels that accept PIR values only and refuse a legacy-IR variable; these helpers
-compute the same with operators that take both (and dygraph tensors too).
+compute the same in every mode (dygraph, PIR, legacy IR).
 """
 
 from __future__ import annotations
 
-import math
-
 import paddle
+import paddle.nn.functional as F
+
+
+def _legacy_static() -> bool:
+    """Building a legacy-IR static program (neither dygraph nor PIR)."""
+    in_pir = getattr(paddle.framework, "in_pir_mode", lambda: False)
+    return not paddle.in_dynamic_mode() and not in_pir()
 
 
 def gelu(x: paddle.Tensor) -> paddle.Tensor:
-    """Exact (erf) GELU, as ``nn.GELU()``: ``x * (1 + erf(x / sqrt(2))) / 2``."""
-    return x * 0.5 * (1.0 + paddle.erf(x * (1.0 / math.sqrt(2.0))))
+    """Exact (erf) GELU, as ``nn.GELU()``: one ``gelu`` operator in every format (OpenVINO reads
+    the legacy program and has no ``erf``), appended directly in a legacy-IR program."""
+    if not _legacy_static():
+        return F.gelu(x)
+    from paddle.base.layer_helper import LayerHelper
+
+    helper = LayerHelper("gelu")
+    out = helper.create_variable_for_type_inference(dtype=x.dtype)
+    helper.append_op(type="gelu", inputs={"X": x}, outputs={"Out": out},
+                     attrs={"approximate": False})
+    return out
 
 
 def roll(x: paddle.Tensor, shift: int, axes: tuple[int, ...]) -> paddle.Tensor:

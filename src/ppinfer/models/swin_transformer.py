@@ -174,9 +174,13 @@ class SwinBlock(nn.Layer):
         if self.shift:
             y = roll(y, -self.shift, (1, 2))
             mask = paddle.assign(shift_mask(padded_h, padded_w, ws, self.shift))
+        # PaddleClas's reshape sequence, step for step: Paddle Inference's oneDNN passes fuse a
+        # transpose with the reshape after it, and infer a wrong shape when that reshape goes
+        # straight to [-1, ws * ws, dim] (export's check failed at batch 2)
         windows = y.reshape([-1, padded_h // ws, ws, padded_w // ws, ws, dim])
-        windows = windows.transpose([0, 1, 3, 2, 4, 5]).reshape([-1, ws * ws, dim])
-        y = self.attn(windows, mask).reshape([-1, padded_h // ws, padded_w // ws, ws, ws, dim])
+        windows = windows.transpose([0, 1, 3, 2, 4, 5]).reshape([-1, ws, ws, dim])
+        y = self.attn(windows.reshape([-1, ws * ws, dim]), mask).reshape([-1, ws, ws, dim])
+        y = y.reshape([-1, padded_h // ws, padded_w // ws, ws, ws, dim])
         y = y.transpose([0, 1, 3, 2, 4, 5]).reshape([-1, padded_h, padded_w, dim])
         if self.shift:
             y = roll(y, self.shift, (1, 2))
