@@ -40,7 +40,7 @@ import pytest
 PADDLECLAS_VERSION = "2.6.0"
 PACKAGE = "_paddleclas_reference"  # the wheel's ppcls/, imported under this name
 _PACKAGES = ("", "arch", "arch.backbone", "arch.backbone.base",
-             "arch.backbone.legendary_models", "utils")
+             "arch.backbone.legendary_models", "arch.backbone.model_zoo", "utils")
 SCORE_ATOL = 1e-5
 TRAIN_STEPS = 60
 
@@ -122,8 +122,21 @@ def import_legendary(root: Path, module: str) -> types.ModuleType:
 
 
 def legendary_model(root: Path, module: str, factory: str, **kwargs):
-    """PaddleClas's ``legendary_models/<module>.py`` ``factory(**kwargs)``: its own nn.Layer."""
-    return getattr(import_legendary(root, module), factory)(pretrained=False, **kwargs)
+    """PaddleClas's ``legendary_models/<module>.py`` ``factory(**kwargs)``: its own nn.Layer.
+    ``module`` may also name a model-zoo file: ``model_zoo.<module>``."""
+    if module.startswith("model_zoo."):
+        _install_packages(root / "paddleclas" / "ppcls")
+        found = importlib.import_module(f"{PACKAGE}.arch.backbone.{module}")
+    else:
+        found = import_legendary(root, module)
+    return getattr(found, factory)(pretrained=False, **kwargs)
+
+
+def classifier(model):
+    """The final Linear of a PaddleClas model: ``fc``, ``head.fc_head`` (foundation ViTs) or
+    ``head`` (Swin)."""
+    head = getattr(model, "fc", None) or model.head
+    return getattr(head, "fc_head", head)
 
 
 # -- building a reference -------------------------------------------------------------------------
@@ -195,6 +208,34 @@ def teach_photos_apart(model, x) -> None:
             return
 
 
+def fit_classifier(model, fc, x, seed: int = 0) -> None:
+    """Set the classifier ``fc`` by least squares on the model's own pooled features
+    (``forward_features``) so photo i's top-1 is class i, the other scores random. Deep random
+    transformers give photos different features but one top-1, and training a ViT on CPU to tell
+    them apart takes minutes; the features themselves still come from the random network."""
+    import paddle
+
+    with paddle.no_grad():
+        features = model.forward_features(x).numpy().astype(np.float64)
+    photos, classes = features.shape[0], fc.weight.shape[1]
+    target = np.random.default_rng(seed).normal(0.0, 1.0, (photos, classes))
+    target[np.arange(photos), np.arange(photos)] += 4.0
+    for _ in range(40):  # a temperature putting every top-1 score between 0.3 and 0.6
+        top = _softmax(target).max(axis=1)
+        if top.min() >= 0.3 and top.max() <= 0.6:
+            break
+        target *= 1.3 if top.min() < 0.3 else 0.8
+    solution = np.linalg.lstsq(np.hstack([features, np.ones((photos, 1))]), target,
+                               rcond=None)[0]
+    fc.weight.set_value(solution[:-1].astype(np.float32))
+    fc.bias.set_value(solution[-1].astype(np.float32))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def spread_classifier(model, fc, x, low: float = 0.2, high: float = 0.95) -> np.ndarray:
     """Scale the classifier ``fc`` (weight and bias: a softmax temperature) until every photo's
     top-1 is at least ``low`` and none reaches ``high``: neither near-uniform scores (that differ
@@ -233,10 +274,11 @@ class Reference:
 
 def build_reference(root: Path, module: str, name: str, photos: list[Path], out: Path, *,
                     class_num: int, calibration: np.ndarray | None = None,
-                    high: float = 0.95) -> Reference:
+                    high: float = 0.95, fit_head: bool = False) -> Reference:
     """PaddleClas's own ``name`` with random weights, BN statistics from ``calibration`` (a
     preprocessed batch; default ``photos`` themselves), a few training steps if the random
-    network cannot tell ``photos`` apart, and a classifier spread below ``high``; saved to
+    network cannot tell ``photos`` apart (with ``fit_head``, :func:`fit_classifier` instead),
+    and a classifier spread below ``high``; saved to
     ``out``. Asserts the scores make the top-5 comparison mean something."""
     import paddle
 
@@ -246,10 +288,12 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
     x = paddle.to_tensor(photo_batch(name, photos))
     calibrate_on = x if calibration is None else paddle.to_tensor(calibration)
     calibrate_batch_norm(model, calibrate_on)
-    if not tells_apart(model, x):
+    if fit_head:
+        fit_classifier(model, classifier(model), x)
+    elif not tells_apart(model, x):
         teach_photos_apart(model, x)
         calibrate_batch_norm(model, calibrate_on)
-    scores = spread_classifier(model, model.fc, x, high=high)
+    scores = spread_classifier(model, classifier(model), x, high=high)
     order = np.sort(scores, axis=1)[:, ::-1]
     gaps = order[:, :5] - order[:, 1:6]
     assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-5 would make the order check luck"

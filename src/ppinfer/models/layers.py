@@ -44,3 +44,13 @@ def fresh_parameter_names() -> Iterator[None]:
         yield
     finally:
         unique_name.switch(generator, checker)
+
+
+def paddleclas_padding(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """Rows and columns PaddleClas's transformers (``pading_for_not_divisible``) add at the
+    bottom and right so patches or windows tile the map: none when both sides are multiples of
+    ``multiple``, else ``multiple - side % multiple`` on each side -- a whole extra ``multiple``
+    on a side that already was one. Odd, but it is what their models compute."""
+    if height % multiple == 0 and width % multiple == 0:
+        return 0, 0
+    return multiple - height % multiple, multiple - width % multiple

@@ -23,6 +23,8 @@ FAMILY_MODULES = (
     "ppinfer.models.efficientnet",
     "ppinfer.models.pp_lcnet",
     "ppinfer.models.pp_hgnetv2",
+    "ppinfer.models.clip",
+    "ppinfer.models.swin_transformer",
 )
 
 
