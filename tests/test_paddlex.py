@@ -312,3 +312,42 @@ def test_every_architecture_but_the_built_in_is_named_as_paddlex_knows_it():
 
     unknown = [n for n in list_models() if get_model(n).card_name not in MODELS]
     assert unknown == ["EfficientNet_lite0"]  # PaddleX has no EfficientNet-Lite
+
+
+def test_paddlex_runs_the_textline_ori_export_of_its_own_training_output(photos, tmp_path):
+    """PaddleX's training output for PP-LCNet_x1_0_textline_ori (its config.yaml, from
+    PaddleX's own config: stride_list [2, [2, 1], ...], input 3x80x160; best_model/) exports
+    with ``ppinfer export -c output/``; PaddleX loads it by the model's PaddleX name and
+    predicts what ppinfer predicts."""
+    import paddle
+
+    from ppinfer.models import get_model
+
+    from .paddleclas_configs import PADDLEX_TEXTLINE_ORI, infer_transforms
+    from .paddleclas_reference import calibrate_batch_norm, spread_classifier, teach_photos_apart
+
+    spec = get_model("PPLCNet_x1_0")
+    paddle.seed(1)
+    net = spec.build(class_num=2, arguments=spec.arguments(
+        {"stride_list": [2, [2, 1], [2, 1], [2, 1], [2, 1]]}))
+    textline = PreprocessConfig.from_paddleclas_ops(infer_transforms(PADDLEX_TEXTLINE_ORI))
+    batch = paddle.to_tensor(np.stack([preprocess_image(load_image(p), textline)
+                                       for p in photos.values()]))
+    calibrate_batch_norm(net, batch)  # then taught to give the photos both classes
+    teach_photos_apart(net, batch)
+    calibrate_batch_norm(net, batch)
+    spread_classifier(net, net.fc, batch, low=0.5, high=0.95)
+    output = tmp_path / "output"
+    (output / "best_model").mkdir(parents=True)
+    (output / "config.yaml").write_text(PADDLEX_TEXTLINE_ORI, encoding="utf-8")
+    paddle.save(net.state_dict(), str(output / "best_model" / "best_model.pdparams"))
+    out = tmp_path / "textline_ori"
+    result = CliRunner().invoke(cli, ["export", "-c", str(output), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    ours = ppinfer_predictions(out, photos)
+    theirs = paddlex_predictions("PP-LCNet_x1_0_textline_ori", out, photos)
+    assert len(ours) == len(theirs) == len(photos)
+    assert len({line["class_ids"][0] for line in ours}) == 2  # the photos are told apart
+    for a, b in zip(ours, theirs):
+        assert a["class_ids"][:1] == b["class_ids"][:1], (a, b)  # the card's topk is 1
+        np.testing.assert_allclose(a["scores"][:1], b["scores"][:1], atol=SCORE_ATOL)

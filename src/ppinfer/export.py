@@ -17,20 +17,21 @@ import filecmp
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ppinfer import __version__
-from ppinfer.checkpoints import load_checkpoint, sha256
+from ppinfer.checkpoints import read_checkpoint, sha256
 from ppinfer.errors import ConfigError, ExportError, ModelFormatError
 from ppinfer.io.publish import make_temp_dir, swap_into_place, sync_dir, tidy_after_killed_exports
+from ppinfer.modelfiles.export_plan import ExportPlan, plan_export, with_part
 from ppinfer.modelfiles.formats import detect_directory
 from ppinfer.modelfiles.modelcard import ModelCard, write_card
 from ppinfer.modelfiles.program_output import output_kind
 from ppinfer.models.program import INPUT_NAME, build_static_model
-from ppinfer.models.training_config import plan_export
 from ppinfer.pipeline.labels import imagenet_labels, load_labels
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 from ppinfer.runtime.interrupts import deferred_interrupts
@@ -55,7 +56,9 @@ class ExportResult:
     input_shape: tuple[int, int, int]
     max_abs_diff: float | None
     seconds: float
-    note: str | None = None  # an assumed argument that changes scores, said in one line
+    # What the export assumed or chose that the user should know (one sentence each): the
+    # arguments the checkpoint cannot show, the distillation part exported, ...
+    notes: list[str] = field(default_factory=list)
 
 
 def _check_output(output: Path, force: bool) -> None:
@@ -149,7 +152,7 @@ def _validate(static_model, directory: Path, preprocess: PreprocessConfig) -> fl
     return max(diffs)
 
 
-def _add_legacy_program(tmp: Path, plan, input_shape, state, source: str) -> bool:
+def _add_legacy_program(tmp: Path, plan: ExportPlan, input_shape, state, source: str) -> bool:
     """Write the legacy program (``inference.pdmodel``) beside Paddle 3's PIR one, sharing its
     ``inference.pdiparams``: Paddle Inference runs it 7-42% faster on 4 of 6 measured rows and
     starts 0.5 s sooner, and OpenVINO reads it without an ONNX conversion (BENCHMARKS.md);
@@ -195,29 +198,41 @@ def _writing(output: Path):
         ) from exc
 
 
-def _card(plan, preprocess, labels, static_model, fmt, checkpoint, env, kind: str
+def _card(plan: ExportPlan, labels, static_model, fmt, checkpoint: Path, env, kind: str
           ) -> ModelCard:
     return ModelCard(
         model_name=plan.spec.name,
-        paddlex_name=plan.spec.card_name,
-        preprocess=preprocess,
+        paddlex_name=plan.card_name,
+        preprocess=plan.preprocess,
         labels=labels,
-        topk=5,
+        topk=plan.topk,
         provenance={
             "class_num": plan.class_num,
-            "arguments": plan.recorded_arguments(),
-            "arguments_from": plan.source,
             "input_shape": list(static_model.input_shape),
             "input_name": INPUT_NAME,
             "output": kind,
             "format": fmt,
             "checkpoint": os.path.abspath(checkpoint),
             "checkpoint_sha256": sha256(checkpoint),
+            **plan.provenance(),
             "ppinfer_version": __version__,
             "paddle_version": env.version,
             "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
     )
+
+
+def _check_format(fmt: str | None, env) -> str:
+    fmt = FORMAT_ALIASES.get(fmt, fmt) if fmt else env.native_format
+    if fmt not in FORMATS:
+        raise ConfigError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}, "
+                          "or paddleclas1 (= seed).")
+    if fmt == "pir" and not env.can_run_pir:
+        raise ConfigError(
+            f"--format pir needs Paddle 3, and Paddle {env.version} is installed: "
+            "use --format legacy or paddleclas1, or upgrade paddlepaddle."
+        )
+    return fmt
 
 
 def export_model(
@@ -232,57 +247,50 @@ def export_model(
     force: bool = False,
     validate: bool = True,
     config: str | Path | None = None,
+    arch_args: dict | None = None,
+    checkpoint_part: str | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> ExportResult:
-    """``config``: the training config (PaddleClas/PaddleX YAML) the architecture's arguments,
-    input shape and preprocessing come from; without it they are PaddleClas's defaults and
-    ``ExportResult.note`` says which score-changing one was assumed."""
+    """Export ``checkpoint`` into ``output``; the architecture and its arguments come from
+    ``model_name``, the training ``config`` and ``arch_args`` (modelfiles/export_plan.py).
+    ``notify`` gets each note once the export is in place (the CLI prints them on stderr)."""
     started = time.perf_counter()
-    plan = plan_export(model_name, class_num, input_shape, config)
-    spec, class_num, input_shape = plan.spec, plan.class_num, plan.input_shape
-    env = paddle_env()
-    fmt = FORMAT_ALIASES.get(fmt, fmt) if fmt else env.native_format
-    if fmt not in FORMATS:
-        raise ConfigError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}, "
-                          "or paddleclas1 (= seed).")
-    if fmt == "pir" and not env.can_run_pir:
-        raise ConfigError(
-            f"--format pir needs Paddle 3, and Paddle {env.version} is installed: "
-            "use --format legacy or paddleclas1, or upgrade paddlepaddle."
-        )
-    if class_num < 1:
+    if class_num is not None and class_num < 1:
         raise ConfigError("--class-num must be at least 1.")
+    plan = plan_export(model_name, config=config, class_num=class_num, input_shape=input_shape,
+                       arch_args=arch_args, labels_file=labels_file, part=checkpoint_part)
+    env = paddle_env()
+    fmt = _check_format(fmt, env)
     output = Path(output)
     tidy_after_killed_exports(output)
     _check_output(output, force)
-    labels = load_labels(labels_file, class_num) if labels_file else (
-        imagenet_labels() if class_num == 1000 else None
+    labels = load_labels(plan.labels_file, plan.class_num) if plan.labels_file else (
+        imagenet_labels() if plan.class_num == 1000 else None
     )
     with deferred_interrupts() as checkpoint_interrupt:
-        state = load_checkpoint(checkpoint, spec)
+        read = read_checkpoint(checkpoint, plan.spec, plan.part)
+        plan = with_part(plan, read.part, read.parts)
         checkpoint_interrupt()
         static_model = build_static_model(
-            spec, class_num, input_shape, ir="pir" if fmt == "pir" else "legacy",
+            plan.spec, plan.class_num, plan.input_shape, ir="pir" if fmt == "pir" else "legacy",
             arguments=plan.arguments,
         )
-        static_model.load_state(state, source=str(checkpoint))
+        static_model.load_state(read.state, source=str(read.path))
         checkpoint_interrupt()
-        preprocess = (plan.preprocess or spec.preprocess).for_input_shape(
-            static_model.input_shape)
         tmp = _make_temp_dir(output)
         try:
             with _writing(output):
                 files = _save(static_model, tmp, fmt)
-                if fmt == "pir" and _add_legacy_program(tmp, plan, input_shape, state,
-                                                        str(checkpoint)):
+                if fmt == "pir" and _add_legacy_program(tmp, plan, plan.input_shape,
+                                                        read.state, str(read.path)):
                     files = sorted([*files, "inference.pdmodel"])
                 program = detect_directory(tmp, prefer="pir" if fmt == "pir" else "legacy"
                                            ).program
                 # what the program ends in, so predict never judges it from the scores
                 kind = output_kind(program) or "softmax"
-                write_card(tmp, _card(plan, preprocess, labels, static_model, fmt,
-                                      checkpoint, env, kind))
+                write_card(tmp, _card(plan, labels, static_model, fmt, read.path, env, kind))
             checkpoint_interrupt()
-            diff = _validate(static_model, tmp, preprocess) if validate else None
+            diff = _validate(static_model, tmp, plan.preprocess) if validate else None
             if diff is not None and diff > VALIDATION_ATOL:
                 raise ExportError(
                     f"The exported model differs from the training program by {diff:.2e} "
@@ -295,10 +303,12 @@ def export_model(
                 swap_into_place(tmp, output)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    for note in plan.notes:  # for the export written: a refused one has only its error
+        (notify or (lambda _note: None))(note)
     return ExportResult(
-        output=output, model_name=spec.name, format=fmt, files=files + ["inference.yml"],
-        class_num=class_num, input_shape=static_model.input_shape, max_abs_diff=diff,
-        seconds=time.perf_counter() - started, note=plan.note,
+        output=output, model_name=plan.spec.name, format=fmt, files=files + ["inference.yml"],
+        class_num=plan.class_num, input_shape=static_model.input_shape, max_abs_diff=diff,
+        seconds=time.perf_counter() - started, notes=list(plan.notes),
     )
 
 
