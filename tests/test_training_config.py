@@ -82,6 +82,9 @@ def test_explicit_flags_override_the_config(tmp_path):
     ("  name: MobileNetV3_large_x1_0\n  class_squeeze: 1280\n", ["class_squeeze 960"]),
     ("  name: PPLCNet_x1_0\n  use_ml_decoder: True\n", ["use_ml_decoder", "multi-label"]),
     ("  name: PPLCNet_x1_0\n  infer_add_softmax: False\n", ["infer_add_softmax"]),
+    ("  name: PPHGNetV2_B0\n  use_lab: False\n", ["use_lab", "already sets"]),
+    ("  name: EfficientNet_lite0\n  use_se: True\n", ["use_se", "already sets to false"]),
+    ("  name: EfficientNet_lite0\n  padding_type: SAME\n", ["padding_type", "does not know"]),
 ])
 def test_what_ppinfer_cannot_build_is_refused_by_name(tmp_path, arch, words):
     message = refused(tmp_path, arch_config(arch))
@@ -96,6 +99,9 @@ def test_arguments_that_change_nothing_exported_are_taken_and_recorded(tmp_path)
     plan = plan_export(None, config=config_file(tmp_path, arch_config(arch)))
     assert plan.arguments.values["lr_mult_list"] == [0.1, 0.2, 0.3, 0.4, 0.5, 1.0]
     assert "lr_mult_list" not in plan.arguments.built  # the forward never sees it
+    lite = plan_export(None, config=config_file(tmp_path, arch_config(
+        "  name: EfficientNet_lite0\n  pretrained: False\n  use_ssld: False\n")))
+    assert lite.arguments.built == {} and lite.notes == []
 
 
 def test_without_a_config_the_unseen_defaults_are_noted_and_recorded(tmp_path):
@@ -193,3 +199,18 @@ def test_arch_args_read_their_values_as_yaml():
     for bad in ("dropout_prob", "=1", "x=[1", "x={a: 1}", "x=*a"):
         with pytest.raises(ConfigError, match="--arch-arg"):
             parse_arch_args([bad])
+
+
+def test_a_multilabel_config_is_refused_and_another_post_process_is_said(tmp_path):
+    """PaddleClas exports a multi-label model with a sigmoid: ppinfer's softmax export would be
+    wrong, so it is refused. PULC's ThreshOutput shows the same scores another way: said."""
+    multilabel = configs.PULC_IMAGE_ORIENTATION.replace(
+        "  image_shape:", "  use_multilabel: True\n  image_shape:")
+    assert "multi-label model (Global.use_multilabel)" in refused(tmp_path, multilabel)
+    thresh = configs.PULC_IMAGE_ORIENTATION.replace(
+        "    name: Topk\n    topk: 1\n", "    name: ThreshOutput\n    threshold: 0.9\n")
+    plan = plan_export(None, config=config_file(tmp_path, thresh, "thresh.yaml"))
+    assert any("Infer.PostProcess is ThreshOutput, which ppinfer does not apply" in note
+               for note in plan.notes)
+    topk = plan_export(None, config=config_file(tmp_path, configs.PULC_IMAGE_ORIENTATION))
+    assert not any("PostProcess" in note for note in topk.notes)

@@ -102,3 +102,58 @@ def test_a_fine_tuned_resnet_without_class_num_names_the_files_own_key(paddlecla
                        "-o", str(tmp_path / "out")], exit_code=2)
     assert "fc.weight is [512, 102] in " + str(path) in printed
     assert "pass --class-num 102" in printed and "fc_0" not in printed
+
+
+def test_optimizer_state_beside_the_weights_is_refused_naming_the_weights(state, tmp_path):
+    save({"lr": np.zeros(1, np.float32)}, tmp_path / "best_model.pdopt")
+    with pytest.raises(CheckpointError, match=r"optimizer state, not the model's weights: "
+                                              r"pass .*best_model\.pdparams"):
+        read_checkpoint(tmp_path / "best_model.pdopt")
+
+
+def test_a_part_is_picked_with_a_single_model_config_and_a_config_part_saved_alone_loads(
+        state, tmp_path):
+    """--checkpoint-part picks from the checkpoint also when the config trains one model; a
+    distillation config's part saved alone (PaddleClas's best_model_student.pdparams) loads as
+    it is, and its card names no part."""
+    import yaml
+
+    from . import paddleclas_configs as configs
+
+    single = tmp_path / "single.yaml"
+    single.write_text(configs.PULC_IMAGE_ORIENTATION.replace("PPLCNet_x1_0", "PPLCNet_x0_25")
+                      .replace("use_last_conv: False", "use_last_conv: True"), encoding="utf-8")
+    teacher = {k: v * 0.5 if k.startswith("fc.") else v for k, v in state.items()}
+    both = save({**{f"Teacher.{k}": v for k, v in teacher.items()},
+                 **{f"Student.{k}": v for k, v in state.items()}}, tmp_path / "both.pdparams")
+    out = tmp_path / "teacher"
+    run_cli(["export", "-c", str(single), "-p", str(both), "-o", str(out),
+             "--checkpoint-part", "Teacher", "--no-validate"])
+    card = yaml.safe_load((out / "inference.yml").read_text())
+    assert card["ppinfer"]["checkpoint_part"] == "Teacher"
+    distill = tmp_path / "distill.yaml"
+    distill.write_text(configs.PPLCNET_SSLD.replace("PPLCNet_x1_0", "PPLCNet_x0_25").replace(
+        "&class_num 1000", "&class_num 4"), encoding="utf-8")
+    student = save(state, tmp_path / "best_model_student.pdparams")
+    out = tmp_path / "student"
+    run_cli(["export", "-c", str(distill), "-p", str(student), "-o", str(out), "--no-validate"])
+    assert "checkpoint_part" not in yaml.safe_load((out / "inference.yml").read_text())["ppinfer"]
+
+
+def test_the_python_api_warns_what_it_assumed_as_export_notes(state, tmp_path):
+    import warnings
+
+    import ppinfer
+
+    path = save(state, tmp_path / "best_model.pdparams")
+    with pytest.warns(ppinfer.ExportNote, match="Assumed PaddleClas's defaults for what the "
+                                                "checkpoint cannot show"):
+        result = ppinfer.export("PPLCNet_x0_25", path, tmp_path / "assumed", class_num=4,
+                                validate=False)
+    assert result.notes and result.notes[0].startswith("Assumed")
+    config = tmp_path / "config.yaml"
+    config.write_text("Arch:\n  name: PPLCNet_x0_25\n  class_num: 4\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ppinfer.ExportNote)  # from a config nothing is assumed
+        assert ppinfer.export(None, path, tmp_path / "known", config=config,
+                              validate=False).notes == []

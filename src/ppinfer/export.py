@@ -268,7 +268,8 @@ def export_model(
         imagenet_labels() if plan.class_num == 1000 else None
     )
     with deferred_interrupts() as checkpoint_interrupt:
-        read = read_checkpoint(checkpoint, plan.spec, plan.part)
+        read = read_checkpoint(checkpoint, plan.spec, plan.part,
+                               part_asked=checkpoint_part is not None)
         plan = with_part(plan, read.part, read.parts)
         checkpoint_interrupt()
         static_model = build_static_model(

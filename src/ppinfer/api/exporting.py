@@ -13,6 +13,11 @@ from ppinfer.api.options import parse_arch_args, parse_image_shape
 from ppinfer.errors import ConfigError
 
 
+class ExportNote(UserWarning):
+    """What an export says of its own choices: an argument it assumed that the checkpoint cannot
+    show, the part of a distillation checkpoint it exported. Also in ``ExportResult.notes``."""
+
+
 def export(
     model_name: str | None,
     checkpoint: str | os.PathLike | None,
@@ -45,7 +50,7 @@ def export(
     writes. Returns an :class:`ppinfer.export.ExportResult`: ``.output``, ``.files`` (the names
     written), ``.max_abs_diff`` (the self-check's largest score difference, ``None`` with
     ``validate=False``) and ``.notes`` (what was assumed: each is also given to ``notify``,
-    by default a ``UserWarning``).
+    by default issued as an :class:`ExportNote` warning).
     """
     from ppinfer.export import export_model
 
@@ -77,4 +82,4 @@ def _default_checkpoint(model_name: str | None, config) -> Path:
 
 
 def _warn(note: str) -> None:
-    warnings.warn(note, UserWarning, stacklevel=4)
+    warnings.warn(note, ExportNote, stacklevel=5)  # the caller of ppinfer.export(...)

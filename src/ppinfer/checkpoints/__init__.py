@@ -23,6 +23,8 @@ from ppinfer.checkpoints.lod_tensor import read_tensor_file
 from ppinfer.checkpoints.matching import match_state
 from ppinfer.checkpoints.namings import CheckpointState
 from ppinfer.checkpoints.training_outputs import (
+    NOT_WEIGHTS,
+    PDPARAMS,
     STATE_DICT_SUFFIXES,
     checkpoint_file,
     select_part,
@@ -107,9 +109,12 @@ class Checkpoint:
     parts: list[str] = field(default_factory=list)
 
 
-def read_checkpoint(path: str | Path, spec=None, part: str | None = None) -> Checkpoint:
+def read_checkpoint(path: str | Path, spec=None, part: str | None = None,
+                    part_asked: bool = True) -> Checkpoint:
     """Read the checkpoint ``-p path`` means (see the module doc) into arrays keyed by Paddle
-    names; ``part`` picks a distillation model's part (default: Student)."""
+    names; ``part`` picks a distillation model's part (default: Student). A part the user did
+    not ask for (``part_asked=False``: a distillation config's) is not required: that part
+    saved alone loads as it is."""
     given = Path(path)
     path = checkpoint_file(given)
     if path.is_dir():
@@ -122,15 +127,18 @@ def read_checkpoint(path: str | Path, spec=None, part: str | None = None) -> Che
             state = read_pdparams(path)
         elif path.suffix in TORCH_SUFFIXES:
             state = read_torch(path, spec)
+        elif path.suffix in NOT_WEIGHTS:
+            raise CheckpointError(f"{path} holds {NOT_WEIGHTS[path.suffix]}, not the model's "
+                                  f"weights: pass {path.with_suffix(PDPARAMS)}.")
         else:
             raise CheckpointError(
                 f"{path} is not a checkpoint ppinfer reads: pass a persistable directory, a "
                 f".pdparams (or .pdema) file or a PyTorch file ({', '.join(TORCH_SUFFIXES)})."
             )
     if isinstance(state, CheckpointState):
-        state, chosen, parts = select_part(state, part, str(path))
+        state, chosen, parts = select_part(state, part, str(path), part_asked)
         return Checkpoint(state, path, chosen, parts)
-    if part is not None:
+    if part is not None and part_asked:
         raise CheckpointError(f"--checkpoint-part {part}: {path} holds one model, not a "
                               "distillation model's parts: remove --checkpoint-part.")
     return Checkpoint(state, path)

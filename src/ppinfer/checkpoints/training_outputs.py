@@ -27,6 +27,7 @@ from ppinfer.errors import CheckpointError
 
 PDPARAMS = ".pdparams"
 STATE_DICT_SUFFIXES = (PDPARAMS, ".pdema")  # .pdema: the same paddle.save of a state dict
+NOT_WEIGHTS = {".pdopt": "optimizer state", ".pdstates": "training metrics"}  # saved beside
 BEST = "best_model"
 DEFAULT_PART = "Student"
 # A distillation part is a sublayer PaddleClas's config names (Teacher, Student, Student2...):
@@ -61,13 +62,14 @@ def parts_of(state: Mapping[str, np.ndarray]) -> list[str]:
     return list(parts)
 
 
-def select_part(state: CheckpointState, part: str | None, source: str
+def select_part(state: CheckpointState, part: str | None, source: str, asked: bool = True
                 ) -> tuple[CheckpointState, str | None, list[str]]:
     """``state``'s part ``part`` (default: Student) with the part's prefix taken off, the part
-    chosen and the parts found; ``state`` itself when it holds no parts and none was asked."""
+    chosen and the parts found; ``state`` itself when it holds no parts and none was
+    ``asked`` for (a distillation config's part may be saved alone)."""
     parts = parts_of(state)
     if not parts:
-        if part is not None:
+        if part is not None and asked:
             raise CheckpointError(f"--checkpoint-part {part}: {source} is one model's state "
                                   "dict, not a distillation model's: remove --checkpoint-part.")
         return state, None, []

@@ -85,6 +85,8 @@ def plan_export(
     plan.labels_file = labels_file or _config_labels(plan, trained)
     if trained is not None and trained.topk:
         plan.topk = trained.topk
+    if trained is not None:
+        plan.notes.extend(trained.notes)
     if arguments.assumed_unseen:
         plan.notes.append(assumed_note(spec.name, arguments.assumed_unseen))
     return plan
@@ -153,8 +155,10 @@ def _config_labels(plan: ExportPlan, trained: TrainingConfig | None) -> str | No
 
 def with_part(plan: ExportPlan, part: str | None, parts: list[str]) -> ExportPlan:
     """``plan`` told which distillation part the checkpoint gave; a note says so when
-    nobody named it."""
-    if part is None or plan.part is not None:
+    nobody named it. A config's part saved alone (no parts in the file) is no part."""
+    if part is None:
+        return replace(plan, part=None) if plan.part is not None else plan
+    if plan.part is not None:
         return plan
     note = (f"The checkpoint holds the distillation parts {', '.join(parts)}: exported "
             f"{part} (--checkpoint-part picks another).")

@@ -54,6 +54,7 @@ class TrainingConfig:
     part: str | None = None  # a distillation config's exported model
     parts: tuple[str, ...] = ()
     part_named: bool = False  # the part was asked for or named by Arch.infer_model_name
+    notes: tuple[str, ...] = ()  # what the config asks that ppinfer does another way
 
 
 def find_config(path: str | Path) -> Path:
@@ -81,6 +82,10 @@ def read_training_config(path: str | Path, part: str | None = None) -> TrainingC
     if "class_num" not in arch and "class_num" in glob:
         # PaddleClas's Engine copies the deprecated Global.class_num into Arch.
         arch = {**arch, "class_num": glob["class_num"]}
+    if glob.get("use_multilabel", False) is not False:
+        raise ConfigError(f"{path} trains a multi-label model (Global.use_multilabel), which "
+                          "PaddleClas exports with a sigmoid; ppinfer's exports end in softmax: "
+                          "export it with PaddleClas's tools/export_model.py.")
     name = arch.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{path}'s Arch has no name: it does not say which architecture "
@@ -95,18 +100,21 @@ def read_training_config(path: str | Path, part: str | None = None) -> TrainingC
     return TrainingConfig(
         path=path, image_shape=_image_shape(glob.get("image_shape"), path),
         preprocess=preprocess, topk=topk, label_file=label_file,
-        paddlex_name=pdx_name if isinstance(pdx_name, str) and pdx_name else None, **model,
+        paddlex_name=pdx_name if isinstance(pdx_name, str) and pdx_name else None,
+        notes=_post_process_note(infer, path), **model,
     )
 
 
 def _load(path: Path) -> dict[str, Any]:
+    import yaml
+
     data = read_regular_file(path, CONFIG_MAX_BYTES, ConfigError, what="training config ")
     try:
         doc = load_yaml(data.decode("utf-8-sig"), scalar_aliases=True)
     except (UnicodeDecodeError, YamlRefused) as exc:
         raise ConfigError(f"Training config {path} is not YAML ppinfer reads "
                           f"({short(exc, 120)}).") from None
-    except Exception as exc:  # yaml.YAMLError: a syntax error
+    except yaml.YAMLError as exc:  # a syntax error
         reason = short(getattr(exc, "problem", None) or exc, 120)
         raise ConfigError(f"Training config {path} is not valid YAML ({reason}).") from None
     if not isinstance(doc, dict):
@@ -212,3 +220,15 @@ def _infer(infer: dict, path: Path) -> tuple[PreprocessConfig | None, int | None
                           "positive whole number.")
     label_file = post.get("class_id_map_file")
     return preprocess, topk, label_file if isinstance(label_file, str) and label_file else None
+
+
+def _post_process_note(infer: dict, path: Path) -> tuple[str, ...]:
+    """A post-process other than a top-k (PULC's ThreshOutput) shows the same scores another
+    way: said, not followed."""
+    post = infer.get("PostProcess")
+    post = post if isinstance(post, dict) else {}
+    name = post.get("func") if post.get("name") == "DistillationPostProcess" else post.get("name")
+    if name in (None, "Topk"):
+        return ()
+    return (f"{path}'s Infer.PostProcess is {short(name, 40)}, which ppinfer does not apply: "
+            "predict shows the top-k of the same scores.",)
