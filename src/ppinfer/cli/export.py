@@ -64,4 +64,5 @@ def export(config, model_name, checkpoint, output, class_num, image_shape, arch_
                f"{', '.join(result.files)} in {result.seconds:.1f}s.")
     if result.max_abs_diff is not None:
         click.echo(f"Check: exported model vs training program, max |score diff| = "
-                   f"{result.max_abs_diff:.2e}.")
+                   f"{result.max_abs_diff:.2e} (Executor), {result.engine_max_abs_diff:.2e} "
+                   "(Paddle Inference's optimised kernels).")
