@@ -182,8 +182,10 @@ def softmax_scores(model, x) -> np.ndarray:
 
 
 def tells_apart(model, x) -> bool:
-    """Each photo of ``x`` has its own top-1."""
-    return len(set(softmax_scores(model, x).argmax(axis=1).tolist())) == x.shape[0]
+    """Each photo of ``x`` has its own top-1 (with fewer classes than photos: every class is
+    some photo's top-1)."""
+    scores = softmax_scores(model, x)
+    return len(set(scores.argmax(axis=1).tolist())) == min(x.shape[0], scores.shape[1])
 
 
 def teach_photos_apart(model, x) -> None:
@@ -195,7 +197,9 @@ def teach_photos_apart(model, x) -> None:
     """
     import paddle
 
-    labels = paddle.arange(x.shape[0])
+    with paddle.no_grad():
+        classes = model(x).shape[1]
+    labels = paddle.arange(x.shape[0]) % classes
     optimizer = paddle.optimizer.Adam(learning_rate=3e-3, parameters=model.parameters())
     for step in range(TRAIN_STEPS):
         model.train()
@@ -251,13 +255,14 @@ def spread_classifier(model, fc, x, low: float = 0.2, high: float = 0.95) -> np.
     raise AssertionError(f"could not spread the random classifier's scores (top-1 {top:.3f})")
 
 
-def photo_batch(name: str, images: list) -> np.ndarray:
-    """``images`` (paths or RGB arrays) preprocessed as ppinfer's ``name`` does, one NCHW batch."""
+def photo_batch(name: str, images: list, preprocess=None) -> np.ndarray:
+    """``images`` (paths or RGB arrays) preprocessed as ppinfer's ``name`` does (or as
+    ``preprocess``, a PreprocessConfig, says), one NCHW batch."""
     from ppinfer.models import get_model
     from ppinfer.pipeline.decode import load_image
     from ppinfer.pipeline.preprocess import make_batch, preprocess_image
 
-    cfg = get_model(name).preprocess
+    cfg = preprocess or get_model(name).preprocess
     return make_batch([preprocess_image(image if isinstance(image, np.ndarray)
                                         else load_image(image), cfg) for image in images])
 
@@ -274,18 +279,23 @@ class Reference:
 
 def build_reference(root: Path, module: str, name: str, photos: list[Path], out: Path, *,
                     class_num: int, calibration: np.ndarray | None = None,
-                    high: float = 0.95, fit_head: bool = False) -> Reference:
-    """PaddleClas's own ``name`` with random weights, BN statistics from ``calibration`` (a
-    preprocessed batch; default ``photos`` themselves), a few training steps if the random
-    network cannot tell ``photos`` apart (with ``fit_head``, :func:`fit_classifier` instead),
-    and a classifier spread below ``high``; saved to
-    ``out``. Asserts the scores make the top-5 comparison mean something."""
+                    high: float = 0.95, low: float = 0.2, ranked: int = 5,
+                    arguments: dict | None = None, preprocess=None, prefix: str = "",
+                    beside: dict | None = None, fit_head: bool = False) -> Reference:
+    """PaddleClas's own ``name(**arguments)`` with random weights, BN statistics from
+    ``calibration`` (a preprocessed batch; default ``photos`` themselves), a few training steps
+    if the random network cannot tell ``photos`` apart (with ``fit_head``,
+    :func:`fit_classifier` instead), and a classifier spread below ``high``; saved to ``out``,
+    each key under ``prefix`` (a distillation part: ``"Student."``) and ``beside`` saved with
+    it (the other parts' state). ``photos`` are preprocessed as ``preprocess`` says (default:
+    ppinfer's for ``name``). Asserts the scores make the top-5 comparison mean something (the
+    first ``ranked`` places apart, and the photos' top-1s)."""
     import paddle
 
     paddle.disable_static()
     paddle.seed(7)
-    model = legendary_model(root, module, name, class_num=class_num)
-    x = paddle.to_tensor(photo_batch(name, photos))
+    model = legendary_model(root, module, name, class_num=class_num, **(arguments or {}))
+    x = paddle.to_tensor(photo_batch(name, photos, preprocess))
     calibrate_on = x if calibration is None else paddle.to_tensor(calibration)
     calibrate_batch_norm(model, calibrate_on)
     if fit_head:
@@ -293,13 +303,16 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
     elif not tells_apart(model, x):
         teach_photos_apart(model, x)
         calibrate_batch_norm(model, calibrate_on)
-    scores = spread_classifier(model, classifier(model), x, high=high)
+    scores = spread_classifier(model, classifier(model), x, low=low, high=high)
     order = np.sort(scores, axis=1)[:, ::-1]
-    gaps = order[:, :5] - order[:, 1:6]
-    assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-5 would make the order check luck"
-    assert len({int(row.argmax()) for row in scores}) == len(photos), "scores ignore the input"
+    ranked = min(ranked, order.shape[1] - 1)  # the top-5's order, or all of two classes'
+    gaps = order[:, :ranked] - order[:, 1:ranked + 1]
+    assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-k would make the order check luck"
+    top1 = {int(row.argmax()) for row in scores}
+    assert len(top1) == min(len(photos), class_num), "scores ignore the input"
     state = {key: value.numpy() for key, value in model.state_dict().items()}
-    paddle.save(model.state_dict(), str(out))
+    saved = {prefix + key: value for key, value in model.state_dict().items()}
+    paddle.save({**(beside or {}), **saved}, str(out))  # parts in the config's order
     return Reference(module, name, state, out, scores, list(photos))
 
 
@@ -336,6 +349,7 @@ def assert_agrees(lines: list[dict], ref: Reference) -> None:
     SCORE_ATOL of PaddleClas's."""
     assert [line["file_name"] for line in lines] == [str(path) for path in ref.photos]
     for line, scores in zip(lines, ref.scores):
-        order = np.argsort(-scores, kind="stable")[:5]
+        order = np.argsort(-scores, kind="stable")[:len(line["class_ids"])]
+        assert len(order) == min(5, len(scores)), line["file_name"]
         assert line["class_ids"] == order.tolist(), line["file_name"]
         np.testing.assert_allclose(line["scores"], scores[order], rtol=0, atol=SCORE_ATOL)

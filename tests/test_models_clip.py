@@ -53,13 +53,18 @@ def test_preprocessing_is_paddlex_infer_config():
 
 
 def test_paddlex_config_arguments_are_accepted_and_embeddings_refused():
-    import paddle
+    from ppinfer.errors import ConfigError
 
     spec = get_model("CLIP_vit_base_patch16_224")
-    with paddle.LazyGuard():
-        spec.build(class_num=2, return_embed=False, use_fused_attn=True, use_fused_linear=True)
+    accepted = spec.arguments({"return_embed": False, "use_fused_attn": True,
+                               "use_fused_linear": True, "pretrained": True})
+    assert accepted.values["use_fused_attn"] is True and accepted.built == {}
+    with pytest.raises(ConfigError, match="return_embed"):
+        spec.arguments({"return_embed": True})
+    with pytest.raises(ConfigError, match="img_size"):
+        spec.arguments({"img_size": 336})
     with pytest.raises(ValueError, match="return_embed=True makes CLIP return embeddings"):
-        spec.build(class_num=2, return_embed=True)
+        CLIPVisionTransformer("vit_base_patch16_224", 2, return_embed=True)
     with pytest.raises(ValueError, match="size must be one of"):
         CLIPVisionTransformer("vit_huge_patch14_224")
 

@@ -33,6 +33,7 @@ _LAZY = {
     "Predictor": "ppinfer.api.predictor",
     "Result": "ppinfer.pipeline.postprocess",
     "ExportResult": "ppinfer.export",
+    "ExportNote": "ppinfer.api.exporting",
     "sample_image_path": "ppinfer.pipeline.sample",
     "serve": "ppinfer.serving.server",
 }

@@ -28,6 +28,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
+from ppinfer.models.arguments import TRAINING, Param, default_only, no_effect
 from ppinfer.models.layers import fresh_parameter_names, paddleclas_padding
 from ppinfer.models.legacy_safe import gelu
 from ppinfer.models.registry import register_model
@@ -54,9 +55,13 @@ ARCHS: dict[str, Arch] = {
 # set the first three), with its defaults. Fused attention and fused linear layers compute the
 # same function (PaddleClas uses them on recent GPUs only); dropout and drop path are identities
 # at inference; ``head_init_scale`` only scales the initial head.
-ARGUMENTS = {"return_embed": False, "use_fused_attn": False, "use_fused_linear": False,
-             "drop_rate": 0.0, "attn_drop_rate": 0.0, "drop_path_rate": 0.0,
-             "head_init_scale": 0.001}
+PARAMS: tuple[Param, ...] = (
+    default_only("return_embed", False),  # True: embeddings, not class scores
+    *(no_effect(name, default) for name, default in (
+        ("use_fused_attn", False), ("use_fused_linear", False), ("drop_rate", 0.0),
+        ("attn_drop_rate", 0.0), ("drop_path_rate", 0.0), ("head_init_scale", 0.001))),
+    *TRAINING,
+)
 
 
 class Attention(nn.Layer):
@@ -183,7 +188,7 @@ def _register(size: str) -> None:
 
     factory.__name__ = factory.__qualname__ = f"CLIP_{size}"
     factory.__doc__ = f"CLIP {size} fine-tuned as a classifier (PaddleX: CLIP_{size})."
-    register_model(arguments=ARGUMENTS)(factory)
+    register_model(params=PARAMS)(factory)
 
 
 for _size in ARCHS:

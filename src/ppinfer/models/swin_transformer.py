@@ -31,6 +31,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
+from ppinfer.models.arguments import TRAINING, no_effect
 from ppinfer.models.layers import fresh_parameter_names, paddleclas_padding
 from ppinfer.models.legacy_safe import gelu, roll
 from ppinfer.models.registry import register_model
@@ -283,7 +284,8 @@ def _register(size: str) -> None:
     register_model(
         input_shape=(3, arch.image_size, arch.image_size),
         preprocess=PREPROCESS[arch.image_size],
-        arguments={**INFERENCE_IDENTITIES, "drop_path_rate": arch.drop_path_rate},
+        params=(*(no_effect(name, default) for name, default in INFERENCE_IDENTITIES.items()),
+                no_effect("drop_path_rate", arch.drop_path_rate), *TRAINING),
     )(factory)
 
 
