@@ -10,7 +10,9 @@ down on exit; with one, the application is deleted from the cluster on exit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,30 +174,35 @@ def serve_on_ray(model, *, host: str, port: int, engine: str | None,
                  load_options: dict[str, Any],
                  on_ready: Callable[[RayServeReport], None] | None = None) -> None:
     """Deploy, serve until SIGTERM or Ctrl-C, then delete the application (its replicas
-    finish what they hold) and stop the local Ray if this started one."""
+    finish what they hold) and stop the local Ray if this started one. Ray's notices go to
+    stderr, as with predict --runner ray."""
     require_ray_serve()
     from ppinfer.runners.ray_runner import ray_session, unwrap_ray_errors
 
     plan = plan_for_replicas(model, engine, options, load_options)
-    with ray_session(options.address, needs="ray.serve", hint=SERVE_HINT) as ray, \
-            _quiet_serve():
+    with contextlib.redirect_stdout(sys.stderr), _quiet_serve(), \
+            ray_session(options.address, needs="ray.serve", hint=SERVE_HINT):
         from ray import serve
+        from ray.serve.exceptions import RayServeException
 
-        with unwrap_ray_errors():
-            report = deploy(plan, options, server_options, host=host, port=port)
-        if on_ready is not None:
-            on_ready(report)
-        try:
-            _wait_for_stop()
-        finally:
-            serve.delete(APP_NAME)
-            if not options.address:
-                serve.shutdown()
-        del ray
+        with _stop_signals() as stop:  # Ray's own SIGTERM handler would abort the process
+            try:
+                with unwrap_ray_errors():
+                    report = deploy(plan, options, server_options, host=host, port=port)
+                if on_ready is not None and not stop.is_set():
+                    on_ready(report)
+                while not stop.wait(0.5):
+                    pass
+            finally:
+                # the replicas finish what they hold; a local Ray then goes with ray_session
+                with contextlib.suppress(RayServeException):  # Serve never started
+                    serve.delete(APP_NAME)
 
 
-def _wait_for_stop() -> None:
-    """Until SIGTERM or Ctrl-C; a second one during the drain interrupts it."""
+@contextlib.contextmanager
+def _stop_signals():
+    """An event SIGTERM or Ctrl-C sets (also while deploying: the stop comes right after);
+    the previous handlers are back for the drain, so a second Ctrl-C interrupts it."""
     import signal
     import threading
 
@@ -203,8 +210,7 @@ def _wait_for_stop() -> None:
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in handled}
     try:
-        while not stop.wait(0.5):
-            pass
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
