@@ -8,12 +8,15 @@ Side by side in one run, each in a process of its own on a free 127.0.0.1 port:
 - ``ppinfer serve`` (dynamic batching, ``--max-batch 8 --max-delay-ms 5``);
 - the server a user would write by hand: FastAPI, the same decode and engine, one engine call
   per request, no batching (``--hand-written`` mode of this script);
+- ``ppinfer serve --runner ray``: the same app on Ray Serve, 1 replica reserving every core
+  and 2 replicas sharing them (``--no-ray`` leaves these out);
 - the limit: ``ppinfer bench --end-to-end`` on the same photos (decode + preprocess +
   inference + postprocess, no HTTP), and one image's ``predict`` latency.
 
 At each concurrency C, C clients each send a photo (raw body to ``/predict``) and send the next
 as soon as the answer comes, for ``--seconds`` (bounded in time and count). Reported:
-requests/s, p50/p99 latency, and for ppinfer serve the mean batch it formed (from /metrics).
+requests/s, p50/p99 latency, and for ppinfer serve the mean batch it formed (from /metrics;
+with 2 Ray replicas /metrics is one replica's, so none is shown).
 """
 
 
@@ -58,20 +61,26 @@ def hand_written_app(model, engine: str):
     return app
 
 
-def start(command: list[str], port: int) -> subprocess.Popen:
+def start(command: list[str], port: int, ready_path: str) -> subprocess.Popen:
+    """Start a server; ready when ``ready_path`` answers 200 (Ray's proxy answers before the
+    app is deployed). Its stderr goes to a file: a pipe nobody reads could fill and block it."""
+    import tempfile
+
     import httpx
 
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    deadline = time.monotonic() + 180
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the server)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/predict", timeout=1)
-            return proc
+            if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
+                return proc
         except httpx.TransportError:
-            if proc.poll() is not None:
-                raise SystemExit(f"server failed: {proc.stderr.read()}") from None
-            time.sleep(0.3)
+            pass
+        if proc.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"server failed: {log.read()}")
+        time.sleep(0.3)
     proc.kill()
     raise SystemExit("server did not start")
 
@@ -145,6 +154,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,4,16,64")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--no-ray", action="store_true", help="leave out the Ray Serve rows")
     parser.add_argument("--hand-written", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.hand_written is not None:  # the hand-written server, in its own process
@@ -160,31 +170,39 @@ def main() -> None:
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "cpu_flags": _cpu_flags(), "cores": os.cpu_count(), "engine": args.engine,
               "photos": len(photos), "seconds": args.seconds, "servers": {}}
+    serve = [sys.executable, "-m", "ppinfer", "serve", "--engine", args.engine,
+             "--max-batch", "8", "--max-delay-ms", "5", *model]
+    cores = os.cpu_count() or 1
     servers = {
-        "ppinfer serve": [sys.executable, "-m", "ppinfer", "serve", "--engine", args.engine,
-                          "--max-batch", "8", "--max-delay-ms", "5", *model],
+        "ppinfer serve": serve,
         "hand-written": [sys.executable, __file__, "--engine", args.engine, *model],
     }
+    if not args.no_ray:
+        servers["ray 1 replica"] = [*serve, "--runner", "ray", "--replica-cpus", str(cores)]
+        servers["ray 2 replicas"] = [*serve, "--runner", "ray", "--replicas", "2",
+                                     "--replica-cpus", f"{cores / 2:g}"]
     for name, command in servers.items():
         port = free_port()
-        command = [*command, "--port", str(port)] if name == "ppinfer serve" else \
+        ours = name != "hand-written"
+        command = [*command, "--port", str(port)] if ours else \
             [*command, "--hand-written", str(port)]
-        proc = start(command, port)
+        proc = start(command, port, "/v2/health/ready" if ours else "/docs")
         base = f"http://127.0.0.1:{port}"
         rows = []
         try:
             for c in levels:
-                before = batch_metrics(base) if name == "ppinfer serve" else None
+                before = batch_metrics(base) if ours and name != "ray 2 replicas" else None
                 row = asyncio.run(closed_loop(f"{base}/predict", bodies, c, args.seconds))
                 if before is not None:
                     calls, images = (a - b for a, b in zip(batch_metrics(base), before))
                     row["mean_batch"] = round(images / calls, 2) if calls else None
                 rows.append(row)
                 print(f"{name:14} c={c:<3} {row['rps']:8.1f} req/s  p50 {row['p50_ms']} ms  "
-                      f"p99 {row['p99_ms']} ms  batch {row.get('mean_batch', '-')}", flush=True)
+                      f"p99 {row['p99_ms']} ms  batch {row.get('mean_batch', '-')}  "
+                      f"errors {row['errors']}", flush=True)
         finally:
             proc.terminate()
-            proc.wait(timeout=60)
+            proc.wait(timeout=120)
         report["servers"][name] = rows
     report["limit"] = the_limit(args.model, args.engine, photos)
     print(f"limit: bench --end-to-end {report['limit']}", flush=True)

@@ -92,11 +92,14 @@ def require_ray_serve():
 
 
 def application(plan, options: RayServeOptions, server_options: dict[str, Any], *,
-                build_log: Any = None):
+                build_log: Any = None, replica: type | None = None):
     """The Serve application (``serve.run`` it on any cluster whose nodes see the model's
-    path): one ingress deployment of :class:`EngineReplica`, the local server's app."""
+    path): one ingress deployment of :class:`EngineReplica` (or a subclass, ``replica``),
+    the local server's app."""
     serve = require_ray_serve()
     from ppinfer.serving.ray_replica import EngineReplica
+
+    replica = replica or EngineReplica
 
     max_queue = int(server_options.get("max_queue", 256))
     scaling: dict[str, Any] = {"num_replicas": options.replicas}
@@ -107,7 +110,7 @@ def application(plan, options: RayServeOptions, server_options: dict[str, Any], 
             # a replica is busy enough when it holds a full batch
             "target_ongoing_requests": int(server_options.get("max_batch", 8))}}
     deployment = serve.deployment(
-        serve.ingress()(EngineReplica), name="PPInferReplica",
+        serve.ingress()(replica), name="PPInferReplica",
         ray_actor_options={"num_cpus": options.replica_cpus},
         # each replica admits up to --max-queue requests (its batcher refuses beyond, 503);
         # Serve queues as many more in front of the replicas, then refuses with 503 too
