@@ -252,3 +252,21 @@ def test_a_replica_killed_under_load_is_replaced_and_clients_never_hang(local_ra
         assert time.monotonic() < deadline, f"not replaced: {now}"
         time.sleep(0.5)
     assert httpx.post(url, content=files["chelsea"], timeout=60).status_code == 200
+
+
+def test_a_model_path_a_replica_cannot_see_fails_the_deploy_in_one_sentence(local_ray,
+                                                                            tmp_path):
+    # last in this module: it replaces the module's application (one name, one app)
+    import shutil
+
+    from ppinfer.api.builtin_model import default_model_dir
+    from ppinfer.serving.ray_host import RayServeOptions, deploy, plan_for_replicas
+
+    copy = tmp_path / "lite0"
+    shutil.copytree(default_model_dir(), copy)
+    options = RayServeOptions(replicas=1, replica_cpus=0.25)
+    plan = plan_for_replicas(str(copy), "analysis", options, {})
+    shutil.rmtree(copy)  # as on a node that does not mount the driver's storage
+    with pytest.raises(ConfigError, match=r"^The model path .*lite0 does not exist on Ray node "
+                                          r".*: put the model on storage every node mounts"):
+        deploy(plan, options, {}, port=free_port())

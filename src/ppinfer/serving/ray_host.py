@@ -134,8 +134,11 @@ def deploy(plan, options: RayServeOptions, server_options: dict[str, Any], *,
     check_fits(options, float(ray.cluster_resources().get("CPU", 0)), local=not options.address)
     log = ray.remote(num_cpus=0)(BuildLog).remote()
     serve.start(http_options={"host": host, "port": port})
-    serve.run(application(plan, options, server_options, build_log=log), name=APP_NAME,
-              route_prefix="/")
+    try:
+        serve.run(application(plan, options, server_options, build_log=log), name=APP_NAME,
+                  route_prefix="/")
+    except RuntimeError as exc:  # Serve's sentence names no cause: the replicas' error does
+        raise replica_error(serve) or exc from None
     report = RayServeReport(plan.engine, plan.source.display_name, options,
                             plan.config.cpu_threads or 1, f"http://{host}:{port}/")
     deadline = time.monotonic() + BUILD_REPORT_WAIT_S
@@ -144,6 +147,23 @@ def deploy(plan, options: RayServeOptions, server_options: dict[str, Any], *,
         report.build_seconds = ray.get(log.read.remote())
         time.sleep(0.05)
     return report
+
+
+def replica_error(serve) -> Exception | None:
+    """The ppinfer error a replica failed with (a model path missing on its node, ...), as
+    ppinfer's own exception, from the deployment's status; None when there is none."""
+    import re
+
+    import ppinfer.errors
+
+    app = serve.status().applications.get(APP_NAME)
+    messages = [d.message for d in app.deployments.values()] if app else []
+    found = re.findall(r"^ppinfer\.errors\.(\w+): (.+)$", "\n".join(messages), re.MULTILINE)
+    if not found:
+        return None
+    name, sentence = found[-1]
+    kind = getattr(ppinfer.errors, name, None)
+    return kind(sentence) if isinstance(kind, type) else None
 
 
 def check_fits(options: RayServeOptions, cluster_cpus: float, *, local: bool) -> None:
