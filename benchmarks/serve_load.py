@@ -15,8 +15,11 @@ Side by side in one run, each in a process of its own on a free 127.0.0.1 port:
 
 At each concurrency C, C clients each send a photo (raw body to ``/predict``) and send the next
 as soon as the answer comes, for ``--seconds`` (bounded in time and count). Reported:
-requests/s, p50/p99 latency, and for ppinfer serve the mean batch it formed (from /metrics;
-with 2 Ray replicas /metrics is one replica's, so none is shown).
+requests/s, p50/p99 latency, for ppinfer serve the mean batch it formed (from /metrics; with 2
+Ray replicas /metrics is one replica's, so none is shown), and the CPU time the server's whole
+process tree spent per answered request (Ray's GCS, raylet, proxy, controller and replicas
+included): on a machine shared with other jobs, requests/s measure the share of the CPU a
+server gets as much as the server, while CPU ms per request is its own cost.
 """
 
 
@@ -119,6 +122,28 @@ async def closed_loop(url: str, bodies: list[bytes], concurrency: int, seconds: 
             "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 2) if ms else None}
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of process ``root`` and every process below it (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(child for child, up in parent.items() if up == pid)
+    return total
+
+
 def batch_metrics(base: str) -> tuple[float, float]:
     import httpx
 
@@ -192,14 +217,18 @@ def main() -> None:
         try:
             for c in levels:
                 before = batch_metrics(base) if ours and name != "ray 2 replicas" else None
+                cpu = tree_cpu_seconds(proc.pid)
                 row = asyncio.run(closed_loop(f"{base}/predict", bodies, c, args.seconds))
+                cpu = tree_cpu_seconds(proc.pid) - cpu
+                row["cpu_ms_per_request"] = round(1000 * cpu / max(row["requests"], 1), 1)
                 if before is not None:
                     calls, images = (a - b for a, b in zip(batch_metrics(base), before))
                     row["mean_batch"] = round(images / calls, 2) if calls else None
                 rows.append(row)
                 print(f"{name:14} c={c:<3} {row['rps']:8.1f} req/s  p50 {row['p50_ms']} ms  "
                       f"p99 {row['p99_ms']} ms  batch {row.get('mean_batch', '-')}  "
-                      f"errors {row['errors']}", flush=True)
+                      f"cpu {row['cpu_ms_per_request']} ms/req  errors {row['errors']}",
+                      flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=120)
