@@ -25,16 +25,10 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 
-def _ray_serve_missing() -> str | None:
-    try:
-        from ray import serve  # noqa: F401
-    except ImportError as exc:
-        return f"Ray Serve is not installed ({exc}): pip install 'ppinfer[ray]'"
-    return None
+from .needs import missing  # noqa: E402
 
-
-pytestmark = pytest.mark.skipif(_ray_serve_missing() is not None,
-                                reason=_ray_serve_missing() or "")
+RAY_SERVE_MISSING = missing("ray.serve", what="Ray Serve", extra="ray")
+pytestmark = pytest.mark.skipif(RAY_SERVE_MISSING is not None, reason=RAY_SERVE_MISSING or "")
 
 import ppinfer  # noqa: E402
 from ppinfer.errors import ConfigError  # noqa: E402
