@@ -170,6 +170,16 @@ def test_more_replicas_than_a_local_ray_holds_are_refused_in_one_sentence(local_
         deploy(plan_for_replicas(None, "analysis", options, {}), options, {}, port=free_port())
 
 
+def test_each_replica_s_engine_runs_as_many_threads_as_its_cpus_even_past_the_driver_s():
+    from ppinfer.serving.ray_host import RayServeOptions, plan_for_replicas
+
+    cores = os.cpu_count() or 1
+    for cpus, threads in ((0.5, 1), (1, 1), (8 * cores, 8 * cores)):  # a cluster's big node
+        options = RayServeOptions(address="head:6379", replica_cpus=cpus)
+        plan = plan_for_replicas(None, "analysis", options, {})
+        assert (plan.engine, plan.config.cpu_threads, plan.built) == ("analysis", threads, None)
+
+
 @pytest.mark.parametrize(("args", "says"), [
     (["--runner", "ray", "--autoscale", "4"],
      "Error: --autoscale takes MIN:MAX replicas, such as 1:4, not '4'."),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -182,14 +183,19 @@ def plan_for_replicas(model, engine: str | None, options: RayServeOptions,
     """:func:`ppinfer.api.predictor.plan_load` on the driver (``auto`` decided here, once),
     each engine's math threads set to the CPUs its replica reserves; checked as a local run
     would check it, before any Ray work starts."""
+    import dataclasses
+
     from ppinfer.api.predictor import plan_load
     from ppinfer.runners.ray_runner import check_runnable
 
-    if load_options.get("cpu_threads") is None:
-        load_options = {**load_options, "cpu_threads": max(1, round(options.replica_cpus))}
+    threads = load_options.get("cpu_threads")
+    if threads is None:  # the replica's CPUs; `auto` measures here with what this host has
+        threads = max(1, round(options.replica_cpus))
+        load_options = {**load_options, "cpu_threads": min(threads, os.cpu_count() or 1)}
     plan = plan_load(model, engine=engine, **load_options)
     check_runnable(plan.source, plan.config, plan.engine)
-    return plan._replace(built=None)
+    config = dataclasses.replace(plan.config, cpu_threads=threads)  # a node may be bigger
+    return plan._replace(config=config, built=None)
 
 
 def serve_on_ray(model, *, host: str, port: int, engine: str | None,
