@@ -141,13 +141,26 @@ def deploy(plan, options: RayServeOptions, server_options: dict[str, Any], *,
     except RuntimeError as exc:  # Serve's sentence names no cause: the replicas' error does
         raise replica_error(serve) or exc from None
     report = RayServeReport(plan.engine, plan.source.display_name, options,
-                            plan.config.cpu_threads or 1, f"http://{host}:{port}/")
+                            plan.config.cpu_threads or 1, _served_url(host, port))
     deadline = time.monotonic() + BUILD_REPORT_WAIT_S
     wanted = options.autoscale[0] if options.autoscale else options.replicas
     while len(report.build_seconds) < wanted and time.monotonic() < deadline:
         report.build_seconds = ray.get(log.read.remote())
         time.sleep(0.05)
     return report
+
+
+def _served_url(host: str, port: int) -> str:
+    """Where Serve's proxy listens: a cluster whose Serve was already running keeps its own
+    host and port (Serve applies http_options only when it starts), so ask it."""
+    from ray.serve.context import _get_global_client
+
+    try:
+        config = _get_global_client().http_config
+        host, port = config.host, config.port
+    except Exception:  # noqa: BLE001 (a private API: the asked-for address is then said)
+        pass
+    return f"http://{host}:{port}/"
 
 
 def replica_error(serve) -> Exception | None:
