@@ -180,6 +180,16 @@ def test_each_replica_s_engine_runs_as_many_threads_as_its_cpus_even_past_the_dr
         assert (plan.engine, plan.config.cpu_threads, plan.built) == ("analysis", threads, None)
 
 
+def test_engine_auto_is_decided_on_the_driver_and_replicas_get_the_engine_s_name():
+    from ppinfer.engines import ENGINES
+    from ppinfer.serving.ray_host import RayServeOptions, plan_for_replicas
+
+    plan = plan_for_replicas(None, "auto", RayServeOptions(replica_cpus=0.5), {})
+    # a registered engine every replica builds as it is: nothing is measured on the replicas,
+    # and the engine auto built on the driver to measure it is not sent to them
+    assert plan.engine in ENGINES and plan.engine != "auto" and plan.built is None
+
+
 @pytest.mark.parametrize(("args", "says"), [
     (["--runner", "ray", "--autoscale", "4"],
      "Error: --autoscale takes MIN:MAX replicas, such as 1:4, not '4'."),
