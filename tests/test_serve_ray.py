@@ -284,3 +284,19 @@ def test_a_model_path_a_replica_cannot_see_fails_the_deploy_in_one_sentence(loca
     with pytest.raises(ConfigError, match=r"^The model path .*lite0 does not exist on Ray node "
                                           r".*: put the model on storage every node mounts"):
         deploy(plan, options, {}, port=free_port())
+
+
+def test_autoscale_starts_min_replicas_that_answer(local_ray, files):
+    # after the test above: it deploys under the same name
+    from ray import serve
+
+    from ppinfer.serving.ray_host import APP_NAME, RayServeOptions, deploy, plan_for_replicas
+
+    options = RayServeOptions(autoscale=(1, 2), replica_cpus=0.5)
+    port = free_port()
+    report = deploy(plan_for_replicas(None, "analysis", options, {}), options, {}, port=port)
+    assert len(report.build_seconds) == 1 and "1 to 2 replicas (autoscaled)" in report.describe()
+    assert httpx.post(report.url + "predict", content=files["chelsea"], timeout=60).status_code \
+        == 200
+    (deployment,) = serve.status().applications[APP_NAME].deployments.values()
+    assert deployment.replica_states == {"RUNNING": 1}
