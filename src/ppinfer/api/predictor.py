@@ -126,12 +126,13 @@ def plan_load(model: str | os.PathLike | None = None, *, engine: str | None = No
 
         engine = default_engine(open_source(model, **model_kw))
     if engine == "auto":  # measured once per model and setting, then cached (autoselect.py)
-        from ppinfer.engines.auto import choose_engine
+        from ppinfer.engines.auto import choose_engine, source_for
 
         source = open_source(model, **model_kw)
         choice = choose_engine(source, config)
-        return LoadPlan(source, config, choice.engine, max_pixels, max_image_bytes,
-                        choice.built)
+        # the program the choice ran on (of two in one directory): replicas build on it too
+        return LoadPlan(source_for(choice, source), config, choice.engine, max_pixels,
+                        max_image_bytes, choice.built)
     engine_cls = get_engine(engine)
     source = open_source(model, needs_architecture=engine_cls.needs_architecture, **model_kw)
     return LoadPlan(source, config, engine, max_pixels, max_image_bytes)

@@ -100,13 +100,12 @@ def serve(ctx, model, engine, host, port, max_batch, max_delay_ms, max_queue, ti
         autoscale = parse_autoscale(autoscale)  # before the model loads
     options = {k: v for k, v in device_kw.items() if v is not None}
 
-    def ready(served) -> None:
+    def ready(served, url: str) -> None:
         if runner == "ray":  # what Ray Serve deployed, with its replicas' build times
             click.echo(served.describe() + " (Ctrl-C stops.)", err=True)
             return
-        where = f"http://{host}:{port}/"
         click.echo(f"Serving {served.source.display_name} on {served.engine.name} at "
-                   f"{where} (Ctrl-C stops).", err=True)
+                   f"{url} (Ctrl-C stops).", err=True)
 
     run(model, host=host, port=port, engine=engine, on_ready=ready, max_batch=max_batch,
         max_delay_ms=max_delay_ms, max_queue=max_queue, timeout_s=timeout_s,

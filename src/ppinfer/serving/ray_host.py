@@ -214,7 +214,7 @@ def plan_for_replicas(model, engine: str | None, options: RayServeOptions,
 def serve_on_ray(model, *, host: str, port: int, engine: str | None,
                  options: RayServeOptions, server_options: dict[str, Any],
                  load_options: dict[str, Any],
-                 on_ready: Callable[[RayServeReport], None] | None = None) -> None:
+                 on_ready: Callable[[RayServeReport, str], None] | None = None) -> None:
     """Deploy, serve until SIGTERM or Ctrl-C, then delete the application (its replicas
     finish what they hold) and stop the local Ray if this started one. Ray's notices go to
     stderr, as with predict --runner ray."""
@@ -232,7 +232,7 @@ def serve_on_ray(model, *, host: str, port: int, engine: str | None,
                 with unwrap_ray_errors():
                     report = deploy(plan, options, server_options, host=host, port=port)
                 if on_ready is not None and not stop.is_set():
-                    on_ready(report)
+                    on_ready(report, report.url)
                 while not stop.wait(0.5):
                     pass
             finally:
