@@ -23,17 +23,32 @@ SERVE_OPTIONS = ("max_batch", "max_delay_ms", "max_queue", "timeout_s", "max_bod
 
 
 def serve(model: str | os.PathLike | None = None, *, host: str = "127.0.0.1", port: int = 8080,
-          engine: str | None = None, on_ready=None, **options: Any) -> None:
+          engine: str | None = None, on_ready=None, runner: str = "local",
+          ray_address: str | None = None, replicas: int = 1,
+          autoscale: tuple[int, int] | str | None = None, replica_cpus: float = 1.0,
+          **options: Any) -> None:
     """Serve ``model`` (default: the built-in model) until SIGTERM or Ctrl-C. ``options``:
     :func:`ppinfer.load`'s options and the server's (``max_batch``, ``max_delay_ms``,
     ``max_queue``, ``timeout_s``, ``max_body_bytes``, ``name``, ``allow_urls``).
-    ``on_ready(predictor, url)`` is called once the model is loaded and the socket listens."""
+    ``on_ready(served, url)`` is called once the model is loaded and the socket listens.
+
+    ``runner="ray"`` serves the same app on Ray Serve instead: ``replicas`` engines (or
+    ``autoscale=(MIN, MAX)``), each reserving ``replica_cpus``, on the cluster at
+    ``ray_address`` (None: a local Ray, stopped on exit); Ray Serve's proxy listens, and
+    ``served`` is what was deployed."""
+    if runner not in ("local", "ray"):
+        raise ConfigError(f"Unknown runner {runner!r}: use 'local' or 'ray'.")
     uvicorn = _require_serving_stack()
+    server_options = {k: options.pop(k) for k in SERVE_OPTIONS if k in options}
+    check_server_options(**server_options)
+    if runner == "ray":
+        return _serve_on_ray(model, host=host, port=port, engine=engine, on_ready=on_ready,
+                             ray_address=ray_address, replicas=replicas, autoscale=autoscale,
+                             replica_cpus=replica_cpus, server_options=server_options,
+                             load_options=options)
     from ppinfer.api.predictor import load
     from ppinfer.serving.app import create_app
 
-    server_options = {k: options.pop(k) for k in SERVE_OPTIONS if k in options}
-    check_server_options(**server_options)
     sock = listen(host, port)
     try:
         predictor = load(model, engine=engine, **options)
@@ -72,6 +87,19 @@ def listen(host: str, port: int) -> socket.socket:
         raise ConfigError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}){hint}.") \
             from None
     return sock
+
+
+def _serve_on_ray(model, *, autoscale, ray_address, replicas, replica_cpus, **kw) -> None:
+    from ppinfer.serving.ray_host import RayServeOptions, parse_autoscale, serve_on_ray
+
+    if isinstance(autoscale, str):
+        autoscale = parse_autoscale(autoscale)
+    options = RayServeOptions(address=ray_address, replicas=replicas,
+                              autoscale=tuple(autoscale) if autoscale else None,
+                              replica_cpus=replica_cpus)
+    if not ray_address:  # a local Ray's proxy binds here: a port in use is said before loading
+        listen(kw["host"], kw["port"]).close()
+    serve_on_ray(model, options=options, **kw)
 
 
 def _server_class(uvicorn):
