@@ -18,7 +18,7 @@ import numpy as np
 
 from ppinfer.config import RunConfig
 from ppinfer.errors import ConfigError, ModelFormatError, UnknownNameError
-from ppinfer.modelfiles.formats import is_quantized, verify_layout
+from ppinfer.modelfiles.formats import PEER_KINDS, is_quantized, verify_layout
 from ppinfer.modelfiles.source import ModelSource
 from ppinfer.pipeline.postprocess import (
     Result,
@@ -56,6 +56,9 @@ class Engine(ABC):
     auto_candidate: ClassVar[bool] = True
     #: True when ``execute`` may run in several threads at once (else it is serialized)
     concurrent: ClassVar[bool] = False
+    #: True when the runtime runs a quantized model's int8 ops as int8 whatever precision is
+    #: asked (so only int8 describes such a run honestly)
+    quantized_as_int8: ClassVar[bool] = False
 
     def __init__(self, source: ModelSource, config: RunConfig) -> None:
         self.source = source
@@ -201,9 +204,23 @@ def precision_problem(engine_cls: type[Engine], source: ModelSource, precision: 
                 f"only, not {precision}: use --engine analysis for {precision}.")
     if precision == "int8" and source.layout is not None and not is_quantized(source.layout):
         return ("int8 on the CPU needs a quantized model (quantize_linear or fake_quantize ops, "
-                "e.g. from Paddle's post-training quantization), and this one has none: use "
-                "bf16 or fp32.")
+                "e.g. from ppinfer quantize), and this one has none: use bf16 or fp32.")
+    if precision != "int8" and _runs_as_int8_only(engine_cls, source):
+        return (f"This model is quantized, and the {engine_cls.name} engine runs its int8 ops as "
+                f"int8, not {precision}: pass --precision int8.")
     return None
+
+
+def _runs_as_int8_only(engine_cls: type[Engine], source: ModelSource) -> bool:
+    """Whether ``engine_cls`` would run ``source`` as int8 whatever precision is asked: an
+    ONNX or OpenVINO program with int8 ops, or a Paddle model ``ppinfer quantize`` wrote (its
+    card says so; reading a Paddle program here would load Paddle for every float model)."""
+    layout = source.layout
+    if not engine_cls.quantized_as_int8 or layout is None:
+        return False
+    if layout.kind in PEER_KINDS:
+        return is_quantized(layout)
+    return bool(source.card is not None and source.card.provenance.get("quantization"))
 
 
 def first_line(exc: BaseException) -> str:
