@@ -11,6 +11,10 @@ import pytest
 
 # Keep the built-in model's export cache out of the user's home during tests.
 os.environ.setdefault("PPINFER_HOME", str(Path(__file__).parent / ".ppinfer-home"))
+# Tests name the engine they test; without one, predict would measure the installed engines
+# once per model (--engine auto, the users' default). tests/test_default_engine.py and the
+# README's blocks run without this.
+os.environ.setdefault("PPINFER_ENGINE", "analysis")
 
 CLASS_NUM = 10  # small classifier: fast, and top-5 still means something
 

@@ -3,7 +3,9 @@ library path as the command line, light to import, and raising only ppinfer's ow
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import subprocess
 import sys
 
@@ -97,6 +99,36 @@ def test_predict_iter_streams_batches_in_input_order_and_can_stop_early(photos):
         next(early)
         early.close()  # stops the decode workers; the predictor stays usable
         assert [r.file_name for r in p.predict(photos["coffee"])] == [str(photos["coffee"])]
+
+
+def test_predict_iter_reads_a_generator_only_a_few_batches_ahead(photos):
+    from ppinfer.predict import PREFETCH_BATCHES
+
+    image = cv2.resize(rgb(photos["chelsea"]), (64, 48))
+    taken = []
+
+    def endless():  # was: read whole before the first result, so this never yielded
+        for i in itertools.count():
+            taken.append(i)
+            yield image
+
+    batch = 2
+    with ppinfer.load(batch_size=batch, top_k=1) as p:
+        stream = p.predict_iter(endless())
+        for done in range(1, 12):
+            result = next(stream)
+            assert result.file_name == f"<array {done - 1}>" and result.error is None
+            assert len(taken) <= done + (PREFETCH_BATCHES + 1) * batch  # bounded memory
+        stream.close()
+
+
+def test_bytes_given_to_predict_get_a_sentence_saying_what_to_pass(predictor, photos):
+    data = photos["chelsea"].read_bytes()
+    with pytest.raises(TypeError, match=r"predict\(\) got bytes, not a path or an image "
+                                        r"array: pass a path as str .*cv2.imdecode"):
+        predictor.predict(data)  # was: "input 0 is a int"
+    with pytest.raises(TypeError, match=r"input 1 is bytes: pass a path as str \(os.fsdecode"):
+        predictor.predict([str(photos["coffee"]), os.fsencode(photos["chelsea"])])
 
 
 def test_a_directory_and_a_glob_give_the_same_sorted_order(predictor, photos):

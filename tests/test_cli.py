@@ -109,7 +109,7 @@ main()
 """
 
 
-@pytest.mark.parametrize("args", [["models"], ["info"], ["predict"],
+@pytest.mark.parametrize("args", [["info"], ["predict"],
                                   ["export", "-m", "ResNet50_vd", "-p", "x", "-o", "y"]])
 def test_without_paddle_commands_say_how_to_install_it(args):
     run = subprocess.run([sys.executable, "-c", WITHOUT_PADDLE, *args], capture_output=True,
@@ -117,6 +117,14 @@ def test_without_paddle_commands_say_how_to_install_it(args):
     assert run.returncode == 2, run.stderr
     assert run.stderr == ("Error: PaddlePaddle is not installed: run `pip install 'ppinfer[cpu]'` "
                           "(or `pip install 'ppinfer[gpu]'` on a CUDA machine).\n")
+
+
+def test_without_paddle_models_still_lists_the_architectures():
+    """The list ships with ppinfer (models/catalog.json): choosing one needs no Paddle yet."""
+    run = subprocess.run([sys.executable, "-c", WITHOUT_PADDLE, "models", "ResNet50_vd",
+                          "--json"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["name"] == "ResNet50_vd"
 
 
 def test_without_paddle_help_still_works():

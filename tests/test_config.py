@@ -46,6 +46,20 @@ def test_resolve_fills_threads_trt_batch_and_cache_dir(tmp_path, monkeypatch):
     assert cfg.trt_cache_dir == str(tmp_path / "trt")
 
 
+def test_a_trt_cache_that_cannot_be_made_is_one_sentence(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("PPINFER_HOME", str(home))
+    with pytest.raises(ConfigError, match=(
+            rf"ppinfer's cache {home} cannot hold TensorRT's engines \(Not a directory\): set "
+            r"PPINFER_HOME to a writable folder, or pass --trt-cache-dir.")):
+        RunConfig(device="gpu", use_tensorrt=True).resolve(GPU_TRT)
+    given = home / "trt"
+    with pytest.raises(ConfigError, match=rf"--trt-cache-dir {given} cannot hold TensorRT's"):
+        RunConfig(device="gpu", use_tensorrt=True, trt_cache_dir=str(given)).resolve(GPU_TRT)
+    assert RunConfig(device="cpu").resolve(GPU_TRT).device == "cpu"  # no TensorRT: no check
+
+
 @pytest.mark.parametrize(
     ("config", "env", "message"),
     [

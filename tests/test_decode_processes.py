@@ -238,3 +238,35 @@ def _decode_workers_of(parent: int) -> list[int]:
         if f"PPid:\t{parent}\n" in text and b"decode_worker" in cmdline:
             found.append(int(status.parent.name))
     return found
+
+
+FORK_SCRIPT = r"""
+import json, os, sys
+import ppinfer
+
+cat, cup = sys.argv[1], sys.argv[2]
+with ppinfer.load(cpu_threads=1) as p:
+    want = {path: p.predict(path)[0].to_dict() for path in (cat, cup)}  # starts the workers
+    read, write = os.pipe()
+    child = os.fork()
+    mine = cup if child == 0 else cat  # both predict at once, each its own image
+    got = [p.predict([mine])[0].to_dict() for _ in range(12)]
+    ok = all(g == want[mine] for g in got)
+    if child == 0:
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.waitpid(child, 0)
+    print(json.dumps({"parent": ok, "child": os.read(read, 1) == b"1"}))
+"""
+
+
+def test_a_fork_after_a_decode_processes_run_never_shares_the_workers(photos):
+    env = dict(os.environ, PPINFER_DECODE="processes")
+    try:
+        run = subprocess.run([sys.executable, "-c", FORK_SCRIPT, str(photos["chelsea"]),
+                              str(photos["coffee"])], capture_output=True, text=True,
+                             timeout=120, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("parent and child hung on the workers they shared")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.splitlines()[-1]) == {"parent": True, "child": True}

@@ -20,7 +20,7 @@ from .conftest import CLASS_NUM
 
 FORMATS = ["pir", "legacy", "seed"] if paddle_env().can_run_pir else ["legacy", "seed"]
 EXPECTED_FILES = {
-    "pir": {"inference.json", "inference.pdiparams", "inference.yml"},
+    "pir": {"inference.json", "inference.pdmodel", "inference.pdiparams", "inference.yml"},
     "legacy": {"inference.pdmodel", "inference.pdiparams", "inference.yml"},
     "seed": {"model", "params", "inference.yml"},
 }
@@ -154,3 +154,22 @@ def test_bad_image_shape_is_a_usage_error(resnet50_vd_checkpoint, tmp_path):
                                       "--image-shape", "224,224"])
     assert result.exit_code == 2
     assert "expected C,H,W such as 3,224,224" in result.output
+
+
+@pytest.mark.skipif(not paddle_env().can_run_pir, reason="Paddle 2.6 writes legacy only")
+def test_a_pir_export_carries_the_legacy_program_and_predict_runs_it(tmp_path, photos):
+    """inference.json for PaddleClas/PaddleX, inference.pdmodel beside it on the same
+    parameters; predict runs the legacy one (faster, and OpenVINO reads it directly), with the
+    same scores as the PIR one."""
+    import ppinfer
+    from ppinfer.modelfiles.formats import detect_directory
+
+    out = ppinfer.export("EfficientNet_lite0", None, tmp_path / "m", format="pir").output
+    assert {"inference.json", "inference.pdmodel"} <= {p.name for p in out.iterdir()}
+    with ppinfer.load(out) as legacy, ppinfer.load(out / "inference.json") as pir:
+        assert legacy.source.layout.program.name == "inference.pdmodel"
+        assert pir.source.layout.program.name == "inference.json"
+        a, b = legacy.predict(photos["chelsea"])[0], pir.predict(photos["chelsea"])[0]
+    assert a.class_ids == b.class_ids
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+    assert detect_directory(out, prefer="pir").program.name == "inference.json"

@@ -1,6 +1,6 @@
 """Issue 7's fault table: bad input never crashes ppinfer or loses work.
 
-Every row of README.md's "What happens when..." table has a test here (images, paths, model
+Every row of docs/faults.md's "What happens when..." tables has a test here (images, paths, model
 files), in tests/test_interrupts.py (Ctrl-C, killed exports) or tests/test_safe_loading.py
 (pickles that carry code). They run the real command line: click's CliRunner in this process,
 and a real ``python -m ppinfer`` subprocess where the process matters (permissions, locale,
@@ -315,6 +315,27 @@ def test_odd_file_names_print_in_table_and_json(models, tmp_path, monkeypatch):
     assert names == [f"odd/{n}" for n in ("b[bold]x.jpg", "c[1].jpg", "caf\\xe9.jpg",
                                           "nul\\xff.jpg", "x[/[red]y.jpg")]
     assert (tmp_path / "odd.jsonl").read_text(encoding="utf-8") == result.stdout
+
+
+def test_a_name_that_is_not_utf8_is_told_apart_from_one_spelling_its_escape(models, tmp_path,
+                                                                           monkeypatch):
+    """``file_name`` shows a non-UTF-8 byte as ``\\xff``, exactly as it shows a name made of a
+    backslash, an x and two f's: ``file_name_base64`` holds the bytes of the first only."""
+    import base64
+
+    monkeypatch.chdir(tmp_path)
+    good = (Path(__file__).parent.parent / "src/ppinfer/data/chelsea.jpg").read_bytes()
+    (tmp_path / "odd").mkdir()
+    for raw in (b"odd/a\xff.jpg", b"odd/b\\xff.jpg"):  # a byte 0xff; a literal backslash
+        Path(os.fsdecode(raw)).write_bytes(good)
+    result = CliRunner().invoke(cli, ["predict", "-i", "odd", "--model", str(models.model),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    byte, text = json_lines(result.stdout)
+    assert byte["file_name"] == "odd/a\\xff.jpg" and text["file_name"] == "odd/b\\xff.jpg"
+    assert base64.b64decode(byte["file_name_base64"]) == b"odd/a\xff.jpg"
+    assert "file_name_base64" not in text  # valid UTF-8: the name is file_name itself
+    assert list(byte)[:2] == ["file_name", "file_name_base64"]
 
 
 # Run as root, chmod 000 stops nothing: root reads any file. This launcher drops the two

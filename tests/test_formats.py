@@ -76,3 +76,33 @@ def test_missing_directory_and_file_instead_of_directory(tmp_path):
     touch(tmp_path, "f")
     with pytest.raises(ModelFormatError, match="is a file, not a model directory"):
         detect_directory(tmp_path / "f")
+
+
+def _paddlex_training_output(root, model_dir):
+    """The folders a PaddleX training run leaves: output/train_result.json,
+    output/best_model/{best_model.pdparams, inference/...}."""
+    import shutil
+
+    best = root / "output" / "best_model"
+    shutil.copytree(model_dir, best / "inference")
+    (best / "best_model.pdparams").write_bytes(b"\x80\x04}\x94.")  # an empty pickled dict
+    (root / "output" / "train_result.json").write_text('{"done_flag": true, "models": {}}')
+    return root / "output"
+
+
+@pytest.mark.parametrize("given", ["output", "output/best_model"])
+def test_a_paddlex_training_output_folder_stands_for_its_exported_model(given, tmp_path):
+    from ppinfer.api.builtin_model import default_model_dir
+
+    _paddlex_training_output(tmp_path, default_model_dir())
+    layout = detect_directory(tmp_path / given)
+    assert layout.is_inference_model
+    assert layout.root == tmp_path / "output" / "best_model" / "inference"
+
+
+def test_a_json_file_that_is_not_a_program_is_not_called_one(tmp_path):
+    (tmp_path / "train_result.json").write_text('{"done_flag": true}')
+    with pytest.raises(ModelFormatError) as caught:
+        detect_directory(tmp_path)
+    assert "holds no model" in str(caught.value)
+    assert "holds a program" not in str(caught.value)

@@ -56,7 +56,10 @@ def model_copy(models, tmp_path: Path) -> Path:
 
 
 def program_of(model: Path) -> Path:
-    return next(p for p in model.iterdir() if p.suffix in (".json", ".pdmodel"))
+    """The program predict runs (a Paddle 3 export holds two)."""
+    from ppinfer.modelfiles.formats import RUN_PREFERENCE, detect_directory
+
+    return detect_directory(model, prefer=RUN_PREFERENCE).program
 
 
 def predict(model: Path, image: Path, *extra: str):

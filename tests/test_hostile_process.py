@@ -7,6 +7,7 @@ small tmpfs (mounted where root allows) for a full disk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -329,21 +330,58 @@ def test_export_into_root_or_the_current_folder_or_its_parent_is_refused_first(
     assert sorted(os.listdir(tmp_path)) == ["work"] and not os.listdir(work)
 
 
-@pytest.mark.parametrize("kind", ["file", "read-only"])
-def test_ppinfer_home_that_cannot_hold_the_model_is_one_sentence(tmp_path, kind, photos):
+HOME_REASONS = {"file": "Not a directory", "read-only": "Permission denied",
+                "full": "No space left on device"}
+
+
+@contextlib.contextmanager
+def unusable_home(tmp_path: Path, kind: str):
+    """A PPINFER_HOME that is a file, a read-only folder (for a process without root's
+    capabilities) or a full one (a 64 kB tmpfs; skipped where it cannot be mounted)."""
     home = tmp_path / "home"
     if kind == "file":
         home.write_text("not a folder")
     else:
         home.mkdir()
+    if kind == "read-only":
         home.chmod(0o555)
-    proc = ppinfer_without_root_reads("predict", "-i", str(photos / "cat00.jpg"),
-                                      env={"PPINFER_HOME": str(home)})
-    reason = "Not a directory" if kind == "file" else "Permission denied"
-    assert proc.returncode == 2, proc.stderr
+    if kind != "full":
+        yield home
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(home)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield home
+    finally:
+        subprocess.run(["umount", str(home)], check=False)
+
+
+@pytest.mark.parametrize("kind", ["file", "read-only", "full"])
+def test_ppinfer_home_that_cannot_hold_the_model_is_one_sentence(tmp_path, kind, photos):
+    with unusable_home(tmp_path, kind) as home:
+        proc = ppinfer_without_root_reads("predict", "-i", str(photos / "cat00.jpg"),
+                                          env={"PPINFER_HOME": str(home)})
+    assert proc.returncode == 2, proc.stderr  # full: was "unexpected OSError"
     assert stderr_lines(proc) == [
-        f"Error: ppinfer's cache {home} cannot hold the built-in model ({reason}): set "
-        "PPINFER_HOME to a writable folder, or pass --model."]
+        f"Error: ppinfer's cache {home} cannot hold the built-in model ({HOME_REASONS[kind]}): "
+        "set PPINFER_HOME to a writable folder, or pass --model."]
+
+
+@pytest.mark.parametrize("kind", ["file", "read-only", "full"])
+def test_ppinfer_home_that_cannot_hold_an_onnx_conversion_is_one_sentence(tmp_path, kind,
+                                                                         photos, models):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("paddle2onnx")
+    with unusable_home(tmp_path, kind) as home:
+        proc = ppinfer_without_root_reads("predict", "-i", str(photos / "cat00.jpg"), "--model",
+                                          str(models.model), "--engine", "onnxruntime",
+                                          env={"PPINFER_HOME": str(home)})
+    assert proc.returncode == 2, proc.stderr  # was: unexpected NotADirectoryError
+    assert stderr_lines(proc) == [
+        f"Error: ppinfer's cache {home} cannot hold the ONNX conversion ({HOME_REASONS[kind]}): "
+        "set PPINFER_HOME to a writable folder, or use --engine analysis."]
 
 
 # --- terminals ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from ppinfer.modelfiles.modelcard import read_card
 from .test_faults import ARCH, CLASSES, NATIVE, is_glog, params_file, small_models
 
 EXPECTED_FILES = {
-    "pir": {"inference.json", "inference.pdiparams", "inference.yml"},
+    "pir": {"inference.json", "inference.pdmodel", "inference.pdiparams", "inference.yml"},
     "legacy": {"inference.pdmodel", "inference.pdiparams", "inference.yml"},
 }[NATIVE]
 

@@ -84,10 +84,32 @@ def test_export_accepts_an_alias_and_records_the_paddlex_name(tmp_path, photos):
     result = CliRunner().invoke(cli, ["export", "-m", "PP-LCNet_x0_25", "-p", str(ckpt),
                                       "-o", str(out), "--class-num", "4"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("Exported PPLCNet_x0_25 (4 classes")
+    assert result.stdout.startswith("Exported PPLCNet_x0_25 (4 classes")
     card = yaml.safe_load((out / "inference.yml").read_text())
     assert card["Global"]["model_name"] == "PP-LCNet_x0_25"
     result = CliRunner().invoke(cli, ["predict", "-i", str(photos["chelsea"]), "--model", str(out),
                                       "--engine", "all", "--json"])
     assert result.exit_code == 0, result.output  # executor-persistable rebuilt it by that name
     assert "executor-persistable" in result.output
+
+
+@pytest.mark.parametrize("name", ["SE_ResNet50_vd", "ResNet200_vd", "EfficientNetB0"])
+def test_another_architecture_is_never_offered_as_a_spelling(name):
+    from ppinfer.errors import UnknownNameError
+    from ppinfer.models import get_model
+
+    with pytest.raises(UnknownNameError) as caught:
+        get_model(name)
+    assert "Did you mean" not in str(caught.value)
+    assert "ppinfer predict --model DIR" in str(caught.value)
+
+
+@pytest.mark.parametrize(("name", "meant"), [("resnet50-vd", "ResNet50_vd"),
+                                             ("ResNt50_vd", "ResNet50_vd"),
+                                             ("pplcnet_x1_0", "PPLCNet_x1_0")])
+def test_a_misspelling_is_offered_its_name(name, meant):
+    from ppinfer.errors import UnknownNameError
+    from ppinfer.models import get_model
+
+    with pytest.raises(UnknownNameError, match=f"Did you mean {meant}\\?"):
+        get_model(name)

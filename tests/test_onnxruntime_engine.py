@@ -99,10 +99,10 @@ def test_predictions_match_paddle_and_the_onnx_is_cached_outside_the_model(
     np.testing.assert_allclose(ours["scores"], paddle["scores"], atol=1e-5)
     assert sorted(p.name for p in model.iterdir()) == before
     from ppinfer.engines.onnxruntime import model_digest
-    from ppinfer.modelfiles.formats import detect_directory
+    from ppinfer.modelfiles.formats import RUN_PREFERENCE, detect_directory
 
     converter = f"paddle2onnx={importlib.metadata.version('paddle2onnx')}"
-    digest = model_digest(detect_directory(model, prefer=paddle_env().native_format), converter)
+    digest = model_digest(detect_directory(model, prefer=RUN_PREFERENCE), converter)
     cached = onnx_home / "onnx" / digest[:32] / "model.onnx"  # keyed by content, not by path
     record = json.loads((cached.parent / "conversion.json").read_text())
     assert record["max_abs_diff_vs_paddle"] < 1e-4
@@ -140,3 +140,20 @@ def test_bench_puts_onnxruntime_beside_analysis_with_ratios(tiny_checkpoint, onn
     ratios = {r["engine"]: r["ratio_to_baseline"] for r in doc["results"]}
     assert ratios["onnxruntime"] == pytest.approx(1.0) and ratios["analysis"] > 0
     assert doc["environment"]["packages"]["onnxruntime"]
+
+
+def test_the_conversion_check_runs_a_photo_preprocessed_as_the_card_says():
+    """Random noise saturated PP-LCNetV2's scores, where a good conversion differed by 3e-4."""
+    from ppinfer.api.builtin_model import default_model_dir
+    from ppinfer.engines.onnxruntime import _sample_batch
+    from ppinfer.modelfiles.source import resolve_source
+    from ppinfer.pipeline.decode import load_image
+    from ppinfer.pipeline.preprocess import preprocess_image
+    from ppinfer.pipeline.sample import sample_image_path
+
+    source = resolve_source(model=str(default_model_dir()), prefer="legacy")
+    batch = _sample_batch(source.layout, [1, 3, 224, 224])
+    photo = preprocess_image(load_image(sample_image_path()), source.preprocess)
+    assert batch.shape == (2, 3, 224, 224)
+    np.testing.assert_array_equal(batch[0], photo)
+    np.testing.assert_array_equal(batch[1], photo[:, :, ::-1])

@@ -68,6 +68,8 @@ def test_openvino_agrees_with_analysis_on_real_photos(
     if fmt == "pir" and _extra_problem():
         pytest.skip(f"a PIR program goes through ONNX: {_extra_problem()}")
     model = export_tiny(tiny_checkpoint, tmp_path / "model", fmt)
+    if fmt == "pir":  # the PIR program itself (the legacy one beside it is read directly)
+        model = model / "inference.json"
     images = [photos["chelsea"], photos["coffee"], photos["astronaut"]]
     ours = _scores(model, images, "openvino")
     paddle = _scores(model, images, "analysis")
@@ -111,3 +113,42 @@ def test_bf16_without_cpu_support_is_refused_not_faked(tiny_checkpoint, tmp_path
     engine = get_engine("openvino")(resolve_source(model=str(model), prefer="legacy"), config)
     with pytest.raises(ConfigError, match="OpenVINO runs bf16 only on CPUs with avx512_bf16"):
         engine.ensure_built()
+
+
+def _unconvertible_onnx(path):
+    """An ONNX model with an operator OpenVINO has no conversion rule for."""
+    onnx = pytest.importorskip("onnx", reason="the onnx package (with paddle2onnx 2.x)")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    nodes = [helper.make_node("Relu", ["x"], ["a"]),
+             helper.make_node("SequenceMapLike", ["a"], ["y"], domain="ppinfer.test")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[
+        helper.make_opsetid("", 13), helper.make_opsetid("ppinfer.test", 1)])
+    onnx.save(model, str(path))
+    return path
+
+
+@needs_openvino
+def test_a_model_openvino_cannot_convert_names_the_operators_and_is_skipped_alike(
+        tiny_checkpoint, photos, tmp_path, monkeypatch) -> None:  # noqa: F811
+    """The reason is OpenVINO's (the operators), not the C++ file that threw; `predict
+    --engine all` and `bench` both skip the engine with it and exit 0."""
+    from ppinfer.engines.openvino import OpenVinoEngine
+
+    model = export_tiny(tiny_checkpoint, tmp_path / "model", "legacy")
+    bad = _unconvertible_onnx(tmp_path / "bad.onnx")
+    monkeypatch.setattr(OpenVinoEngine, "_model_file", lambda self: bad)
+    reason = "No conversion rule found for operations: ppinfer.test.SequenceMapLike"
+    parity = CliRunner().invoke(cli, ["predict", "-i", str(photos["chelsea"]), "--model",
+                                      str(model), "--engine", "all", "--json"])
+    assert parity.exit_code == 0, parity.output
+    rows = {r["engine"]: r for r in map(json.loads, parity.stdout.splitlines()) if "engine" in r}
+    assert reason in rows["openvino"]["skipped"]
+    assert "core.cpp" not in rows["openvino"]["skipped"]
+    bench = CliRunner().invoke(cli, ["bench", "--model", str(model), "--engine",
+                                     "analysis,openvino", "--iterations", "2", "--warmup", "0"])
+    assert bench.exit_code == 0, bench.output
+    (line,) = [n for n in bench.stdout.splitlines() if n.startswith("skipped:")]
+    assert "openvino" in line and reason in line

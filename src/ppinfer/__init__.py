@@ -1,6 +1,6 @@
 """ppinfer: PaddlePaddle image classification from checkpoint to fast, correct predictions.
 
-The Python API (README, "Python API")::
+The Python API (docs/python-api.md)::
 
     import ppinfer
     with ppinfer.load() as predictor:              # the built-in model
@@ -34,6 +34,7 @@ _LAZY = {
     "Result": "ppinfer.pipeline.postprocess",
     "ExportResult": "ppinfer.export",
     "sample_image_path": "ppinfer.pipeline.sample",
+    "serve": "ppinfer.serving.server",
 }
 # modules that are also the API's functions (CallableModule below says why)
 _CALLABLE_MODULES = ("export", "bench")

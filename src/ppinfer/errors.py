@@ -9,7 +9,7 @@ from __future__ import annotations
 
 class PPInferError(Exception):
     """Base of every error a user can cause. ``exit_code`` is the command line's exit status
-    (README, "Output and exit status")."""
+    (docs/predict.md, "Output and exit status")."""
 
     exit_code = 2
 

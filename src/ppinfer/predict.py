@@ -12,11 +12,12 @@ wall time.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -73,9 +74,12 @@ class PredictSummary:
     timer: StageTimer = field(default_factory=StageTimer)
 
 
-def _batches(items: Sequence[InputItem], size: int) -> Iterator[Sequence[InputItem]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _batches(items: Iterable[InputItem | ArrayItem], size: int) -> Iterator[list]:
+    """``items`` in lists of ``size``, read as they are needed (a generator is never read
+    ahead of the batches in flight)."""
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def _load(
@@ -123,9 +127,9 @@ class _Ticket:
         return self.decoder.result(self.seq)
 
 
-def _process_decoder(engine: Engine, items: Sequence, max_pixels: int, max_bytes: int):
+def _process_decoder(engine: Engine, max_pixels: int, max_bytes: int):
     """The shared worker-process decoder for this run, locked, or None to use threads."""
-    if not decode_in_processes(engine) or not any(isinstance(i, InputItem) for i in items):
+    if not decode_in_processes(engine):
         return None
     from ppinfer.pipeline.decode_processes import shared_decoder
 
@@ -140,7 +144,7 @@ def _process_decoder(engine: Engine, items: Sequence, max_pixels: int, max_bytes
 
 def run_predictions(
     engine: Engine,
-    items: Sequence[InputItem | ArrayItem],
+    items: Iterable[InputItem | ArrayItem],
     on_result: Callable[[Result], None],
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -158,7 +162,7 @@ def run_predictions(
 
 def iter_predictions(
     engine: Engine,
-    items: Sequence[InputItem | ArrayItem],
+    items: Iterable[InputItem | ArrayItem],
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
@@ -169,28 +173,39 @@ def iter_predictions(
 
     Worker threads decode and preprocess up to :data:`PREFETCH_BATCHES` batches ahead while
     this thread runs inference on the current one. The engine's ``organize`` runs once per
-    image there, and a batch is the concatenation of its images' arrays. Closing the
-    generator early stops the workers.
+    image there, and a batch is the concatenation of its images' arrays. ``items`` is read
+    only as far as those batches reach, so a generator streams with bounded memory (an
+    endless one too); the decode worker processes, when asked for, start with the first
+    path. Closing the generator early stops the workers.
     """
     engine.ensure_built()
     summary = summary if summary is not None else PredictSummary()
-    chunks = list(_batches(items, engine.config.batch_size))
+    chunks = _batches(items, engine.config.batch_size)
     pool = ThreadPoolExecutor(preprocess_workers(), thread_name_prefix="ppinfer-preprocess")
-    decoder = _process_decoder(engine, items, max_pixels, max_image_bytes)
+    decoder, asked = None, False
 
     def submit(item: InputItem | ArrayItem) -> Future[_Loaded] | _Ticket:
-        if decoder is not None and isinstance(item, InputItem) and item.error is None:
-            return _Ticket(decoder, decoder.submit(item.path))
+        nonlocal decoder, asked
+        if isinstance(item, InputItem) and item.error is None:
+            if not asked:
+                decoder, asked = _process_decoder(engine, max_pixels, max_image_bytes), True
+            if decoder is not None:
+                return _Ticket(decoder, decoder.submit(item.path))
         return pool.submit(_load, engine, item, max_pixels, max_image_bytes)
 
-    pending: deque[list[Future[_Loaded] | _Ticket]] = deque()
-    submitted = 0
+    pending: deque[tuple[list, list[Future[_Loaded] | _Ticket]]] = deque()
     try:
-        for chunk in chunks:
-            while submitted < len(chunks) and len(pending) <= PREFETCH_BATCHES:
-                pending.append([submit(item) for item in chunks[submitted]])
-                submitted += 1
-            loaded = [f.result() for f in pending.popleft()]
+        while True:
+            while len(pending) <= PREFETCH_BATCHES:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    break
+                pending.append((chunk, [submit(item) for item in chunk]))
+            if not pending:
+                break
+            chunk, futures = pending.popleft()
+            loaded = [f.result() for f in futures]
+            del futures
             yield from _predict_chunk(engine, chunk, loaded, summary)
             if on_batch is not None:
                 on_batch(len(chunk))

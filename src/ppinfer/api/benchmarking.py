@@ -34,7 +34,7 @@ def bench(model: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
 def bench_report(
     model: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     *,
-    engine: str | Sequence[str] = "analysis",
+    engine: str | Sequence[str] | None = None,
     batch_size: int | str | Sequence[int] = 1,
     precision: str | Sequence[str] = "fp32",
     cpu_threads: int | str | Sequence[int] | None = None,
@@ -71,7 +71,7 @@ def bench_report(
         raise ConfigError("iterations must be at least 1.")
     if duration is not None and not (math.isfinite(duration) and duration > 0):
         raise ConfigError("duration must be a finite number of seconds, more than 0.")
-    engine_names = expand_engines(engine)
+    engine_names = expand_engines(engine if engine is not None else default_bench_engines())
     if baseline:
         expand_engines(baseline.partition(":")[0])
     # A device setup error (e.g. use_gpu on a CPU build) stops here, before any measuring.
@@ -89,6 +89,15 @@ def bench_report(
         inputs=_inputs(input), end_to_end=end_to_end, baseline=baseline, rounds=rounds,
     )
     return run_bench(bench_models(model), settings, make_config, on_case=on_case)
+
+
+def default_bench_engines() -> list[str]:
+    """What bench measures when no engine is named: ``$PPINFER_ENGINE`` (a comma list), else
+    the installed engines ``--engine auto`` chooses among (analysis alone without peers)."""
+    from ppinfer.engines.auto import DEFAULT_ENGINE_ENV, installed_candidates
+
+    given = os.environ.get(DEFAULT_ENGINE_ENV, "").strip()
+    return _split(given) if given and given != "auto" else installed_candidates()
 
 
 def _split(value: Any) -> list:
@@ -131,8 +140,8 @@ def _inputs(spec: str | os.PathLike):
 def bench_models(paths):
     """Each model directory as a labelled :class:`BenchModel` (default: the built-in model)."""
     from ppinfer.bench import BenchModel
+    from ppinfer.modelfiles.formats import RUN_PREFERENCE
     from ppinfer.modelfiles.source import resolve_source
-    from ppinfer.runtime.paddle_env import paddle_env
 
     if paths is None or isinstance(paths, (str, os.PathLike)):
         paths = [] if paths is None else [paths]
@@ -140,7 +149,7 @@ def bench_models(paths):
         from ppinfer.api.builtin_model import default_model_dir
 
         paths = [default_model_dir()]
-    sources = [resolve_source(model=os.fspath(p), prefer=paddle_env().native_format)
+    sources = [resolve_source(model=os.fspath(p), prefer=RUN_PREFERENCE)
                for p in paths]
     from ppinfer.pipeline.output import control_escaped
 

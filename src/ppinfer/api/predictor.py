@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from ppinfer.api.inputs import Inputs, collect_inputs
+from ppinfer.api.inputs import Inputs, collect_inputs, iter_inputs
 from ppinfer.api.options import MODEL_OPTIONS, RUN_OPTIONS, check_options, parse_image_shape
 from ppinfer.api.options import run_config as make_run_config
 from ppinfer.config import RunConfig
@@ -33,8 +33,8 @@ def open_source(
 ) -> ModelSource:
     """The model to run: a model directory or program file, or (nothing given) the built-in
     EfficientNet-Lite0, exported into the cache on first use."""
+    from ppinfer.modelfiles.formats import RUN_PREFERENCE
     from ppinfer.modelfiles.source import resolve_source
-    from ppinfer.runtime.paddle_env import paddle_env
 
     if model is not None and model_file is None and _is_program_file(model):
         model, model_file = None, model
@@ -50,7 +50,7 @@ def open_source(
         model=text(model), model_file=text(model_file), params_file=text(params_file),
         model_dir=text(model_dir), model_name=model_name, class_num=class_num,
         image_shape=image_shape, labels_file=text(labels),
-        needs_architecture=needs_architecture, prefer=paddle_env().native_format,
+        needs_architecture=needs_architecture, prefer=RUN_PREFERENCE,
     )
 
 
@@ -61,13 +61,15 @@ def _is_program_file(path: str | os.PathLike) -> bool:
     return os.path.isfile(path) and (name.endswith((".json", ".pdmodel")) or name in PROGRAM_NAMES)
 
 
-def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
+def load(model: str | os.PathLike | None = None, *, engine: str | None = None,
          **options: Any) -> Predictor:
     """Load a model for prediction; the engine is built here, so setup errors raise here.
 
     ``model`` is a model directory or a program file (``None``: the built-in model).
     ``engine`` is a registered engine, or ``"auto"``: the fastest installed engine that agrees
-    with ``analysis`` for this model and setting, measured once and cached.
+    with ``analysis`` for this model and setting, measured once and cached. ``None`` (the
+    default) is ``$PPINFER_ENGINE`` if set, else ``"auto"`` for an exported model where a peer
+    of analysis is installed, else ``"analysis"``, as on the command line.
     ``options`` are ``ppinfer predict``'s options with underscores: ``batch_size``,
     ``precision``, ``cpu_threads``, ``device`` (or ``use_gpu``/``gpu_id``), ``use_tensorrt``,
     ``top_k``, ``params_file``, ``model_name``, ``labels``, ``max_pixels``, ... An unknown
@@ -87,7 +89,16 @@ def load(model: str | os.PathLike | None = None, *, engine: str = "analysis",
     if engine == "all":
         raise ConfigError("engine='all' compares engines and is for `ppinfer predict --engine "
                           "all`: load one engine here (ppinfer engines lists them).")
+    if engine is None:
+        engine = os.environ.get("PPINFER_ENGINE", "").strip() or None
+    from ppinfer.engines.base import prepare_paddle_for
+
+    prepare_paddle_for([engine])  # before the run options load Paddle's core alone
     config = make_run_config(**run_kw)
+    if engine is None:
+        from ppinfer.engines.auto import default_engine
+
+        engine = default_engine(open_source(model, **model_kw))
     if engine == "auto":  # measured once per model and setting, then cached (autoselect.py)
         from ppinfer.engines import create_engine
         from ppinfer.engines.auto import choose_engine
@@ -146,8 +157,8 @@ class Predictor:
         ``runner="ray"`` predicts the paths on Ray Data instead (``actors`` engines, each built
         once from the model's path; a local Ray unless ``ray_address``), with the same results.
         """
-        if runner == "local":
-            return list(self.predict_iter(inputs))
+        if runner == "local":  # every input checked before any work: a TypeError comes first
+            return list(self._iter(collect_inputs(inputs)))
         if runner != "ray":
             raise ConfigError(f"Unknown runner {runner!r}: use 'local' or 'ray'.")
         return self._predict_on_ray(inputs, RayOptionsSpec(ray_address, actors, actor_cpus))
@@ -167,10 +178,15 @@ class Predictor:
         return results
 
     def predict_iter(self, inputs: Inputs) -> Iterator[Result]:
-        """Like :meth:`predict`, yielding each result as soon as its batch is done."""
+        """Like :meth:`predict`, yielding each result as soon as its batch is done. ``inputs``
+        is read only a few batches ahead of the results (a generator of arrays or paths
+        streams in bounded memory, an endless one too); a value that is neither a path nor an
+        array raises TypeError when it is reached."""
+        return self._iter(iter_inputs(inputs))
+
+    def _iter(self, items) -> Iterator[Result]:
         from ppinfer.predict import iter_predictions
 
-        items = collect_inputs(inputs)
         return iter_predictions(self.engine, items, max_pixels=self.max_pixels,
                                 max_image_bytes=self.max_image_bytes)
 

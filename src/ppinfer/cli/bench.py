@@ -44,8 +44,10 @@ def precision_list(_ctx, _param, value: str) -> list[str]:
 @cli.command()
 @click.option("--model", "models", multiple=True, type=click.Path(),
               help="Model directory; repeatable. Default: the built-in model.")
-@click.option("--engine", "engines", default="analysis", show_default=True,
-              help="Comma list of engines (analysis, executor-inference, onnxruntime, ...) or all.")
+@click.option("--engine", "engines", default=None,
+              help="Comma list of engines (analysis, executor-inference, onnxruntime, ...) or "
+                   "all. Default: $PPINFER_ENGINE, else the installed engines --engine auto "
+                   "chooses among.")
 @click.option("-b", "--batch-size", "batch_sizes", default="1", show_default=True,
               callback=int_list, help="Comma list of batch sizes: 1,8,32.")
 @click.option("--precision", "precisions", default="fp32", show_default=True,

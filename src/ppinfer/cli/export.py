@@ -9,13 +9,18 @@ from ppinfer.cli.options import parse_shape
 
 
 @cli.command()
-@click.option("-m", "--model-name", required=True, help="Architecture (see `ppinfer models`).")
+@click.option("-m", "--model-name", default=None,
+              help="Architecture (see `ppinfer models`); optional with -c.")
+@click.option("-c", "--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="The training config (PaddleClas/PaddleX YAML): the architecture's "
+                   "arguments, input shape and preprocessing come from its Arch, Global and "
+                   "Infer sections.")
 @click.option("-p", "--params", "checkpoint", default=None, type=click.Path(),
               help="Checkpoint: persistable directory, .pdparams, or a PyTorch file. "
                    "Default for EfficientNet_lite0: the installed ImageNet weights.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output directory.")
-@click.option("--class-num", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Classes the checkpoint was trained for.")
+@click.option("--class-num", type=click.IntRange(min=1), default=None,
+              help="Classes the checkpoint was trained for (default: the config's, else 1000).")
 @click.option("--image-shape", callback=parse_shape, default=None,
               help="Input C,H,W (default: the architecture's, 3,224,224).")
 @click.option("--format", "fmt", type=click.Choice(("pir", "legacy", "paddleclas1", "seed")),
@@ -27,21 +32,24 @@ from ppinfer.cli.options import parse_shape
               help="Label file (one a line) to store in inference.yml.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--no-validate", is_flag=True, help="Skip the training-vs-exported score check.")
-def export(model_name, checkpoint, output, class_num, image_shape, fmt, labels_file, force,
-           no_validate) -> None:
+def export(model_name, config, checkpoint, output, class_num, image_shape, fmt, labels_file,
+           force, no_validate) -> None:
     """Build an architecture, load a checkpoint, save an inference model.
 
     \b
     ppinfer export -m EfficientNet_lite0 -o out/lite0   # installed weights
     ppinfer export -m ResNet50_vd -p ResNet50_vd_pretrained/ -o out/ResNet50_vd
     ppinfer export -m ResNet50_vd -p best.pdparams -o out/ --class-num 102
+    ppinfer export -c PPLCNet_x1_0.yaml -p output/best_model.pdparams -o out/
     """
     from ppinfer.api.exporting import export as export_api
 
     result = export_api(
         model_name, checkpoint, output, class_num=class_num, image_shape=image_shape,
-        format=fmt, labels=labels_file, force=force, validate=not no_validate,
+        format=fmt, labels=labels_file, force=force, validate=not no_validate, config=config,
     )
+    if result.note:
+        click.echo(result.note, err=True)
     layout = "paddleclas1" if result.format == "seed" else result.format
     click.echo(f"Exported {result.model_name} ({result.class_num} classes, input "
                f"{'x'.join(map(str, result.input_shape))}, {layout}) to {result.output}: "

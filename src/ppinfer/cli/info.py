@@ -146,10 +146,10 @@ def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) ->
     """The engine --engine auto picks for ``model``, with every candidate's figures."""
     from ppinfer.config import RunConfig
     from ppinfer.engines.auto import choose_engine
+    from ppinfer.modelfiles.formats import RUN_PREFERENCE
     from ppinfer.modelfiles.source import resolve_source
-    from ppinfer.runtime.paddle_env import paddle_env
 
-    source = resolve_source(model=model, prefer=paddle_env().native_format)
+    source = resolve_source(model=model, prefer=RUN_PREFERENCE)
     config = RunConfig(device="cpu", precision=precision, batch_size=batch_size,
                        cpu_threads=cpu_threads)
     choice = choose_engine(source, config, refresh=refresh)

@@ -2,8 +2,8 @@
 
 One module per command; ``main.py`` holds the group. Heavy modules (paddle, cv2, the engines)
 are imported inside the commands so that ``--help`` and usage errors are instant. Library errors
-(:class:`ppinfer.errors.PPInferError`) become one sentence on stderr and the exit status README's
-"Output and exit status" lists; ``--debug`` shows the traceback.
+(:class:`ppinfer.errors.PPInferError`) become one sentence on stderr and the exit status
+docs/predict.md's "Output and exit status" lists; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -74,10 +74,9 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     ppinfer predict photos/ --model out/ --json   # your model, JSON lines
     """
     ctx.ensure_object(dict)["debug"] = debug
-    if verbose or debug:
-        from ppinfer.runtime.quiet import set_verbose
+    from ppinfer.runtime.quiet import set_verbose
 
-        set_verbose(True)
+    set_verbose(verbose or debug)  # each invocation its own (one process may run several)
 
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -19,10 +20,12 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
 @click.option("-i", "--image-file", "--input", "images", multiple=True,
               help="Image file, directory (recursive) or glob; repeatable, and the same as "
                    "giving INPUTS. Default: the sample photo shipped with ppinfer.")
-@click.option("--engine", default="analysis", show_default=True,
+@click.option("--engine", default=None,
               help=f"One of {', '.join(ENGINE_NAMES)} (or a plug-in engine); 'all' runs every "
                    "engine that can run the model and compares their scores; 'auto' measures "
-                   "the installed engines once (cached) and runs the fastest that agrees.")
+                   "the installed engines once (cached) and runs the fastest that agrees. "
+                   "Default: $PPINFER_ENGINE, else auto where a peer of analysis is "
+                   "installed, else analysis.")
 @click.option("--tolerance", type=FiniteFloat(min=0), default=1e-4, show_default=True,
               help="With --engine all: largest score difference to analysis that still agrees.")
 @click.option("--precision-check/--no-precision-check", default=True, show_default=True,
@@ -47,7 +50,7 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
 @click.option("--labels", "labels_file", type=click.Path(dir_okay=False), default=None,
               help="One label a line (line i = class i).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout, one per image.")
-@click.option("--save", "save_file", type=click.Path(dir_okay=False), default=None,
+@click.option("--save", "save_file", type=click.Path(), default=None,
               help="Also write the JSON lines to FILE (with --runner ray, NAME.parquet: "
                    "Parquet written by Ray Data).")
 @click.option("--enable-benchmark", is_flag=True,
@@ -93,15 +96,26 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
     from ppinfer.predict import run_predictions
 
     check_runner_options(click.get_current_context())
+    _check_save_target(save_file, runner)
     cpu_threads = device_kw["cpu_threads"]  # None: the runner decides
+    if engine is None and os.environ.get("PPINFER_ENGINE", "").strip():
+        engine = os.environ["PPINFER_ENGINE"].strip()
+    from ppinfer.engines.base import prepare_paddle_for
+
+    prepare_paddle_for([engine])  # before the run options load Paddle's core alone
     config = run_config_from(device_kw, top_k=top_k)
-    engine_cls = None if engine in ("all", "auto") else get_engine(engine)
+    engine_cls = None if engine in (None, "all", "auto") else get_engine(engine)
     source = open_source(
         model, model_file=model_file, params_file=params_file, model_dir=model_dir,
         model_name=model_name, class_num=class_num, image_shape=image_shape,
         labels=labels_file,
         needs_architecture=engine_cls is not None and engine_cls.needs_architecture,
     )
+    if engine is None:
+        from ppinfer.engines.auto import default_engine
+
+        engine = default_engine(source)
+        engine_cls = None if engine == "auto" else get_engine(engine)
     if not images and not input_lists:
         from ppinfer.pipeline.sample import sample_image_path
 
@@ -163,6 +177,25 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         sys.exit(1)
 
 
+def _check_save_target(save_file: str | None, runner: str) -> None:
+    """--save names a file of JSON lines, or with --runner ray a NAME.parquet folder that may
+    be an earlier run's output (checked before any work, so no run is lost to the name)."""
+    import os
+
+    from ppinfer.errors import OutputError
+
+    if not save_file:
+        return
+    if runner == "ray" and save_file.lower().endswith(".parquet"):
+        from ppinfer.runners.ray_parquet import check_parquet_output
+
+        check_parquet_output(save_file)
+    elif os.path.isdir(save_file):
+        raise OutputError(f"The --save file {save_file} is a directory: name a file for the "
+                          "JSON lines (a directory is written by --runner ray --save "
+                          "NAME.parquet).")
+
+
 def _auto_engine(source, config):
     """The engine --engine auto picks (measured once, then cached), built; its line on stderr."""
     from ppinfer.engines import create_engine
@@ -181,9 +214,11 @@ def auto_line(choice) -> str:
         why = "the only engine that runs this model"
     elif not choice.near_tie:
         why = f"{100 * choice.margin:.0f}% faster than {choice.margin_over}"
-    else:
-        others = ", ".join(choice.unsure or choice.tied)
-        why = f"as fast as {others} within the noise; a tie goes to analysis, then by name"
+    elif choice.unsure:  # the rounds could not separate them: the faster-measured one ran
+        why = f"measured fastest, {', '.join(choice.unsure)} within the noise"
+    else:  # clearly within 3%: the tie rule picked
+        why = (f"within 3% of {', '.join(choice.tied)}; a tie goes to analysis, then by "
+               "name")
     when = "measured now" if not choice.cached else f"cached {choice.measured_at[:10]}"
     if choice.busy:
         when += ", on a busy machine: --refresh when quiet"

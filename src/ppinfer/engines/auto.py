@@ -15,10 +15,7 @@ high-performance mode choose from a static table; this measures.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import hashlib
-import json
 import math
 import os
 import time
@@ -28,16 +25,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ppinfer.config import RunConfig, default_cache_dir
+from ppinfer.config import RunConfig
+from ppinfer.engines.auto_cache import (  # noqa: F401  (cache_path, model_key: public here too)
+    SCHEMA,
+    cache_path,
+    model_key,
+    read_choice,
+    write_choice,
+)
 from ppinfer.engines.auto_timing import Policy, time_rounds, warm_up
 from ppinfer.errors import ConfigError, PPInferError
 from ppinfer.modelfiles.source import ModelSource
 
 REFERENCE = "analysis"
 FP32_TOLERANCE = 1e-4
-#: "ppinfer-auto/2": per-round figures, near_tie / margin / noise / rounds / stop. Files of
-#: another schema (the one-second timings of /1 among them) are measured again, never read.
-SCHEMA = "ppinfer-auto/2"
 POLICY = Policy()  # how long and how sure: auto_timing.py
 BUSY_SHARE = 0.2  # of the machine's cores, used by other processes while timing: "busy"
 
@@ -119,10 +120,13 @@ class Choice:
         return {"schema": SCHEMA, "engine": self.engine, "precision": self.precision,
                 "batch_size": self.batch_size, "cpu_threads": self.cpu_threads,
                 "measured_at": self.measured_at, "near_tie": self.near_tie, "tied": self.tied,
-                "unsure": self.unsure, "margin": self.margin, "margin_over": self.margin_over,
-                "noise": _finite(self.noise), "rounds": self.rounds, "stop": self.stop,
-                "other_cores": self.other_cores, "busy": self.busy, "timed_s": self.timed_s,
-                "candidates": [asdict(c) for c in self.candidates]}
+                "unsure": self.unsure, "margin": _finite(self.margin),
+                "margin_over": self.margin_over, "noise": _finite(self.noise),
+                "rounds": self.rounds, "stop": self.stop,
+                "other_cores": _finite(self.other_cores), "busy": self.busy,
+                "timed_s": _finite(self.timed_s),
+                "candidates": [{k: _finite(v) if isinstance(v, float) else v
+                                for k, v in asdict(c).items()} for c in self.candidates]}
 
 
 def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = False,
@@ -137,7 +141,7 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
                           "pass --model DIR (export a checkpoint first).")
     path = cache_path(source, config, cache_root)
     if not refresh:
-        cached = _read(path)
+        cached = _read(path, config)
         if cached is not None:
             return cached
     policy = policy or POLICY
@@ -145,12 +149,38 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
         policy = replace(policy, budget_s=seconds)
     choice = measure_candidates(source, config, policy)
     try:
-        _write(path, choice)
+        write_choice(path, choice.to_json_dict())
         choice.path = path
     except OSError as exc:  # a read-only cache: the measured choice still runs, said so
         choice.not_cached = (f"cannot write {path} ({exc.strerror or exc}); set PPINFER_HOME to "
                              "a writable folder")
     return choice
+
+
+DEFAULT_ENGINE_ENV = "PPINFER_ENGINE"
+
+
+def installed_candidates() -> list[str]:
+    """Engines --engine auto measures that are installed here (analysis first)."""
+    from ppinfer.engines.base import ENGINES, load_plugins
+
+    load_plugins()
+    return [name for name in sorted(ENGINES, key=lambda n: (n != REFERENCE, n))
+            if ENGINES[name].auto_candidate and not ENGINES[name].needs_architecture
+            and ENGINES[name].missing() is None]
+
+
+def default_engine(source: ModelSource | None = None) -> str:
+    """The engine ``predict``, ``bench`` and ``serve`` run when none is named: ``$PPINFER_ENGINE``
+    if set, else ``auto`` (the fastest that agrees with analysis, measured once and cached)
+    where another engine besides analysis is installed and the model is an exported one,
+    else ``analysis``."""
+    given = os.environ.get(DEFAULT_ENGINE_ENV, "").strip()
+    if given:
+        return given
+    exported = source is None or (source.layout is not None
+                                  and source.layout.is_inference_model)
+    return "auto" if exported and len(installed_candidates()) > 1 else REFERENCE
 
 
 def candidate_engines(source: ModelSource, precision: str) -> list[tuple[str, str | None]]:
@@ -230,7 +260,7 @@ def _prepare_one(name, source, config, batch, reference, tolerance, built=None):
             build_s = time.perf_counter() - start
         probs = engine.probabilities(engine.execute(batch))
         diff = float(np.max(np.abs(probs - reference)))
-        if diff > tolerance or not np.array_equal(probs.argmax(1), reference.argmax(1)):
+        if not diff <= tolerance or not np.array_equal(probs.argmax(1), reference.argmax(1)):
             return Candidate(name, "disagrees", f"scores differ from {REFERENCE} by {diff:.2e}",
                              build_s=build_s, max_abs_diff=diff), None
         warmup_runs = warm_up(partial(engine.execute, batch))
@@ -275,118 +305,27 @@ def _reference_scores(source: ModelSource, config: RunConfig, batch: np.ndarray)
     return engine.probabilities(engine.execute(batch)), (engine, build_s)
 
 
-# -- the cache ----------------------------------------------------------------------------------
+# -- the cache (auto_cache.py reads and writes it) -------------------------------------------
 
 
-def cache_path(source: ModelSource, config: RunConfig, cache_root: Path | None = None) -> Path:
-    """``<cache>/auto/<model digest>/<precision>-b<batch>-t<threads>-<setup>.json``."""
-    layout = source.layout
-    base = (cache_root or default_cache_dir()) / "auto"
-    digest = model_key(layout, base) if layout.params is not None else (
-        hashlib.sha256(str(layout.root.resolve()).encode()).hexdigest()[:32])
-    root = base / digest
-    name = (f"{config.precision}-b{config.batch_size}-t{config.cpu_threads}-"
-            f"{setup_key(config)}.json")
-    return root / name
+def _read(path: Path, config: RunConfig) -> Choice | None:
+    """The cached choice, or None when there is none or the file is not one ppinfer wrote
+    (auto_cache.read_choice): measured again then."""
+    from ppinfer.engines.base import list_engines
 
-
-def model_key(layout, base: Path) -> str:
-    """The SHA-256 (32 hex digits) of the program and parameter files, remembered in
-    ``base/digests.json`` by path, size and modification time: hashing ResNet50_vd's 100 MB
-    takes 0.5 s, a lookup none."""
-    from ppinfer.engines.onnxruntime import model_digest
-
-    stamp = ";".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-                     for p in (layout.program, layout.params))
-    index_path = base / "digests.json"
-    index = {}
-    try:
-        if index_path.is_file() and index_path.stat().st_size < 4 << 20:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        index = {}
-    if not isinstance(index, dict):
-        index = {}
-    digest = index.get(stamp)
-    if not (isinstance(digest, str) and len(digest) == 32):
-        digest = model_digest(layout, "auto")[:32]
-        index[stamp] = digest
-        with contextlib.suppress(OSError):
-            _write_json(index_path, index)
-    return digest
-
-
-def setup_key(config: RunConfig) -> str:
-    """A short digest of what else decides the figures: the CPU, ppinfer, Paddle, the engines'
-    packages, oneDNN, IR optimisation."""
-    from ppinfer import __version__
-    from ppinfer.runtime.paddle_env import package_version, paddle_env
-
-    env = paddle_env()
-    parts = [env.cpu_model, str(env.cpu_count), __version__, env.version,
-             str(config.mkldnn), str(config.ir_optim), str(config.mkldnn_cache_capacity)]
-    parts += [f"{p}={package_version(p)}" for p in ("onnxruntime", "paddle2onnx", "openvino")]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
-
-
-def _read(path: Path) -> Choice | None:
-    try:
-        if not path.is_file() or path.stat().st_size > 1 << 20:
-            return None
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc.get("schema") != SCHEMA:
-            return None
-        candidates = [Candidate(**c) for c in doc["candidates"]]
-        if not _plausible(doc, candidates):
-            return None
-        return Choice(doc["engine"], doc["precision"], doc["batch_size"], doc["cpu_threads"],
-                      candidates, doc["measured_at"], near_tie=bool(doc["near_tie"]),
-                      tied=list(doc["tied"]), unsure=list(doc["unsure"]),
-                      margin=doc["margin"],
-                      margin_over=doc["margin_over"], noise=doc["noise"],
-                      rounds=int(doc["rounds"]), stop=doc["stop"],
-                      other_cores=doc["other_cores"], timed_s=doc["timed_s"], cached=True,
-                      path=path)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # damaged: measure again
-
-
-def _plausible(doc: dict, candidates: list[Candidate]) -> bool:
-    """A cache file edited or damaged into valid JSON of the wrong kinds is measured again:
-    the engine is one that ran and agreed, and the figures are numbers."""
-    def number(value) -> bool:
-        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
-
-    def numbers(c: Candidate) -> bool:
-        rounds = c.round_ms if c.round_ms is not None else []
-        return (isinstance(rounds, list) and all(number(v) for v in rounds)
-                and all(number(v) for v in (c.images_per_s, c.ms_per_batch, c.build_s,
-                                            c.max_abs_diff, c.warmup_runs, c.spin_ms)))
-
-    ran = {c.engine for c in candidates if c.status == "ok" and isinstance(c.engine, str)}
-    scalars = (doc["margin"], doc["noise"], doc["other_cores"], doc["timed_s"])
-    return (doc["engine"] in ran and all(numbers(c) for c in candidates)
-            and all(number(v) for v in scalars)
-            and all(isinstance(doc[k], int) and not isinstance(doc[k], bool)
-                    for k in ("batch_size", "cpu_threads")))
+    doc = read_choice(path, config)
+    if doc is None or doc["engine"] not in list_engines():  # a plug-in since uninstalled
+        return None
+    fields = {f for f in Candidate.__dataclass_fields__}
+    candidates = [Candidate(**{k: v for k, v in c.items() if k in fields})
+                  for c in doc["candidates"]]
+    return Choice(doc["engine"], doc["precision"], doc["batch_size"], doc["cpu_threads"],
+                  candidates, doc["measured_at"], near_tie=doc["near_tie"], tied=doc["tied"],
+                  unsure=doc["unsure"], margin=doc["margin"], margin_over=doc["margin_over"],
+                  noise=doc["noise"], rounds=doc["rounds"], stop=doc["stop"],
+                  other_cores=doc["other_cores"], timed_s=doc["timed_s"], cached=True,
+                  path=path)
 
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None  # JSON has no inf
-
-
-def _write(path: Path, choice: Choice) -> None:
-    _write_json(path, choice.to_json_dict())
-
-
-def _write_json(path: Path, doc: dict) -> None:
-    """Write atomically: a reader sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:  # a full disk: no half-written file left beside the cache
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise

@@ -24,6 +24,7 @@ from ppinfer.pipeline.postprocess import (
     Result,
     is_probabilities,
     results_from_probabilities,
+    score_rows,
     to_probabilities,
 )
 from ppinfer.pipeline.preprocess import make_batch, preprocess_image
@@ -59,6 +60,9 @@ class Engine(ABC):
     #: True when the runtime runs a quantized model's int8 ops as int8 whatever precision is
     #: asked (so only int8 describes such a run honestly)
     quantized_as_int8: ClassVar[bool] = False
+    #: True when the engine builds or runs static programs through Paddle's Python side (the
+    #: Executor engines): Paddle is then imported whole from the start (:func:`prepare_paddle_for`)
+    runs_paddle_python: ClassVar[bool] = False
 
     def __init__(self, source: ModelSource, config: RunConfig) -> None:
         self.source = source
@@ -90,8 +94,7 @@ class Engine(ABC):
 
     def analyze(self, outputs: np.ndarray, file_names: Sequence[str]) -> list[Result]:
         """Model outputs -> top-k results with label names."""
-        outputs = np.asarray(outputs).reshape(len(file_names), -1)
-        return self.results(self.probabilities(outputs), file_names)
+        return self.results(self.probabilities(outputs, len(file_names)), file_names)
 
     def results(self, probs: np.ndarray, file_names: Sequence[str]) -> list[Result]:
         """Scores (from :meth:`probabilities`) -> top-k results with label names."""
@@ -99,10 +102,12 @@ class Engine(ABC):
         labels = self.source.labels_for(probs.shape[1])
         return results_from_probabilities(file_names, probs, self.config.top_k, labels)
 
-    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
-        """[N, C] scores: a softmax only when the model ends in logits (:meth:`output_kind`)."""
-        outputs = np.asarray(outputs)
-        return to_probabilities(outputs.reshape(outputs.shape[0], -1), self.output_kind(outputs))
+    def probabilities(self, outputs: np.ndarray, rows: int | None = None) -> np.ndarray:
+        """[N, C] scores: a softmax only when the model ends in logits (:meth:`output_kind`).
+        An output that is not finite [N, C >= 2] scores for the ``rows`` images of the batch
+        (an argmax head, a feature map, overflowing logits) is a ModelFormatError."""
+        scores = score_rows(outputs, rows)
+        return to_probabilities(scores, self.output_kind(scores))
 
     def output_kind(self, outputs: np.ndarray | None = None) -> str:
         """What the model's output is (softmax, sigmoid, logits): read once from its program
@@ -238,6 +243,21 @@ def _suggest(kind: str) -> str:
 
 ENGINES: dict[str, type[Engine]] = {}
 _plugins_loaded = False
+
+
+def prepare_paddle_for(engines) -> None:
+    """Import Paddle whole before anything loads its core alone, when one of ``engines`` (or
+    ``all``) runs Paddle's Python side: that engine imports Paddle whole anyway, so the fast
+    start would only add a second step. (The two steps are safe: ``import paddle`` is handed the
+    core loaded alone, see runtime/paddle_core.py; before that, they corrupted the heap at exit.)
+    Engines that never import Paddle keep the fast start.
+    """
+    load_plugins()
+    if any(name == "all" or getattr(ENGINES.get(name), "runs_paddle_python", False)
+           for name in engines if name):
+        from ppinfer.runtime.paddle_import import import_paddle
+
+        import_paddle()
 
 
 def register_engine(name: str):

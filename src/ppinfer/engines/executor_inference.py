@@ -18,6 +18,7 @@ class ExecutorInferenceEngine(Engine):
     layouts = frozenset({"pir", "legacy", "seed", "uncombined"})
     summary = "static-graph Executor on a saved inference model (PaddleClas 1.x py_infer.py)"
     auto_candidate = False  # no IR passes: 3-5x slower than analysis here (BENCHMARKS.md)
+    runs_paddle_python = True
 
     def build(self) -> None:
         paddle = import_paddle()

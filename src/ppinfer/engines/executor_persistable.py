@@ -16,6 +16,7 @@ from ppinfer.runtime.paddle_import import import_paddle
 class ExecutorPersistableEngine(Engine):
     layouts = frozenset({"persistable", "pdparams"})
     needs_architecture = True
+    runs_paddle_python = True
     summary = "static-graph Executor on the architecture + a checkpoint, no export (infer.py)"
 
     def build(self) -> None:

@@ -61,12 +61,12 @@ class OpenVinoEngine(Engine):
                 )
         try:
             model = core.read_model(str(self.model_file()))
+            self.compiled = core.compile_model(model, "CPU", compile_properties(self.config))
         except RuntimeError as exc:
             raise ModelFormatError(
-                f"OpenVINO cannot read the {self.source.layout.describe()} "
-                f"({first_line(exc)}): use --engine analysis for this model."
+                f"OpenVINO cannot run the {self.source.layout.describe()} "
+                f"({openvino_reason(exc)}): use another --engine for this model."
             ) from None
-        self.compiled = core.compile_model(model, "CPU", compile_properties(self.config))
         self._idle_requests: queue.SimpleQueue = queue.SimpleQueue()
         self._idle_requests.put(self.compiled.create_infer_request())
         self.precision_used = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
@@ -99,6 +99,18 @@ class OpenVinoEngine(Engine):
             return request.get_output_tensor(0).data.copy()
         finally:
             self._idle_requests.put(request)
+
+
+def openvino_reason(exc: BaseException) -> str:
+    """OpenVINO's own reason, not the first line of its message (which names only the C++ file
+    that threw): the operators it has no conversion rule for, else its last statement."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    rules = [line.lstrip("- ") for line in lines if "conversion rule" in line
+             or "not supported" in line.lower()]
+    if rules:
+        return "; ".join(rules)[:300]
+    told = [line for line in lines if not line.startswith(("Exception from", "Check '"))]
+    return (told[-1] if told else first_line(exc))[:300]
 
 
 def compile_properties(config) -> dict[str, object]:

@@ -58,6 +58,8 @@ def check_regular_file(path: str | os.PathLike[str], error: type[PPInferError],
         info = os.stat(name)
     except OSError as exc:
         raise error(f"Cannot read {what}{name}: {exc.strerror or exc}.") from None
+    except ValueError:  # "embedded null byte": no file has such a name
+        raise error(f"{_subject(what, name)} cannot name a file: it holds a NUL byte.") from None
     if not stat.S_ISREG(info.st_mode):
         raise error(f"{_subject(what, name)} is {file_kind(info.st_mode)}, not a regular "
                     "file.")

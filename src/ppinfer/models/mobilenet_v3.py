@@ -206,14 +206,16 @@ class ResidualUnit(nn.Layer):
 class MobileNetV3(nn.Layer):
     """MobileNetV3 ``arch`` ("large" or "small") at width ``scale``; returns logits."""
 
-    def __init__(self, arch: str, scale: float = 1.0, class_num: int = 1000) -> None:
+    def __init__(self, arch: str, scale: float = 1.0, class_num: int = 1000, *,
+                 dropout_prob: float | None = DROPOUT, class_expand: int = HEAD_CHANNELS) -> None:
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
         with fresh_parameter_names():
-            self._build(ARCHS[arch], scale, class_num)
+            self._build(ARCHS[arch], scale, class_num, dropout_prob, class_expand)
 
-    def _build(self, cfg: Arch, scale: float, class_num: int) -> None:
+    def _build(self, cfg: Arch, scale: float, class_num: int, dropout_prob: float | None,
+               class_expand: int) -> None:
         channels = make_divisible(STEM_CHANNELS * scale)
         self.conv1 = ConvBN(3, channels, 3, 2, "conv1", act="hardswish")
 
@@ -231,14 +233,16 @@ class MobileNetV3(nn.Layer):
         self.pool = nn.AdaptiveAvgPool2D(1)
         self.last_conv = nn.Conv2D(
             last,
-            HEAD_CHANNELS,
+            class_expand,
             1,
             weight_attr=ParamAttr(name="last_1x1_conv_weights"),
             bias_attr=False,
         )
-        self.dropout = nn.Dropout(p=DROPOUT, mode="downscale_in_infer")
+        # downscale_in_infer multiplies by 1 - p at inference; PaddleClas builds none for null
+        self.dropout = (nn.Dropout(p=dropout_prob, mode="downscale_in_infer")
+                        if dropout_prob is not None else None)
         self.out = nn.Linear(
-            HEAD_CHANNELS,
+            class_expand,
             class_num,
             weight_attr=ParamAttr(name="fc_weights"),
             bias_attr=ParamAttr(name="fc_offset"),
@@ -249,7 +253,9 @@ class MobileNetV3(nn.Layer):
         for name in self._block_names:
             x = getattr(self, name)(x)
         x = self.pool(self.last_second_conv(x))
-        x = self.dropout(F.hardswish(self.last_conv(x)))
+        x = F.hardswish(self.last_conv(x))
+        if self.dropout is not None:
+            x = self.dropout(x)
         return self.out(paddle.flatten(x, start_axis=1))
 
 
@@ -271,52 +277,57 @@ def paddleclas_namings(arch: str) -> tuple[Naming, ...]:
                          block=blocks),)
 
 
+# PaddleClas's constructor arguments ppinfer implements, with its defaults: a training config
+# may set them (its distillation recipes train with dropout_prob: null).
+ARGUMENTS = {"dropout_prob": DROPOUT, "class_expand": HEAD_CHANNELS}
+
+
 # PaddleClas's variants; one factory per registered name.
-@register_model(namings=paddleclas_namings("large"))
-def MobileNetV3_large_x0_35(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("large", 0.35, class_num)
+@register_model(namings=paddleclas_namings("large"), arguments=ARGUMENTS)
+def MobileNetV3_large_x0_35(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("large", 0.35, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"))
-def MobileNetV3_large_x0_5(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("large", 0.5, class_num)
+@register_model(namings=paddleclas_namings("large"), arguments=ARGUMENTS)
+def MobileNetV3_large_x0_5(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("large", 0.5, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"))
-def MobileNetV3_large_x0_75(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("large", 0.75, class_num)
+@register_model(namings=paddleclas_namings("large"), arguments=ARGUMENTS)
+def MobileNetV3_large_x0_75(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("large", 0.75, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"))
-def MobileNetV3_large_x1_0(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("large", 1.0, class_num)
+@register_model(namings=paddleclas_namings("large"), arguments=ARGUMENTS)
+def MobileNetV3_large_x1_0(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("large", 1.0, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"))
-def MobileNetV3_large_x1_25(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("large", 1.25, class_num)
+@register_model(namings=paddleclas_namings("large"), arguments=ARGUMENTS)
+def MobileNetV3_large_x1_25(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("large", 1.25, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"))
-def MobileNetV3_small_x0_35(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("small", 0.35, class_num)
+@register_model(namings=paddleclas_namings("small"), arguments=ARGUMENTS)
+def MobileNetV3_small_x0_35(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("small", 0.35, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"))
-def MobileNetV3_small_x0_5(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("small", 0.5, class_num)
+@register_model(namings=paddleclas_namings("small"), arguments=ARGUMENTS)
+def MobileNetV3_small_x0_5(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("small", 0.5, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"))
-def MobileNetV3_small_x0_75(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("small", 0.75, class_num)
+@register_model(namings=paddleclas_namings("small"), arguments=ARGUMENTS)
+def MobileNetV3_small_x0_75(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("small", 0.75, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"))
-def MobileNetV3_small_x1_0(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("small", 1.0, class_num)
+@register_model(namings=paddleclas_namings("small"), arguments=ARGUMENTS)
+def MobileNetV3_small_x1_0(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("small", 1.0, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"))
-def MobileNetV3_small_x1_25(class_num: int = 1000) -> nn.Layer:
-    return MobileNetV3("small", 1.25, class_num)
+@register_model(namings=paddleclas_namings("small"), arguments=ARGUMENTS)
+def MobileNetV3_small_x1_25(class_num: int = 1000, **arguments) -> nn.Layer:
+    return MobileNetV3("small", 1.25, class_num, **arguments)

@@ -103,41 +103,71 @@ class DepthwiseSeparable(nn.Layer):
         return self.pw_conv(x)
 
 
+# PaddleClas's PPLCNet constructor arguments that change the network, with its defaults (a
+# training config's ``Arch`` section may set them: PULC's models change strides, drop the last
+# conv, or train without dropout). ``lr_mult_list`` only scales learning rates: accepted.
+ARGUMENTS = {"dropout_prob": DROPOUT, "class_expand": CLASS_EXPAND,
+             "stride_list": (2, 2, 2, 2, 2), "use_last_conv": True, "act": "hardswish",
+             "lr_mult_list": (1.0,) * 6}
+
+
+def _stride(value):
+    """PaddleClas's stride: an int, or [h, w] (PULC's text models keep the width)."""
+    return tuple(value) if isinstance(value, (list, tuple)) else int(value)
+
+
 class PPLCNet(nn.Layer):
     """PP-LCNet at width ``scale``; returns logits ``[N, class_num]``."""
 
-    def __init__(self, scale: float, class_num: int = 1000) -> None:
+    def __init__(self, scale: float, class_num: int = 1000, *, dropout_prob=DROPOUT,
+                 class_expand: int = CLASS_EXPAND, stride_list=(2, 2, 2, 2, 2),
+                 use_last_conv: bool = True, act: str = "hardswish", lr_mult_list=None) -> None:
         super().__init__()
+        if act != "hardswish":
+            raise ValueError(f"act {act!r}: ppinfer's PP-LCNet implements hardswish only")
+        if len(stride_list) != 5:
+            raise ValueError(f"stride_list needs 5 strides, not {len(stride_list)}")
+        strides = [_stride(v) for v in stride_list]
         with fresh_parameter_names():
-            self.conv1 = ConvBNLayer(3, 3, make_divisible(STEM_CHANNELS * scale), 2, "conv1")
-            for stage, blocks in STAGES.items():
+            self.conv1 = ConvBNLayer(3, 3, make_divisible(STEM_CHANNELS * scale), strides[0],
+                                     "conv1")
+            for number, (stage, blocks) in enumerate(STAGES.items(), start=2):
                 layers = [
                     DepthwiseSeparable(make_divisible(cin * scale), make_divisible(cout * scale),
-                                       stride, kernel, se, f"{stage}.{i}")
+                                       strides[number - 2] if i == 0 and number > 2 else stride,
+                                       kernel, se, f"{stage}.{i}")
                     for i, (kernel, cin, cout, stride, se) in enumerate(blocks)
                 ]
                 self.add_sublayer(stage, nn.Sequential(*layers))
             features = make_divisible(STAGES["blocks6"][-1][2] * scale)
-            self.last_conv = keyed.conv2d(features, CLASS_EXPAND, 1, "last_conv")
-            self.dropout = nn.Dropout(p=DROPOUT, mode="downscale_in_infer")
-            self.fc = keyed.linear(CLASS_EXPAND, class_num, "fc")
+            self.last_conv = (keyed.conv2d(features, class_expand, 1, "last_conv")
+                              if use_last_conv else None)
+            # downscale_in_infer: inference multiplies by 1 - p (PaddleClas's Dropout); no
+            # dropout at all without the last conv, or when a config says null
+            self.dropout = (nn.Dropout(p=dropout_prob, mode="downscale_in_infer")
+                            if use_last_conv and dropout_prob is not None else None)
+            self.fc = keyed.linear(class_expand if use_last_conv else features, class_num, "fc")
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.conv1(x)
         for stage in STAGES:
             x = getattr(self, stage)(x)
-        x = F.hardswish(self.last_conv(F.adaptive_avg_pool2d(x, 1)))
-        x = self.dropout(x)
+        x = F.adaptive_avg_pool2d(x, 1)
+        if self.last_conv is not None:
+            x = F.hardswish(self.last_conv(x))
+        if self.dropout is not None:
+            x = self.dropout(x)
         return self.fc(paddle.flatten(x, start_axis=1))
 
 
 def _register(suffix: str, scale: float) -> None:
-    def factory(class_num: int = 1000) -> nn.Layer:
-        return PPLCNet(scale, class_num)
+    def factory(class_num: int = 1000, **arguments) -> nn.Layer:
+        arguments.pop("lr_mult_list", None)
+        return PPLCNet(scale, class_num, **arguments)
 
     factory.__name__ = factory.__qualname__ = f"PPLCNet_{suffix}"
     factory.__doc__ = f"PP-LCNet at width {scale} (PaddleX: PP-LCNet_{suffix})."
-    register_model(paddlex_name=f"PP-LCNet_{suffix}")(factory)
+    register_model(paddlex_name=f"PP-LCNet_{suffix}", arguments=ARGUMENTS)(factory)
 
 
 for _suffix, _scale in SCALES.items():

@@ -68,6 +68,7 @@ def build_static_model(
     class_num: int = 1000,
     input_shape: tuple[int, int, int] | None = None,
     ir: str | None = None,
+    arguments: dict | None = None,
 ) -> StaticModel:
     """Build ``spec`` as a static program in ``ir`` (default: native), parameters initialised."""
     paddle = import_paddle()
@@ -81,7 +82,7 @@ def build_static_model(
         main, startup = paddle.static.Program(), paddle.static.Program()
         with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
             x = paddle.static.data(INPUT_NAME, [None, *input_shape], "float32")
-            net = spec.build(class_num=class_num)
+            net = spec.build(class_num=class_num, **(arguments or {}))
             net.eval()
             prob = paddle.nn.functional.softmax(net(x), axis=-1)
         params = net.state_dict()

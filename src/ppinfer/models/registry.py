@@ -6,9 +6,9 @@ they are imported on first lookup by :func:`_load_families`.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -48,9 +48,15 @@ class ModelSpec:
     # model directory whose name is not one of its own).
     aliases: tuple[str, ...] = ()
     paddlex_name: str | None = None
+    # PaddleClas constructor arguments (``Arch`` in a training config) this family implements,
+    # with PaddleClas's defaults; ``build`` passes the ones given to the factory.
+    arguments: dict[str, Any] = field(default_factory=dict)
 
-    def build(self, class_num: int = 1000):
-        return self.factory(class_num=class_num)
+    def build(self, class_num: int = 1000, **arguments: Any):
+        unknown = sorted(set(arguments) - set(self.arguments))
+        if unknown:
+            raise ValueError(f"{self.name} takes no argument {unknown[0]!r}")
+        return self.factory(class_num=class_num, **arguments)
 
     @property
     def card_name(self) -> str:
@@ -72,9 +78,11 @@ def register_model(
     namings: tuple[Naming, ...] = (),
     aliases: tuple[str, ...] = (),
     paddlex_name: str | None = None,
+    arguments: dict[str, Any] | None = None,
 ):
-    """Register ``factory(class_num=...) -> nn.Layer`` under ``name`` (default: its __name__),
-    also reachable by each of ``aliases`` and by ``paddlex_name``."""
+    """Register ``factory(class_num=..., **arguments) -> nn.Layer`` under ``name`` (default:
+    its __name__), also reachable by each of ``aliases`` and by ``paddlex_name``.
+    ``arguments``: the PaddleClas constructor arguments it takes, with their defaults."""
 
     def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
         key = name or factory.__name__
@@ -93,6 +101,7 @@ def register_model(
             namings=tuple(namings),
             aliases=others,
             paddlex_name=paddlex_name if paddlex_name != key else None,
+            arguments=dict(arguments or {}),
         )
         return factory
 
@@ -131,12 +140,31 @@ def get_model(name: str) -> ModelSpec:
     spec = _MODELS.get(_ALIASES.get(name, name))
     if spec is not None:
         return spec
-    known = [*_MODELS, *_ALIASES]
-    close = [n for n in known if _fold(n) == _fold(name)]
-    close = close or difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-    hint = f" Did you mean {close[0]}?" if close else ""
+    close = [n for n in (*_MODELS, *_ALIASES) if _misspelled(name, n)]
+    hint = f" Did you mean {min(close, key=lambda n: _distance(_fold(n), _fold(name)))}?" \
+        if close else ""
     aliased = f" (and aliases such as {min(_ALIASES)})" if _ALIASES else ""
     raise UnknownNameError(
         f"Unknown model {name!r}.{hint} Registered models: {', '.join(sorted(_MODELS))}"
-        f"{aliased}."
+        f"{aliased}. An inference model PaddleClas or PaddleX exported runs with any "
+        "architecture: ppinfer predict --model DIR."
     )
+
+
+def _misspelled(given: str, known: str) -> bool:
+    """``given`` is ``known`` spelled otherwise (case, ``_``/``-``, one or two typed letters),
+    never another architecture: the numbers (depth, width, size) must be the same, and the
+    letters at most two edits apart."""
+    a, b = _fold(given), _fold(known)
+    numbers = [[int(n) for n in re.findall(r"\d+", name)] for name in (given, known)]
+    return a == b or (numbers[0] == numbers[1] and _distance(a, b) <= min(2, len(b) // 6))
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (small strings: names)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]

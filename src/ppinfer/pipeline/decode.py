@@ -29,7 +29,7 @@ from ppinfer.pipeline.opencv import import_cv2  # noqa: E402
 
 cv2 = import_cv2()
 
-__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_PIXELS", "load_image"]
+__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_PIXELS", "decode_image_bytes", "load_image"]
 
 
 def _silence_opencv() -> None:
@@ -63,6 +63,13 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     name = os.fspath(path)
     data = read_regular_file(name, max_bytes, ImageError,
                              limit_hint="change the limit with --max-image-bytes")
+    return decode_image_bytes(data, name, max_pixels)
+
+
+def decode_image_bytes(data: bytes, name: str,
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An encoded image already in memory (``name`` says what it is in error sentences, e.g.
+    "the uploaded image") as an HWC uint8 RGB array, with :func:`load_image`'s checks."""
     if not data:
         raise ImageError(f"{name} is empty (0 bytes).")
     size = header_size(data)

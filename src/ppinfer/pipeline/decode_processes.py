@@ -164,6 +164,19 @@ class ProcessDecoder:
             self.free.append(slot)
         worker.outstanding.clear()
 
+    def forget(self) -> None:
+        """In a forked child: let go of the parent's workers without stopping them. The child
+        closes its copies of the pipes and of the shared memory; the parent's stay open."""
+        for worker in self.workers:
+            for end in (worker.tasks, worker.results):
+                with contextlib.suppress(OSError):
+                    end.close()
+        self.workers = []
+        shared, self.shared = getattr(self, "shared", None), None
+        if shared is not None:
+            with contextlib.suppress(BufferError):
+                shared.close()
+
     def close(self) -> None:
         for worker in self.workers:
             worker.tasks.close()
@@ -264,6 +277,22 @@ def _close_idle() -> None:
             finally:
                 decoder.lock.release()
             del _shared[key]
+
+
+def _forget_after_fork() -> None:
+    """``os.fork()`` copies the decoders, and with them the pipes to the parent's workers: a
+    child that predicted read answers meant for the parent (another image's tensor), and
+    both then waited forever for answers the other had taken. A fork never shares the
+    workers: the child forgets the parent's decoders and starts its own when it predicts."""
+    global _shared_lock
+    _shared_lock = threading.Lock()  # another thread may have held it at the fork
+    for decoder in _shared.values():
+        decoder.forget()
+    _shared.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @atexit.register

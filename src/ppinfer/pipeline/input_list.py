@@ -22,6 +22,11 @@ MAX_LIST_BYTES = 4 << 30  # 4 GiB: tens of millions of paths
 
 def read_input_list(path: str | os.PathLike[str]) -> list[str]:
     """The paths listed in ``path``, in order; ConfigError if the list itself cannot be read."""
+    return [line for _, line in numbered_lines(path)]
+
+
+def numbered_lines(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
+    """(line number, path) for every path listed in ``path``, blank lines skipped."""
     name = os.fspath(path)
     try:
         info = os.stat(name)  # before open: opening a FIFO would block
@@ -36,8 +41,12 @@ def read_input_list(path: str | os.PathLike[str]) -> list[str]:
         raise ConfigError(f"Cannot read the --input-list {name}: {exc.strerror or exc}.") from None
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark from some editors
         data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):  # every line would hold NUL bytes
+        raise ConfigError(f"The --input-list {name} is UTF-16 text: save it as UTF-8 (one path "
+                          "a line).")
     text = data.decode("utf-8", "surrogateescape")
-    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+    return [(number, line.rstrip("\r")) for number, line in enumerate(text.split("\n"), 1)
+            if line.strip()]
 
 
 def merge_inputs(*groups: Iterable[InputItem]) -> list[InputItem]:
@@ -54,5 +63,22 @@ def merge_inputs(*groups: Iterable[InputItem]) -> list[InputItem]:
 
 
 def items_from_lists(lists: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
-    """One item per listed path, over every ``--input-list`` file in turn."""
-    return [InputItem(line) for path in lists for line in read_input_list(path)]
+    """One item per listed path, over every ``--input-list`` file in turn. A line is one
+    input whatever it holds: one that cannot name a file gets its error line (a NUL byte
+    used to end the whole run, or the whole Ray run, with "embedded null byte")."""
+    items = []
+    for path in lists:
+        for number, line in numbered_lines(path):
+            items.append(InputItem(line, unnameable(line, number, path)))
+    return items
+
+
+def unnameable(line: str, number: int, listing: str | os.PathLike[str]) -> str | None:
+    """Why ``line`` (line ``number`` of ``listing``) cannot name a file, or None. Any other
+    byte can be part of a path on Linux (undecodable bytes are kept as they are,
+    surrogateescape), so only NUL is refused here; a path the file system rejects (too
+    long, ...) gets its error when its turn comes, like any unreadable path."""
+    if "\0" in line:
+        return (f"Line {number} of the --input-list {os.fspath(listing)} holds a NUL byte, "
+                "which no file name can hold: fix that line.")
+    return None

@@ -148,9 +148,13 @@ class ResultWriter:
         if self.total >= PROGRESS_MIN_ITEMS and sys.stderr.isatty():
             from rich.progress import MofNCompleteColumn, Progress
 
+            # rich's Progress redirects sys.stdout and sys.stderr into its live display by
+            # default: the JSON lines meant for stdout (a file, a pipe) were drawn on the
+            # terminal instead. stdout carries results only, whatever stderr is.
             self._progress = Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
                                       _images_per_second(), console=console(stderr=True),
-                                      transient=True)
+                                      transient=True, redirect_stdout=False,
+                                      redirect_stderr=False)
             self._progress.start()
             self._task = self._progress.add_task("predicting", total=self.total)
         return self

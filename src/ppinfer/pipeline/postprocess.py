@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ppinfer.errors import ConfigError
+from ppinfer.errors import ConfigError, ModelFormatError
 
 PROBABILITY_TOLERANCE = 1e-2
 """How far a row may be from summing to 1 and still count as probabilities, for the one model
@@ -33,6 +34,70 @@ def printable(text: str) -> str:
         except UnicodeEncodeError:
             raw = text.encode("utf-8", "replace")
         return raw.decode("utf-8", "backslashreplace")
+
+
+def score_rows(outputs: np.ndarray, rows: int | None = None) -> np.ndarray:
+    """A model's output for a batch of ``rows`` images as [rows, C] class scores, checked:
+    finite floats, C >= 2 ([N, C, 1, 1] and, for one image, [C] are taken too). Anything else
+    cannot be ranked into top-k classes, and reading it anyway gave class 0 for an argmax
+    head, ``class_1752`` for a feature map and bare NaN for overflowing logits, with exit 0:
+    :class:`ModelFormatError`, one sentence."""
+    out = np.asarray(outputs)
+    rows = (out.shape[0] if out.ndim else 1) if rows is None else rows
+    shape = f"[{', '.join(str(d) for d in out.shape)}]"
+    if out.ndim >= 2 and all(d == 1 for d in out.shape[2:]):
+        scores = out.reshape(out.shape[0], out.shape[1])
+    elif out.ndim == 1 and rows == 1:
+        scores = out.reshape(1, -1)
+    else:
+        scores = None
+    if scores is None or scores.shape[0] != rows or scores.shape[1] < 2 or not (
+            np.issubdtype(out.dtype, np.floating)):
+        raise ModelFormatError(
+            f"The model's output for {rows} image{'s' if rows != 1 else ''} is {shape} "
+            f"{out.dtype}, not class scores ([N, C] floats, C >= 2): "
+            f"{_what_it_looks_like(out, rows)}; ppinfer runs image classifiers only.")
+    finite = np.isfinite(scores)
+    if not finite.all():
+        image = int(np.argwhere(~finite)[0][0])
+        bad = "NaN" if np.isnan(scores).any() else "an infinity"
+        raise ModelFormatError(
+            f"The model's scores hold {bad} (image {image} of the batch): its output overflows "
+            "or is broken, so no class can be ranked; check the model at fp32 with "
+            "--engine analysis.")
+    return scores
+
+
+def _what_it_looks_like(out: np.ndarray, rows: int) -> str:
+    if np.issubdtype(out.dtype, np.integer) or out.dtype == np.bool_:
+        return "it looks like class ids (an argmax head): export the model without it"
+    if out.ndim >= 3:
+        return "it looks like a feature map (a backbone without its classifier head)"
+    if out.size == rows:
+        return "it gives one value per image, and ranking needs one score per class"
+    return "its shape does not give one row of scores per image"
+
+
+def name_base64(text: str) -> str | None:
+    """The exact bytes of a file name that is not valid UTF-8, in base64; None for any other
+    name. ``file_name`` shows such a name's odd bytes as ``\\xNN``, which a name holding a
+    backslash, an x and two hex digits shows too: this key tells them apart and gives the
+    bytes (``base64.b64decode(v)``; ``base64 -d`` in a shell)."""
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # how the file system gave it to Python
+    except UnicodeEncodeError:
+        return None  # lone surrogates from Python code, not a file name's bytes
+    return base64.b64encode(raw).decode("ascii")
+
+
+def name_from_base64(value: str) -> str:
+    """A file name as Python holds it, from :func:`name_base64`'s value."""
+    return base64.b64decode(value).decode("utf-8", "surrogateescape")
 
 
 def _as_rows(out: np.ndarray) -> np.ndarray:
@@ -118,12 +183,17 @@ class Result:
         return cls(file_name=file_name, error=error)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON line (README, "Output and exit status"): ``{file_name, class_ids, scores,
-        label_names}``, or ``{file_name, error}``."""
+        """The JSON line (docs/predict.md, "Output and exit status"): ``{file_name, class_ids,
+        scores, label_names}``, or ``{file_name, error}``; ``file_name_base64`` after ``file_name``
+        when the name is not UTF-8."""
+        named = {"file_name": printable(self.file_name)}
+        raw = name_base64(self.file_name)
+        if raw is not None:  # not UTF-8: its bytes, so that \xNN is not read as text
+            named["file_name_base64"] = raw
         if self.error is not None:
-            return {"file_name": printable(self.file_name), "error": printable(self.error)}
+            return {**named, "error": printable(self.error)}
         return {
-            "file_name": printable(self.file_name),
+            **named,
             "class_ids": [int(c) for c in self.class_ids],
             "scores": [round(float(s), SCORE_DECIMALS) for s in self.scores],
             "label_names": [str(name) for name in self.label_names],

@@ -165,10 +165,14 @@ class PreprocessConfig:
 
     def for_input_shape(self, input_shape: tuple[int, int, int]) -> PreprocessConfig:
         """This preprocessing with the crop following ``input_shape`` (C, H, W) and the resize
-        scaled in proportion, e.g. 256 -> 224 becomes 146 -> 128 for a 128x128 input."""
+        scaled in proportion, e.g. 256 -> 224 becomes 146 -> 128 for a 128x128 input; a
+        non-square input is resized to exactly its size (a short-side resize cannot hold a
+        160x80 crop: it was refused)."""
         _, height, width = input_shape
         if (width, height) == tuple(self.crop_size):
             return self
+        if width != height:  # a non-square input (PULC's 160x80 text lines): resize to it
+            return replace(self, resize_size=(width, height), crop_size=(width, height))
         ratio = self.resize_short / min(self.crop_size)
         return replace(self, crop_size=(width, height),
                        resize_short=round(min(width, height) * ratio))

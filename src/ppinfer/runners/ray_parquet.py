@@ -9,6 +9,7 @@ the input position: sort by it for input order) and per-row diagnostics (``worke
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -40,9 +41,7 @@ def predict_to_parquet(source: ModelSource, config: RunConfig, items: Sequence[I
     from ppinfer.io.publish import make_temp_dir, swap_into_place, sync_dir
 
     output = Path(path)
-    if output.exists() and not output.is_dir():
-        raise OutputError(f"--save {path} is a file, and Parquet output is a directory of part "
-                          "files: remove it or choose another name.")
+    check_parquet_output(path)
     report = RayRunReport()
     with planned_dataset(source, config, items, engine, options, cpu_threads, max_pixels,
                          report) as ds:
@@ -62,6 +61,32 @@ def predict_to_parquet(source: ModelSource, config: RunConfig, items: Sequence[I
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return report
+
+
+def check_parquet_output(path: str) -> None:
+    """Refuse (OutputError) a ``--save NAME.parquet`` that a run must not replace: a file, or a
+    folder holding anything but Parquet part files. A folder of part files alone, such as the
+    output of an earlier run, is replaced whole when the new one is complete: a run can be
+    repeated onto its own output."""
+    output = Path(path)
+    if output.is_symlink() or (output.exists() and not output.is_dir()):
+        raise OutputError(f"--save {path} is a file, and Parquet output is a directory of part "
+                          "files: remove it or choose another name.")
+    if not output.is_dir():
+        return
+    try:
+        others = sorted(entry.name + ("/" if entry.is_dir() else "")
+                        for entry in os.scandir(output)
+                        if not (entry.name.endswith(".parquet")
+                                and entry.is_file(follow_symlinks=False)))
+    except OSError as exc:
+        raise OutputError(f"Cannot read the --save directory {path}: "
+                          f"{exc.strerror or exc}.") from None
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise OutputError(f"--save {path} is a directory that holds more than Parquet part files "
+                          f"({shown}), so it is not replaced: choose another name, or empty "
+                          "it yourself.")
 
 
 def _summarize(directory: Path, report: RayRunReport) -> None:

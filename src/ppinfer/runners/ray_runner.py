@@ -27,7 +27,7 @@ from ppinfer.errors import ConfigError, PPInferError, RunnerError
 from ppinfer.modelfiles.source import ModelSource
 from ppinfer.pipeline.decode import DEFAULT_MAX_PIXELS
 from ppinfer.pipeline.inputs import InputItem
-from ppinfer.pipeline.postprocess import Result, printable
+from ppinfer.pipeline.postprocess import Result, name_base64, name_from_base64, printable
 from ppinfer.predict import PredictSummary
 from ppinfer.runners.ray_stages import PredictActor, decode_batch, engine_class
 
@@ -128,21 +128,72 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
         ray.shutdown()
 
 
-def check_reachable(address: str, timeout: float = 10.0) -> None:
-    """Fail in one sentence when a ``host:port`` head cannot be reached: Ray itself retries an
-    unreachable address for minutes. Other forms (``auto``, ``ray://``) are left to Ray."""
+RAY_CONNECT_TIMEOUT_S = 10.0
+#: HTTP/2's client preface and an empty SETTINGS frame: a gRPC server (Ray's GCS, Ray Client's
+#: server) answers with a SETTINGS frame of its own at once.
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+HTTP2_SETTINGS = 4  # frame type, the fourth byte of a frame's header
+
+
+def check_reachable(address: str, timeout: float | None = None) -> None:
+    """Fail in one sentence when a ``host:port`` (or ``ray://host:port``) head cannot be
+    reached, or answers but not as Ray: Ray itself retries an unreachable address for
+    minutes, and waited 10 minutes on an open port that was not Ray's. Other forms
+    (``auto``) are left to Ray."""
     import socket
 
-    host, sep, port = address.rpartition(":")
-    if not sep or "://" in address or not port.isdigit():
+    timeout = RAY_CONNECT_TIMEOUT_S if timeout is None else timeout
+    target = _host_port(address)
+    if target is None:
         return
     try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+        conn = socket.create_connection(target, timeout=timeout)
     except OSError as exc:
         raise ConfigError(
             f"Cannot reach the Ray cluster at {address}: {exc.strerror or exc}. Check the "
             "address (the head node's `ray start --head` prints it) and that the port is open."
         ) from None
+    with conn:
+        if _tls() or _answers_grpc(conn, timeout):
+            return
+    raise ConfigError(
+        f"{address} answers, but not as a Ray cluster (no gRPC reply within {timeout:g} s): "
+        "check the address and port (`ray start --head` prints them; Ray Client listens on "
+        "ray://HEAD:10001)."
+    )
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = rest.rpartition(":")
+    if not sep or "://" in rest or not port.isdigit():
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _tls() -> bool:
+    """Ray with TLS (RAY_USE_TLS): its handshake is not cleartext HTTP/2, so not probed."""
+    return os.environ.get("RAY_USE_TLS", "0").strip().lower() in ("1", "true", "yes")
+
+
+def _answers_grpc(conn, timeout: float) -> bool:
+    """Whether the server on ``conn`` speaks HTTP/2, as gRPC does: it answers the client
+    preface with a SETTINGS frame within ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    header = b""
+    try:
+        conn.sendall(HTTP2_HELLO)
+        while len(header) < 9:
+            conn.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = conn.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except OSError:  # a timeout included
+        return False
+    return header[3] == HTTP2_SETTINGS
 
 
 def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[InputItem], *,
@@ -151,7 +202,8 @@ def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[Inpu
                     max_pixels: int = DEFAULT_MAX_PIXELS):
     """The Ray Dataset of results (lazy; Ray must be initialised), for composing pipelines.
 
-    Columns: ``index`` (position in ``items``), ``file_name``, ``class_ids``, ``scores``,
+    Columns: ``index`` (position in ``items``), ``file_name``, ``file_name_base64`` (the
+    name's bytes when it is not UTF-8, else None), ``class_ids``, ``scores``,
     ``label_names``, ``error`` (None when predicted), then per-row diagnostics ``worker``,
     ``build_seconds`` and the stage times. Rows come in input order.
     """
@@ -165,6 +217,9 @@ def results_dataset(source: ModelSource, config: RunConfig, items: Sequence[Inpu
     table = pa.table({
         "index": pa.array(range(len(items)), pa.int64()),
         "file_name": pa.array([printable(item.path) for item in items], pa.string()),
+        # "" for a UTF-8 name (None in the results): Ray's numpy batches turn nulls into NaN
+        "file_name_base64": pa.array([name_base64(item.path) or "" for item in items],
+                                     pa.string()),
         "path": pa.array([os.fsencode(os.path.abspath(item.path)) for item in items],
                          pa.binary()),
         "error": pa.array([item.error or "" for item in items], pa.string()),
@@ -292,10 +347,13 @@ def _consume(batch, summary: PredictSummary, report: RayRunReport,
 
 
 def row_to_result(row: dict[str, Any]) -> Result:
-    """A results-dataset row as the local run's :class:`Result` (so the JSON line is the same)."""
+    """A results-dataset row as the local run's :class:`Result` (so the JSON line is the same:
+    a name that is not UTF-8 comes back with its bytes)."""
+    raw = row.get("file_name_base64")
+    name = name_from_base64(raw) if raw else row["file_name"]
     if row["error"] is not None:
-        return Result(row["file_name"], error=row["error"])
-    return Result(row["file_name"], row["class_ids"], row["scores"], row["label_names"])
+        return Result(name, error=row["error"])
+    return Result(name, row["class_ids"], row["scores"], row["label_names"])
 
 
 @contextlib.contextmanager

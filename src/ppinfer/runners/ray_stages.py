@@ -19,7 +19,8 @@ import numpy as np
 from ppinfer.errors import ImageError
 
 #: columns of the results dataset, in order (index: position in the input)
-RESULT_COLUMNS = ("index", "file_name", "class_ids", "scores", "label_names", "error")
+RESULT_COLUMNS = ("index", "file_name", "file_name_base64", "class_ids", "scores",
+                  "label_names", "error")
 #: per-row diagnostics next to the results: who predicted it, how long its stages took
 TIMING_COLUMNS = ("worker", "build_seconds", "preprocess_seconds", "inference_seconds",
                   "postprocess_seconds")
@@ -51,7 +52,8 @@ def decode_batch(batch: dict[str, np.ndarray], *, preprocess: Any, input_shape: 
             errors[i] = str(exc).replace(os.fsdecode(bytes(batch["path"][i])),
                                          str(batch["file_name"][i]))
         seconds[i] = time.perf_counter() - start
-    return {"index": batch["index"], "file_name": batch["file_name"], "tensor": tensors,
+    return {"index": batch["index"], "file_name": batch["file_name"],
+            "file_name_base64": batch["file_name_base64"], "tensor": tensors,
             "error": np.array(errors, dtype=object), "preprocess_seconds": seconds}
 
 
@@ -106,6 +108,8 @@ class PredictActor:
         return pa.table({
             "index": pa.array(batch["index"], pa.int64()),
             "file_name": pa.array([str(n) for n in batch["file_name"]], pa.string()),
+            "file_name_base64": pa.array([n if isinstance(n, str) and n else None
+                                          for n in batch["file_name_base64"]], pa.string()),
             "class_ids": pa.array(ids, pa.list_(pa.int64())),
             "scores": pa.array(scores, pa.list_(pa.float64())),
             "label_names": pa.array(labels, pa.list_(pa.string())),

@@ -1,24 +1,19 @@
-"""The one run configuration: every option, validated once, translated to Paddle in one place.
+"""The one run configuration: every option, validated once.
 
 ``RunConfig`` holds what the user asked for (``None`` = decide for me). :meth:`RunConfig.resolve`
-checks it against the installed Paddle and this machine and returns a concrete copy;
-:meth:`RunConfig.inference_calls` is the only place that turns options into
-``paddle.inference.Config`` calls. The calls are plain data first (so the GPU and TensorRT paths
-can be tested on a machine without a GPU) and applied by :func:`apply_calls`.
+checks it against the installed Paddle and this machine and returns a concrete copy; turning it
+into ``paddle.inference.Config`` calls is :mod:`ppinfer.config.paddle_calls`'s job.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from ppinfer.errors import ConfigError
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-# paddle.inference.PrecisionType member names
-_TRT_PRECISION = {"fp32": "Float32", "fp16": "Half", "bf16": "Bfloat16", "int8": "Int8"}
 
 
 def default_cache_dir() -> Path:
@@ -27,30 +22,30 @@ def default_cache_dir() -> Path:
     return Path(home).expanduser() if home else Path.home() / ".cache" / "ppinfer"
 
 
+def _check_trt_cache_dir(path: str, given: bool) -> None:
+    """TensorRT's serialized engines go to ``path``: a sentence now, naming PPINFER_HOME or
+    --trt-cache-dir, when it cannot be made or written (a file there, read-only, ...), rather
+    than Paddle's own error at build time."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        writable = os.access(path, os.W_OK | os.X_OK)
+        reason = None if writable else "not writable"
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    if reason is None:
+        return
+    if given:
+        raise ConfigError(f"--trt-cache-dir {path} cannot hold TensorRT's engines ({reason}): "
+                          "pass a writable folder.")
+    raise ConfigError(f"ppinfer's cache {default_cache_dir()} cannot hold TensorRT's engines "
+                      f"({reason}): set PPINFER_HOME to a writable folder, or pass "
+                      "--trt-cache-dir.")
+
+
 MAX_BATCH_SIZE = 256
-"""Largest --batch-size: memory grows linearly with it (README, "What happens when…")."""
+"""Largest --batch-size: memory grows linearly with it (docs/faults.md)."""
 THREADS_PER_CORE_MAX = 4
 """--cpu-threads may oversubscribe the cores up to this factor, no further."""
-
-
-@dataclass(frozen=True)
-class ConfigCall:
-    """One call on ``paddle.inference.Config``: ``method(*args, **kwargs)``."""
-
-    method: str
-    args: tuple = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"{self.method}({', '.join(parts)})"
-
-
-@dataclass(frozen=True)
-class PrecisionType:
-    """Stands for ``paddle.inference.PrecisionType.<name>`` inside a :class:`ConfigCall`."""
-
-    name: str
 
 
 @dataclass(frozen=True)
@@ -116,12 +111,15 @@ class RunConfig:
                 "install a paddlepaddle-gpu build with TensorRT or pass --no-use-tensorrt."
             )
         self._check_precision(env, use_gpu, use_trt)
+        trt_cache_dir = self.trt_cache_dir or str(default_cache_dir() / "trt")
+        if use_trt:
+            _check_trt_cache_dir(trt_cache_dir, given=self.trt_cache_dir is not None)
         return replace(
             self,
             device=device,
             use_tensorrt=use_trt,
             trt_max_batch=self.trt_max_batch or self.batch_size,
-            trt_cache_dir=self.trt_cache_dir or str(default_cache_dir() / "trt"),
+            trt_cache_dir=trt_cache_dir,
             cpu_threads=self.cpu_threads or env.cpu_count,
             mkldnn=self.mkldnn and env.with_onednn,
             resolved=True,
@@ -194,101 +192,15 @@ class RunConfig:
                 "This CPU has no avx512_bf16, so bf16 would be emulated and slow: use fp32."
             )
 
-    # -- translation ------------------------------------------------------------------------
+    # -- translation (config/paddle_calls.py) -------------------------------------------------
     def inference_calls(
         self,
         input_name: str | None = None,
         input_shape: tuple[int, int, int] | None = None,
         ir: str = "legacy",
-    ) -> list[ConfigCall]:
-        """The ``paddle.inference.Config`` calls this configuration makes, in order.
+    ) -> list:
+        """The ``paddle.inference.Config`` calls this configuration makes, in order (see
+        :func:`ppinfer.config.paddle_calls.inference_calls`)."""
+        from ppinfer.config.paddle_calls import inference_calls
 
-        ``ir`` is the program's IR ('pir' for a .json program, else 'legacy').
-        """
-        if not self.resolved:
-            raise RuntimeError("resolve() the RunConfig before translating it")
-        from ppinfer.runtime.quiet import verbose
-
-        # Paddle's pass logs ("--- Running analysis ...", glog INFO): shown only with --verbose
-        calls = [] if verbose() else [ConfigCall("disable_glog_info")]
-        calls.append(ConfigCall("switch_ir_optim", (self.ir_optim,)))
-        # Paddle 3.3's predictor fails on PIR programs with memory_optimize_pass enabled
-        # ("Not find predictor_id ... memory_optimize_pass"); PIR plans memory itself.
-        if self.memory_optim and ir != "pir":
-            calls.append(ConfigCall("enable_memory_optim"))
-        calls.append(ConfigCall("switch_use_feed_fetch_ops", (False,)))
-        if self.use_gpu:
-            calls += self._gpu_calls(input_name, input_shape)
-        else:
-            calls += self._cpu_calls()
-        return calls
-
-    def _cpu_calls(self) -> list[ConfigCall]:
-        calls = [ConfigCall("disable_gpu"), ConfigCall("set_cpu_math_library_num_threads",
-                                                       (self.cpu_threads,))]
-        if not self.mkldnn:
-            calls.append(ConfigCall("disable_mkldnn"))
-            return calls
-        calls += [
-            ConfigCall("enable_mkldnn"),
-            # Without a bound, oneDNN caches kernels for every input shape it ever sees.
-            ConfigCall("set_mkldnn_cache_capacity", (self.mkldnn_cache_capacity,)),
-        ]
-        if self.precision == "bf16":
-            calls.append(ConfigCall("enable_mkldnn_bfloat16"))
-        elif self.precision == "int8":
-            calls.append(ConfigCall("enable_mkldnn_int8"))
-        return calls
-
-    def _gpu_calls(self, input_name, input_shape) -> list[ConfigCall]:
-        # enable_use_gpu must come before enable_tensorrt_engine.
-        calls = [ConfigCall("enable_use_gpu", (self.gpu_mem, self.gpu_id))]
-        if not self.use_tensorrt:
-            if self.precision == "fp16":
-                calls[0] = ConfigCall(
-                    "enable_use_gpu", (self.gpu_mem, self.gpu_id, PrecisionType("Half"))
-                )
-            return calls
-        calls.append(
-            ConfigCall(
-                "enable_tensorrt_engine",
-                kwargs={
-                    "workspace_size": self.trt_workspace,
-                    "max_batch_size": self.trt_max_batch,
-                    "min_subgraph_size": self.trt_min_subgraph_size,
-                    "precision_mode": PrecisionType(_TRT_PRECISION[self.precision]),
-                    # Serialise built engines so the second start skips the build.
-                    "use_static": True,
-                    "use_calib_mode": self.precision == "int8",
-                },
-            )
-        )
-        calls.append(ConfigCall("set_optim_cache_dir", (self.trt_cache_dir,)))
-        if self.trt_dynamic_batch and input_name and input_shape:
-            shape = list(input_shape)
-            calls.append(
-                ConfigCall(
-                    "set_trt_dynamic_shape_info",
-                    (
-                        {input_name: [1, *shape]},
-                        {input_name: [self.trt_max_batch, *shape]},
-                        {input_name: [self.batch_size, *shape]},
-                    ),
-                )
-            )
-        return calls
-
-
-def apply_calls(paddle_config: Any, calls: list[ConfigCall]) -> Any:
-    """Make ``calls`` on a real ``paddle.inference.Config``; return it."""
-    precision = type(paddle_config).Precision  # paddle.inference.PrecisionType
-
-    def real(value):
-        if isinstance(value, PrecisionType):
-            return getattr(precision, value.name)
-        return value
-
-    for call in calls:
-        method = getattr(paddle_config, call.method)
-        method(*(real(a) for a in call.args), **{k: real(v) for k, v in call.kwargs.items()})
-    return paddle_config
+        return inference_calls(self, input_name, input_shape, ir)

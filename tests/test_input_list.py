@@ -1,0 +1,58 @@
+"""``--input-list`` (issue 23, item 3): a line is one input. A line that cannot name a file
+(a NUL byte) gets its error line in its place and the rest run, with decode threads or
+processes (Ray: tests/test_ray_runner.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ppinfer.errors import ConfigError, ImageError
+from ppinfer.io.safe_io import read_regular_file
+from ppinfer.pipeline.input_list import items_from_lists
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _listing(tmp_path: Path, photos) -> Path:
+    listing = tmp_path / "paths.txt"
+    listing.write_bytes(b"\n".join([os.fsencode(photos["chelsea"]), b"bad\0name.jpg",
+                                    b"", b"\xffbad\0.jpg", os.fsencode(photos["coffee"])]))
+    return listing
+
+
+@pytest.mark.parametrize("decode", ["threads", "processes"])
+def test_a_nul_byte_in_an_input_list_line_is_that_line_s_error(photos, tmp_path, decode):
+    listing = _listing(tmp_path, photos)
+    env = dict(os.environ, PPINFER_DECODE=decode,
+               PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    run = subprocess.run([sys.executable, "-m", "ppinfer", "predict", "--input-list",
+                          str(listing), "--json"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert run.returncode == 1, run.stderr  # was 2: "unexpected ValueError (embedded null byte)"
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [line["file_name"] for line in lines] == [
+        str(photos["chelsea"]), "bad\0name.jpg", "\\xffbad\0.jpg", str(photos["coffee"])]
+    assert lines[1]["error"] == (f"Line 2 of the --input-list {listing} holds a NUL byte, "
+                                 "which no file name can hold: fix that line.")
+    assert lines[2]["error"].startswith("Line 4 of the --input-list")
+    assert lines[0]["label_names"][0] in ("tiger cat", "tabby, tabby cat", "Egyptian cat")
+    assert lines[3]["class_ids"] and "unexpected" not in run.stderr
+    assert run.stderr.splitlines()[-1] == "2 of 4 inputs failed; their lines say why."
+
+
+def test_a_utf16_input_list_is_refused_in_one_sentence(tmp_path):
+    listing = tmp_path / "paths.txt"
+    listing.write_bytes("a.jpg\nb.jpg\n".encode("utf-16"))
+    with pytest.raises(ConfigError, match="is UTF-16 text: save it as UTF-8"):
+        items_from_lists([listing])
+
+
+def test_a_path_with_a_nul_byte_is_an_image_error_wherever_it_comes_from():
+    with pytest.raises(ImageError, match="cannot name a file: it holds a NUL byte"):
+        read_regular_file("a\0b.jpg", 100, ImageError)
