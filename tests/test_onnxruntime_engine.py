@@ -37,7 +37,7 @@ needs_extra = pytest.mark.skipif(_extra_problem() is not None, reason=str(_extra
 
 def test_registered_without_importing_onnxruntime() -> None:
     assert "onnxruntime" in list_engines()
-    assert get_engine("onnxruntime").precisions == frozenset({"fp32"})
+    assert get_engine("onnxruntime").precisions == frozenset({"fp32", "int8"})
 
 
 def test_missing_extra_is_one_sentence(monkeypatch, tmp_path) -> None:

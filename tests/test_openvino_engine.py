@@ -29,7 +29,7 @@ needs_openvino = pytest.mark.skipif(importlib.util.find_spec("openvino") is None
 
 def test_registered_without_importing_openvino() -> None:
     assert "openvino" in list_engines()
-    assert get_engine("openvino").precisions == frozenset({"fp32", "bf16"})
+    assert get_engine("openvino").precisions == frozenset({"fp32", "bf16", "int8"})
 
 
 def test_missing_extra_is_one_sentence(monkeypatch) -> None:
