@@ -122,7 +122,7 @@ def test_bf16_is_refused_in_one_sentence(tiny_checkpoint, onnx_home, tmp_path) -
                                        else RunConfig(device="cpu"))
     if engine.config.precision == "fp32":
         pytest.skip("this CPU cannot resolve bf16")
-    with pytest.raises(ConfigError, match=r"runs fp32 only, not bf16: use --engine analysis"):
+    with pytest.raises(ConfigError, match=r"runs fp32, int8 only, not bf16: use --engine analysis"):
         engine.ensure_built()
 
 

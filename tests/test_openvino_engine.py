@@ -139,7 +139,7 @@ def test_a_model_openvino_cannot_convert_names_the_operators_and_is_skipped_alik
 
     model = export_tiny(tiny_checkpoint, tmp_path / "model", "legacy")
     bad = _unconvertible_onnx(tmp_path / "bad.onnx")
-    monkeypatch.setattr(OpenVinoEngine, "_model_file", lambda self: bad)
+    monkeypatch.setattr(OpenVinoEngine, "model_file", lambda self: bad)
     reason = "No conversion rule found for operations: ppinfer.test.SequenceMapLike"
     parity = CliRunner().invoke(cli, ["predict", "-i", str(photos["chelsea"]), "--model",
                                       str(model), "--engine", "all", "--json"])

@@ -33,7 +33,7 @@ AGREEMENT_FLOOR = 0.75
 def _tool_problem(engine: str) -> str | None:
     """Why ``engine``'s quantization tool cannot run here (the skip reason), or None."""
     needs = {"analysis": (), "openvino": ("nncf", "openvino"),
-             "onnxruntime": ("onnxruntime", "paddle2onnx")}[engine]
+             "onnxruntime": ("onnxruntime", "onnx", "paddle2onnx")}[engine]
     for module in needs:
         if importlib.util.find_spec(module) is None:
             return f"{module} is not installed (pip install 'ppinfer[quantize,onnx]')"

@@ -210,10 +210,21 @@ def precision_problem(engine_cls: type[Engine], source: ModelSource, precision: 
     if precision == "int8" and source.layout is not None and not is_quantized(source.layout):
         return ("int8 on the CPU needs a quantized model (quantize_linear or fake_quantize ops, "
                 "e.g. from ppinfer quantize), and this one has none: use bf16 or fp32.")
+    made_for = _quantized_for(source)
+    if made_for and made_for != engine_cls.name:
+        return (f"This model was quantized for the {made_for} engine (ppinfer quantize): run it "
+                f"with --engine {made_for} --precision int8.")
     if precision != "int8" and _runs_as_int8_only(engine_cls, source):
         return (f"This model is quantized, and the {engine_cls.name} engine runs its int8 ops as "
                 f"int8, not {precision}: pass --precision int8.")
     return None
+
+
+def _quantized_for(source: ModelSource) -> str | None:
+    """The engine ``ppinfer quantize`` made ``source`` for (its card's record), or None."""
+    record = source.card.provenance.get("quantization") if source.card is not None else None
+    engine = record.get("engine") if isinstance(record, dict) else None
+    return engine if isinstance(engine, str) else None
 
 
 def _runs_as_int8_only(engine_cls: type[Engine], source: ModelSource) -> bool:
@@ -225,7 +236,7 @@ def _runs_as_int8_only(engine_cls: type[Engine], source: ModelSource) -> bool:
         return False
     if layout.kind in PEER_KINDS:
         return is_quantized(layout)
-    return bool(source.card is not None and source.card.provenance.get("quantization"))
+    return _quantized_for(source) is not None
 
 
 def first_line(exc: BaseException) -> str:

@@ -6,8 +6,7 @@ verified against fp32 on held-out images.
   preprocessed as ``predict`` does
 - :mod:`~ppinfer.quantization.verify`: int8 against fp32 (top-1 agreement, largest score
   difference)
-- :mod:`~ppinfer.quantization.card`: the record in ``inference.yml``; what a quantized model runs
-  with by default
+- :mod:`~ppinfer.quantization.card`: the record in ``inference.yml``
 - one module per tool: :mod:`~ppinfer.quantization.paddle_ptq` (analysis),
   :mod:`~ppinfer.quantization.openvino_nncf` (openvino),
   :mod:`~ppinfer.quantization.onnxruntime_static` (onnxruntime)

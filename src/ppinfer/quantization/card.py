@@ -1,10 +1,10 @@
-"""The quantized model's card, and what a quantized model runs with by default.
+"""The quantized model's card.
 
 The card is the float model's own ``inference.yml`` (preprocessing, labels, PaddleX's or
 PaddleClas's spellings kept as they were), with ``ppinfer.quantization`` added: which engine and
 tool, the settings, how many images calibrated and their digest, and the agreement with fp32
-on the held-out images. ``predict`` and ``ppinfer.load()`` read it back (:func:`run_defaults`): a
-model quantized for an engine runs on that engine at int8 unless told otherwise.
+on the held-out images. A run names the engine and ``--precision int8`` itself: the card
+records, it does not choose.
 """
 
 from __future__ import annotations
@@ -17,34 +17,6 @@ import yaml
 from ppinfer.errors import ModelFormatError
 from ppinfer.modelfiles.modelcard import CARD_NAME, ModelCard
 from ppinfer.modelfiles.source import ModelSource
-
-DEFAULT_ENGINE = "analysis"
-DEFAULT_PRECISION = "fp32"
-
-
-def quantization_of(source: ModelSource) -> dict[str, Any] | None:
-    """The card's ``quantization`` record, or None for a model ppinfer did not quantize."""
-    record = source.card.provenance.get("quantization") if source.card is not None else None
-    return record if isinstance(record, dict) else None
-
-
-def run_defaults(source: ModelSource, engine: str | None,
-                 precision: str | None) -> tuple[str, str, str | None]:
-    """(engine, precision, why) for a run where ``None`` means "not given": a quantized model
-    runs on the engine it was quantized for, at int8; ``why`` says so when that applied."""
-    record = quantization_of(source)
-    if record is None:
-        return engine or DEFAULT_ENGINE, precision or DEFAULT_PRECISION, None
-    quantized_for = str(record.get("engine") or DEFAULT_ENGINE)
-    chosen_engine = engine or quantized_for
-    if engine == "auto":  # only the engine it was made for is known to run it as made
-        chosen_engine = quantized_for
-    chosen_precision = precision or "int8"
-    applied = [f"--engine {quantized_for}"] if chosen_engine != engine else []
-    applied += ["--precision int8"] if precision is None else []
-    why = (f"{source.display_name} is quantized for {quantized_for}: running with "
-           f"{' '.join(applied)}." if applied else None)
-    return chosen_engine, chosen_precision, why
 
 
 def write_quantized_card(source: ModelSource, directory: Path, record: dict[str, Any]) -> Path:

@@ -8,7 +8,8 @@ quantize / dequantize pairs land where ONNX Runtime fuses them into int8 kernels
 quantizes weights per channel (int8) and activations as uint8, in the QDQ format, and the
 result is saved as ``inference.onnx``, which the onnxruntime engine runs as it is.
 
-Installed by the ``onnx`` extra (onnxruntime ships its quantization tools).
+onnxruntime ships its quantization tools (the ``onnx`` extra); they read models with the
+``onnx`` package, which the ``quantize`` extra brings.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def problem(source: ModelSource) -> str | None:
 
     if importlib.util.find_spec("onnxruntime") is None:
         return INSTALL_HINT
+    if importlib.util.find_spec("onnx") is None:  # onnxruntime.quantization reads with it
+        return ("Quantizing for onnxruntime needs the onnx package: install it with "
+                "pip install 'ppinfer[onnx,quantize]'.")
     if source.layout.kind not in ("pir", "legacy", "seed"):
         return f"The onnxruntime engine cannot convert the {source.layout.describe()}."
     return converter_problem(package_version("paddle2onnx"), paddle_env().version,

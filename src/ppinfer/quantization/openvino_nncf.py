@@ -1,14 +1,12 @@
 """int8 for ``openvino``: NNCF's post-training quantization of an OpenVINO model.
 
 The float model is what the openvino engine reads (the ``.pdmodel``, or the cached ONNX
-conversion of a PIR program), converted by ``openvino.convert_model``: its front-end
-transformations fold batch norms into the convolutions first. NNCF quantizing the model as
-``Core.read_model`` returns it (batch norms apart) agreed with fp32 on far fewer images
-(BENCHMARKS.md, "ppinfer quantize"). ``nncf.quantize`` then sets activation ranges from the
-calibration images (min/max, symmetric, the ``PERFORMANCE`` preset), weights per channel,
-corrects the biases the rounding shifts (fast bias correction), and the result is saved as an
-OpenVINO IR (``inference.xml`` + ``inference.bin``) whose ``FakeQuantize`` ops the CPU plugin runs
-in int8.
+conversion of a PIR program), converted by ``openvino.convert_model`` (its front-end
+transformations fold batch norms into the convolutions first). ``nncf.quantize`` then sets
+activation ranges from the calibration images (min/max, symmetric, the ``PERFORMANCE``
+preset), weights per channel, corrects the biases the rounding shifts (fast bias correction),
+and the result is saved as an OpenVINO IR (``inference.xml`` + ``inference.bin``) whose
+``FakeQuantize`` ops the CPU plugin runs in int8.
 
 NNCF comes with the ``quantize`` extra (``pip install 'ppinfer[quantize]'``); it needs no torch.
 """

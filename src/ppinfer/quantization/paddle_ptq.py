@@ -64,7 +64,7 @@ def quantize(source: ModelSource, calibration: np.ndarray, out: Path) -> dict:
             model_dir=str(layout.root),
             model_filename=layout.program.name,
             params_filename=layout.params.name if layout.params is not None else None,
-            data_loader=_Feeds(source.input_name, feeds),
+            data_loader=feeds_loader(paddle, source.input_name, feeds),
             batch_nums=len(feeds),
             algo=ALGO,
             quantizable_op_type=list(OP_TYPES),
@@ -78,16 +78,21 @@ def quantize(source: ModelSource, calibration: np.ndarray, out: Path) -> dict:
             "paddle": package_version("paddlepaddle") or package_version("paddlepaddle-gpu")}
 
 
-class _Feeds:
+def feeds_loader(paddle, input_name: str, feeds: list[np.ndarray]):
     """The calibration batches as PostTrainingQuantization reads its ``data_loader``: called
-    for feed dicts, ``len()`` for the batch count (no DataLoader needed)."""
+    for feed dicts, ``len()`` for the batch count. Paddle 2.6 also requires an instance of
+    ``paddle.io.DataLoader``, so it is one, without DataLoader's own machinery (no workers,
+    no dataset)."""
 
-    def __init__(self, input_name: str, feeds: list[np.ndarray]) -> None:
-        self.input_name, self.feeds = input_name, feeds
+    class Feeds(paddle.io.DataLoader):
+        def __init__(self) -> None:  # DataLoader's own __init__ wants a dataset: not needed
+            self.input_name, self.feeds = input_name, feeds
 
-    def __len__(self) -> int:
-        return len(self.feeds)
+        def __len__(self) -> int:
+            return len(self.feeds)
 
-    def __call__(self):
-        for feed in self.feeds:
-            yield {self.input_name: feed}
+        def __call__(self):
+            for feed in self.feeds:
+                yield {self.input_name: feed}
+
+    return Feeds()
