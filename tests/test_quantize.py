@@ -101,7 +101,7 @@ def test_int8_model_is_written_and_verified_against_fp32_on_held_out_photos(
         assert "Try more calibration images" in result.stderr
 
 
-def test_predict_runs_the_int8_model_and_names_what_fp32_names(lite0, views, tmp_path):
+def test_predict_runs_the_int8_model_on_its_engine_and_names_what_fp32_names(lite0, views, tmp_path):
     problem = _tool_problem("onnxruntime")
     if problem:
         pytest.skip(problem)
@@ -117,6 +117,10 @@ def test_predict_runs_the_int8_model_and_names_what_fp32_names(lite0, views, tmp
     fp32 = runner.invoke(cli, ["predict", cat, "--model", str(lite0), "--json"])
     assert int8.exit_code == 0, int8.output
     assert json.loads(int8.stdout)["label_names"][0] == json.loads(fp32.stdout)["label_names"][0]
+    elsewhere = runner.invoke(cli, ["predict", cat, "--model", str(out), "--engine", "openvino",
+                                    "--precision", "int8"])
+    assert elsewhere.exit_code != 0
+    assert "quantized for the onnxruntime engine" in elsewhere.stderr, elsewhere.stderr
 
 
 def test_no_calibration_images_is_one_sentence(lite0, tmp_path):
