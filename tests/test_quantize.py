@@ -101,7 +101,8 @@ def test_int8_model_is_written_and_verified_against_fp32_on_held_out_photos(
         assert "Try more calibration images" in result.stderr
 
 
-def test_predict_runs_the_int8_model_on_its_engine_and_names_what_fp32_names(lite0, views, tmp_path):
+def test_predict_runs_the_int8_model_on_its_engine_and_names_what_fp32_names(
+        lite0, views, tmp_path):
     problem = _tool_problem("onnxruntime")
     if problem:
         pytest.skip(problem)
