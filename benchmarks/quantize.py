@@ -1,93 +1,125 @@
-"""Post-training int8 quantization of an exported model, for Paddle Inference's CPU int8 path.
+"""int8 against fp32 per engine, side by side in one run: BENCHMARKS.md's "int8 vs fp32".
 
-    python benchmarks/quantize.py MODEL_DIR OUT_DIR --calibration PHOTOS_DIR [--algo hist]
+    python benchmarks/quantize.py OUT_DIR [--samples 64] [-b 8] [--duration 6] [--rounds 3]
 
-Paddle Inference runs int8 on the CPU (``--precision int8``: ``enable_mkldnn_int8``) only for a
-model that already holds quantize / dequantize ops; on a float model that call changes nothing.
-This script makes such a model with Paddle's own post-training quantization
-(``paddle.static.quantization.PostTrainingQuantization``: activations calibrated on real
-images, weights per channel, ``quantize_linear`` ops), reading a ``.pdmodel`` program. On
-Paddle 3 it runs under the legacy IR, so export the model with ``--format legacy`` first.
-The output keeps the source's ``inference.yml`` (preprocessing, labels).
+Makes (or reuses) ``OUT_DIR/models/{ResNet50_vd,EfficientNet_lite0}-legacy`` and the photos
+with ``benchmarks/prepare.py`` (ResNet50_vd with Paddle's random initialisation: speed does not
+depend on the weights, agreement does, so only Lite0's agreement means anything), quantizes each
+model with ``ppinfer quantize`` for every engine whose tool is installed (calibrated on the
+photos; the quantize step's own agreement with fp32 is printed), then times every float model
+at fp32 and every int8 model at int8 on its engine in one ``ppinfer bench`` run: the timed
+batches shared out over interleaved rounds, so a machine that gets busy mid-run slows every row
+alike. Prints a Markdown table with the date and ``lscpu``'s flags that matter, and writes every
+figure to ``--json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import shutil
+import datetime as dt
+import json
+import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def calibration_batches(model_dir: Path, photos: Path, batch_size: int):
-    import numpy as np
-
-    from ppinfer.modelfiles.source import resolve_source
-    from ppinfer.pipeline.inputs import expand_inputs
-    from ppinfer.pipeline.preprocess import load_and_preprocess
-
-    source = resolve_source(model=str(model_dir), prefer="legacy")
-    images = np.stack([load_and_preprocess(item.path, source.preprocess)
-                       for item in expand_inputs([str(photos)]) if item.error is None])
-    return source, [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
+ENGINES = ("analysis", "openvino", "onnxruntime")
+MODELS = ("ResNet50_vd", "EfficientNet_lite0")
+FLAGS = ("avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "avx_vnni")
 
 
-def quantize(model_dir: Path, out: Path, photos: Path, algo: str, batch_size: int) -> None:
-    import paddle
-    from paddle.static.quantization import PostTrainingQuantization
+def cpu_flags() -> str:
+    """The int8/bf16 flags ``lscpu`` shows, and the model name."""
+    text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    info = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    flags = set(info.get("Flags", "").split())
+    shown = " ".join(f for f in FLAGS if f in flags) or "none of " + " ".join(FLAGS)
+    return f"{info.get('Model name', '?').strip()}, {info.get('CPU(s)', '?').strip()} CPUs; {shown}"
 
-    from ppinfer.runtime.paddle_env import legacy_ir_guard
 
-    source, batches = calibration_batches(model_dir, photos, batch_size)
-    if source.layout.kind != "legacy":
-        sys.exit(f"{model_dir} holds a {source.layout.kind} model: export it with --format legacy.")
+def quantized(float_dir: Path, photos: Path, out: Path, engine: str, samples: int) -> Path | None:
+    """``out`` quantized for ``engine`` (kept from an earlier run), or None when its tool is
+    missing."""
+    import ppinfer
+    from ppinfer.errors import PPInferError
 
-    class Batches(paddle.io.DataLoader):
-        """PostTrainingQuantization takes only a DataLoader, and calls it for feed dicts."""
-
-        def __init__(self) -> None:  # no dataset: the batches are in memory
-            pass
-
-        def __len__(self) -> int:
-            return len(batches)
-
-        def __call__(self):
-            for batch in batches:
-                yield {source.input_name: batch}
-
-    paddle.enable_static()
-    with legacy_ir_guard():
-        ptq = PostTrainingQuantization(
-            executor=paddle.static.Executor(paddle.CPUPlace()),
-            model_dir=str(model_dir),
-            model_filename=source.layout.program.name,
-            params_filename=source.layout.params.name,
-            data_loader=Batches(),
-            batch_nums=len(batches),
-            algo=algo,
-            quantizable_op_type=["conv2d", "depthwise_conv2d", "mul", "matmul", "matmul_v2"],
-            onnx_format=True,
-            round_type="round",
-        )
-        with contextlib.redirect_stdout(sys.stderr):
-            ptq.quantize()
-        ptq.save_quantized_model(str(out), model_filename="inference.pdmodel",
-                                 params_filename="inference.pdiparams")
-    if source.layout.card is not None:
-        shutil.copy(source.layout.card, out / source.layout.card.name)
+    if (out / "inference.yml").is_file():
+        return out
+    try:
+        result = ppinfer.quantize(photos, out, model=float_dir, engine=engine, samples=samples)
+    except PPInferError as exc:
+        print(f"{float_dir.name} {engine}: not quantized: {exc}", file=sys.stderr)
+        return None
+    print(f"{float_dir.name} {engine}: {result.verification.describe()}", file=sys.stderr)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--calibration", type=Path, required=True, help="images (dir or glob)")
-    parser.add_argument("--algo", default="hist", help="hist, KL, avg, mse, abs_max (Paddle's)")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--samples", type=int, default=64, help="calibration images")
+    parser.add_argument("-b", "--batch-size", default="8", help="batch sizes")
+    parser.add_argument("--duration", type=float, default=6.0, help="timed seconds per row")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
-    quantize(args.model, args.out, args.calibration, args.algo, args.batch_size)
-    print(args.out)
+
+    import prepare
+
+    import ppinfer
+    from ppinfer.models.efficientnet import lite0_weights_path
+
+    photos = args.out / "photos"
+    prepare.write_photos(photos)
+    checkpoints = {"ResNet50_vd": prepare.random_resnet50_vd_checkpoint(
+        args.out / "checkpoints" / "ResNet50_vd"), "EfficientNet_lite0": lite0_weights_path()}
+    models: list[Path] = []
+    for name in MODELS:
+        float_dir = prepare.export(name, Path(checkpoints[name]),
+                                   args.out / "models" / f"{name}-legacy", "legacy")
+        models.append(float_dir)
+        for engine in ENGINES:
+            made = quantized(float_dir, photos, args.out / "models" / f"{name}-int8-{engine}",
+                             engine, args.samples)
+            if made is not None:
+                models.append(made)
+    # every model on every engine at fp32 and int8: the pairs that cannot run (a float model at
+    # int8, an int8 model on another engine's format) come back skipped with their reason
+    rows = ppinfer.bench([str(m) for m in models], engine=list(ENGINES),
+                         precision=["fp32", "int8"], batch_size=args.batch_size,
+                         duration=args.duration, rounds=args.rounds, warmup=3)
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"\n{when}; {cpu_flags()}\n")
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"date": when, "cpu": cpu_flags(), "results": rows},
+                                        indent=1) + "\n")
+
+
+def table(rows: list[dict]) -> str:
+    """model | engine | batch | fp32 img/s | int8 img/s | int8 / fp32, from the bench rows."""
+    speed: dict[tuple, float] = {}
+    for row in rows:
+        if row.get("status") != "ok":
+            continue
+        model = Path(row["model"]).name
+        base, _, made_for = model.partition("-int8-")
+        kind = "int8" if made_for else "fp32"
+        if kind == "int8" and made_for != row["engine"]:
+            continue  # e.g. Paddle's int8 program read by OpenVINO: not this table's question
+        speed[(base.removesuffix("-legacy"), row["engine"], row["batch_size"], kind)] = (
+            row["throughput_ips"])
+    lines = ["| model | engine | batch | fp32 img/s | int8 img/s | int8 / fp32 |",
+             "|---|---|---|---|---|---|"]
+    for (model, engine, batch, kind), fp32 in sorted(speed.items()):
+        if kind != "fp32":
+            continue
+        int8 = speed.get((model, engine, batch, "int8"))
+        ratio = f"{int8 / fp32:.2f}x" if int8 else "-"
+        lines.append(f"| {model} | {engine} | {batch} | {fp32:.1f} | "
+                     f"{f'{int8:.1f}' if int8 else '-'} | {ratio} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ needs_extra = pytest.mark.skipif(_extra_problem() is not None, reason=str(_extra
 
 def test_registered_without_importing_onnxruntime() -> None:
     assert "onnxruntime" in list_engines()
-    assert get_engine("onnxruntime").precisions == frozenset({"fp32"})
+    assert get_engine("onnxruntime").precisions == frozenset({"fp32", "int8"})
 
 
 def test_missing_extra_is_one_sentence(monkeypatch, tmp_path) -> None:
@@ -122,7 +122,7 @@ def test_bf16_is_refused_in_one_sentence(tiny_checkpoint, onnx_home, tmp_path) -
                                        else RunConfig(device="cpu"))
     if engine.config.precision == "fp32":
         pytest.skip("this CPU cannot resolve bf16")
-    with pytest.raises(ConfigError, match=r"runs fp32 only, not bf16: use --engine analysis"):
+    with pytest.raises(ConfigError, match=r"runs fp32, int8 only, not bf16: use --engine analysis"):
         engine.ensure_built()
 
 

@@ -29,7 +29,7 @@ needs_openvino = pytest.mark.skipif(importlib.util.find_spec("openvino") is None
 
 def test_registered_without_importing_openvino() -> None:
     assert "openvino" in list_engines()
-    assert get_engine("openvino").precisions == frozenset({"fp32", "bf16"})
+    assert get_engine("openvino").precisions == frozenset({"fp32", "bf16", "int8"})
 
 
 def test_missing_extra_is_one_sentence(monkeypatch) -> None:
@@ -139,7 +139,7 @@ def test_a_model_openvino_cannot_convert_names_the_operators_and_is_skipped_alik
 
     model = export_tiny(tiny_checkpoint, tmp_path / "model", "legacy")
     bad = _unconvertible_onnx(tmp_path / "bad.onnx")
-    monkeypatch.setattr(OpenVinoEngine, "_model_file", lambda self: bad)
+    monkeypatch.setattr(OpenVinoEngine, "model_file", lambda self: bad)
     reason = "No conversion rule found for operations: ppinfer.test.SequenceMapLike"
     parity = CliRunner().invoke(cli, ["predict", "-i", str(photos["chelsea"]), "--model",
                                       str(model), "--engine", "all", "--json"])

@@ -23,7 +23,7 @@ README = ROOT / "README.md"
 # The reference pages, in the order their blocks run (a later page may use an earlier one's
 # output). A page added to docs/ must be listed: test_every_docs_page_is_run says so.
 DOCS = ["install.md", "export.md", "predict.md", "python-api.md", "ray.md", "serving.md",
-        "speed.md", "plugins.md", "layout.md", "files-and-trust.md", "faults.md"]
+        "speed.md", "quantize.md", "plugins.md", "layout.md", "files-and-trust.md", "faults.md"]
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip\s*\((?P<why>[^)]*)\)\s*-->")
 FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<code>.*?)^```", re.S | re.M)
 

@@ -36,6 +36,7 @@ _LAZY = {
     "ExportNote": "ppinfer.api.exporting",
     "sample_image_path": "ppinfer.pipeline.sample",
     "serve": "ppinfer.serving.server",
+    "quantize": "ppinfer.api.quantizing",
 }
 # modules that are also the API's functions (CallableModule below says why)
 _CALLABLE_MODULES = ("export", "bench")

@@ -1,7 +1,7 @@
 """The ``ppinfer`` command line; importing this package registers every command."""
 
 try:
-    from ppinfer.cli import bench, export, info, predict, serve  # noqa: F401  (each registers)
+    from ppinfer.cli import bench, export, info, predict, quantize, serve  # noqa: F401
     from ppinfer.cli.main import cli, main
 except KeyboardInterrupt:  # Ctrl-C while the command line itself loads: no traceback
     import os

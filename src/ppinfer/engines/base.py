@@ -18,7 +18,7 @@ import numpy as np
 
 from ppinfer.config import RunConfig
 from ppinfer.errors import ConfigError, ModelFormatError, UnknownNameError
-from ppinfer.modelfiles.formats import is_quantized, verify_layout
+from ppinfer.modelfiles.formats import PEER_KINDS, is_quantized, verify_layout
 from ppinfer.modelfiles.source import ModelSource
 from ppinfer.pipeline.postprocess import (
     Result,
@@ -57,6 +57,9 @@ class Engine(ABC):
     auto_candidate: ClassVar[bool] = True
     #: True when ``execute`` may run in several threads at once (else it is serialized)
     concurrent: ClassVar[bool] = False
+    #: True when the runtime runs a quantized model's int8 ops as int8 whatever precision is
+    #: asked (so only int8 describes such a run honestly)
+    quantized_as_int8: ClassVar[bool] = False
     #: True when the engine builds or runs static programs through Paddle's Python side (the
     #: Executor engines): Paddle is then imported whole from the start (:func:`prepare_paddle_for`)
     runs_paddle_python: ClassVar[bool] = False
@@ -206,9 +209,34 @@ def precision_problem(engine_cls: type[Engine], source: ModelSource, precision: 
                 f"only, not {precision}: use --engine analysis for {precision}.")
     if precision == "int8" and source.layout is not None and not is_quantized(source.layout):
         return ("int8 on the CPU needs a quantized model (quantize_linear or fake_quantize ops, "
-                "e.g. from Paddle's post-training quantization), and this one has none: use "
-                "bf16 or fp32.")
+                "e.g. from ppinfer quantize), and this one has none: use bf16 or fp32.")
+    made_for = _quantized_for(source)
+    if made_for and made_for != engine_cls.name:
+        return (f"This model was quantized for the {made_for} engine (ppinfer quantize): run it "
+                f"with --engine {made_for} --precision int8.")
+    if precision != "int8" and _runs_as_int8_only(engine_cls, source):
+        return (f"This model is quantized, and the {engine_cls.name} engine runs its int8 ops as "
+                f"int8, not {precision}: pass --precision int8.")
     return None
+
+
+def _quantized_for(source: ModelSource) -> str | None:
+    """The engine ``ppinfer quantize`` made ``source`` for (its card's record), or None."""
+    record = source.card.provenance.get("quantization") if source.card is not None else None
+    engine = record.get("engine") if isinstance(record, dict) else None
+    return engine if isinstance(engine, str) else None
+
+
+def _runs_as_int8_only(engine_cls: type[Engine], source: ModelSource) -> bool:
+    """Whether ``engine_cls`` would run ``source`` as int8 whatever precision is asked: an
+    ONNX or OpenVINO program with int8 ops, or a Paddle model ``ppinfer quantize`` wrote (its
+    card says so; reading a Paddle program here would load Paddle for every float model)."""
+    layout = source.layout
+    if not engine_cls.quantized_as_int8 or layout is None:
+        return False
+    if layout.kind in PEER_KINDS:
+        return is_quantized(layout)
+    return _quantized_for(source) is not None
 
 
 def first_line(exc: BaseException) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ppinfer.config import default_cache_dir
-from ppinfer.engines.base import Engine, register_engine
+from ppinfer.engines.base import Engine, first_line, register_engine
 from ppinfer.errors import ConfigError, ModelFormatError
 from ppinfer.io import own_files as own
 from ppinfer.modelfiles.formats import ModelLayout
@@ -47,7 +47,10 @@ VALIDATION_ATOL = 1e-4  # largest |score difference| to Paddle Inference accepte
 
 @register_engine("onnxruntime")
 class OnnxRuntimeEngine(Engine):
-    layouts = frozenset({"pir", "legacy", "seed"})
+    layouts = frozenset({"pir", "legacy", "seed", "onnx"})
+    # int8: an .onnx that ``ppinfer quantize --engine onnxruntime`` wrote (QDQ ops)
+    precisions = frozenset({"fp32", "int8"})
+    quantized_as_int8 = True  # a QDQ graph runs as int8 whatever is asked
     summary = "ONNX Runtime on the model converted by paddle2onnx (cached), a peer to compare"
     concurrent = True  # InferenceSession.run is thread-safe (ONNX Runtime's documented contract)
 
@@ -68,10 +71,20 @@ class OnnxRuntimeEngine(Engine):
                     "--no-use-gpu."
                 )
             providers = [("CUDAExecutionProvider", {"device_id": self.config.gpu_id}), *providers]
-        path = onnx_model_path(self.source.layout, cpu_threads=self.config.cpu_threads)
-        self.session = ort.InferenceSession(
-            str(path), session_options(ort, self.config.cpu_threads), providers=providers
-        )
+        layout = self.source.layout
+        if layout.kind == "onnx":  # run as it is (a quantized model), no conversion
+            path = layout.program
+        else:
+            path = onnx_model_path(layout, cpu_threads=self.config.cpu_threads)
+        try:
+            self.session = ort.InferenceSession(
+                str(path), session_options(ort, self.config.cpu_threads), providers=providers
+            )
+        except Exception as exc:  # onnxruntime's own exception types, not importable by name
+            if layout.kind != "onnx":
+                raise
+            raise ModelFormatError(f"ONNX Runtime cannot load {path} ({first_line(exc)}): "
+                                   "check the file, or quantize the model again.") from None
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [self.session.get_outputs()[0].name]
         self.onnx_path = path

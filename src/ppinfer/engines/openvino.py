@@ -25,14 +25,18 @@ from ppinfer.errors import ConfigError, ModelFormatError
 
 INSTALL_HINT = ("The openvino engine needs OpenVINO: install it with "
                 "pip install 'ppinfer[openvino]'.")
-_HINTS = {"fp32": "f32", "bf16": "bf16"}
+# int8: a quantized model's FakeQuantize ops run as int8; the hint is for the ops around them
+_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
 @register_engine("openvino")
 class OpenVinoEngine(Engine):
-    layouts = frozenset({"pir", "legacy", "seed"})
+    # openvino / onnx: the IR or ONNX file ``ppinfer quantize`` writes, read as it is
+    layouts = frozenset({"pir", "legacy", "seed", "openvino", "onnx"})
     precisions = frozenset(_HINTS)
-    summary = "OpenVINO runtime: .pdmodel read directly, .json through ONNX; fp32, bf16"
+    quantized_as_int8 = True  # the CPU plugin runs FakeQuantize ops as int8 at any hint
+    summary = ("OpenVINO runtime: .pdmodel read directly, .json through ONNX; fp32, bf16, "
+               "int8 (quantized)")
     # An infer request runs one batch at a time ("Infer Request is busy"): each call takes an
     # idle one, and a caller that finds none makes another (as many as threads call at once).
     concurrent = True
@@ -56,7 +60,7 @@ class OpenVinoEngine(Engine):
                     "it would run f32 under the bf16 name: use --precision fp32 with openvino."
                 )
         try:
-            model = core.read_model(str(self._model_file()))
+            model = core.read_model(str(self.model_file()))
             self.compiled = core.compile_model(model, "CPU", compile_properties(self.config))
         except RuntimeError as exc:
             raise ModelFormatError(
@@ -67,11 +71,11 @@ class OpenVinoEngine(Engine):
         self._idle_requests.put(self.compiled.create_infer_request())
         self.precision_used = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
 
-    def _model_file(self) -> Path:
-        """What OpenVINO reads: the .pdmodel, a .pdmodel link to a seed's ``model``, or the
-        cached ONNX conversion of a PIR program."""
+    def model_file(self) -> Path:
+        """What OpenVINO reads: the .pdmodel, an IR's .xml or an .onnx, a .pdmodel link to a
+        seed's ``model``, or the cached ONNX conversion of a PIR program."""
         layout = self.source.layout
-        if layout.kind == "legacy":
+        if layout.kind in ("legacy", "openvino", "onnx"):
             return layout.program
         if layout.kind == "seed":  # the frontend knows Paddle programs by their suffix
             self._linkdir = tempfile.TemporaryDirectory(prefix="ppinfer-openvino-")

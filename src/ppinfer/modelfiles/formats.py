@@ -8,6 +8,9 @@ Layouts (``ModelLayout.kind``):
 - ``uncombined``: ``model`` or ``__model__`` + one file per variable
 - ``persistable``: one file per variable, no program (needs the architecture to run)
 - ``pdparams``: a ``.pdparams`` state dict (needs the architecture to run)
+- ``openvino``: ``NAME.xml`` + ``NAME.bin`` (an OpenVINO IR; ``ppinfer quantize --engine
+  openvino`` writes one)
+- ``onnx``: ``NAME.onnx`` (``ppinfer quantize --engine onnxruntime`` writes one)
 """
 
 from __future__ import annotations
@@ -20,16 +23,21 @@ from ppinfer.errors import ModelFormatError
 
 CARD_NAMES = ("inference.yml", "inference.yaml")
 PROGRAM_NAMES = ("model", "__model__")
-INFERENCE_KINDS = ("pir", "legacy", "seed", "uncombined")
+PADDLE_KINDS = ("pir", "legacy", "seed", "uncombined")
+# programs of the peer runtimes, run by their engines only (no Paddle program beside them)
+PEER_KINDS = ("openvino", "onnx")
+INFERENCE_KINDS = (*PADDLE_KINDS, *PEER_KINDS)
 CHECKPOINT_KINDS = ("persistable", "pdparams")
 # how messages name a layout kind
-KIND_NAMES = {"seed": "PaddleClas 1.x", "uncombined": "per-variable (uncombined)"}
+KIND_NAMES = {"seed": "PaddleClas 1.x", "uncombined": "per-variable (uncombined)",
+              "openvino": "OpenVINO IR", "onnx": "ONNX"}
 # what each kind holds, for lists such as `ppinfer engines`
 KIND_FILES = {"pir": "inference.json", "legacy": "inference.pdmodel",
               "seed": "model + params (PaddleClas 1.x)", "uncombined": "uncombined (per-variable)",
-              "persistable": "persistable dir", "pdparams": ".pdparams"}
+              "persistable": "persistable dir", "pdparams": ".pdparams",
+              "openvino": "inference.xml + .bin (OpenVINO IR)", "onnx": "inference.onnx"}
 _NOT_VARIABLES = {".json", ".pdmodel", ".pdiparams", ".yml", ".yaml", ".txt", ".md", ".pdopt",
-                  ".info", ".log", ".pdparams", ".onnx"}
+                  ".info", ".log", ".pdparams", ".onnx", ".xml", ".bin"}
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,9 @@ def _detect_here(directory: Path, prefer: str) -> ModelLayout:
             # Prefer the conventional inference.* name when several models share a folder.
             program, params = sorted(candidates[kind], key=lambda p: p[0].stem != "inference")[0]
             return ModelLayout(kind, directory, program, params)
+    peer = _peer_layout(directory)
+    if peer is not None:
+        return peer
     programs = [directory / n for n in PROGRAM_NAMES if _is_file_like(directory / n)]
     variables = _variable_files(directory)
     if programs and _is_file_like(directory / "params"):
@@ -174,6 +185,18 @@ def _detect_here(directory: Path, prefer: str) -> ModelLayout:
         f"{directory} holds no model: found {_found(directory)}; expected inference.json or "
         "*.pdmodel with *.pdiparams, model + params, or a persistable checkpoint."
     )
+
+
+def _peer_layout(directory: Path) -> ModelLayout | None:
+    """An OpenVINO IR (``.xml`` with its ``.bin``) or an ``.onnx`` file, ``inference.*`` first."""
+    irs = [(xml, xml.with_suffix(".bin")) for xml in sorted(directory.glob("*.xml"))
+           if os.path.lexists(xml.with_suffix(".bin"))]
+    onnx = [(path, None) for path in sorted(directory.glob("*.onnx"))]
+    for kind, found in (("openvino", irs), ("onnx", onnx)):
+        if found:
+            program, params = sorted(found, key=lambda p: p[0].stem != "inference")[0]
+            return ModelLayout(kind, directory, program, params)
+    return None
 
 
 def _is_pir_program(path: Path) -> bool:
@@ -256,19 +279,28 @@ def verify_layout(layout: ModelLayout) -> None:
     read) against the program's declared parameters and raises :class:`ModelFormatError`
     naming what does not fit. Separate from detection, which looks only at file names.
     """
-    if not layout.is_inference_model or layout.program is None:
-        return
+    if layout.kind not in PADDLE_KINDS or layout.program is None:
+        return  # the peer runtimes check their own files when they read them
     from ppinfer.checkpoints.integrity import check_model_files
 
     check_model_files(layout.program, layout.params, layout.root)
 
 
 QUANTIZE_OPS = ("quantize_linear", "fake_quantize", "fake_channel_wise_quantize")
+# how each peer format spells its int8 ops in the file (ONNX op types, OpenVINO IR layer types)
+PEER_QUANTIZE_MARKS = {
+    "onnx": (b"QuantizeLinear", b"QLinearConv", b"ConvInteger", b"MatMulInteger"),
+    "openvino": (b'type="FakeQuantize"', b'type="FakeConvert"'),
+}
 
 
 def is_quantized(layout: ModelLayout) -> bool:
-    """True when the program runs quantize ops (what Paddle Inference's CPU int8 path needs)."""
+    """True when the program runs quantize ops (what Paddle Inference's CPU int8 path needs;
+    for an ONNX or OpenVINO program, its int8 ops)."""
     from ppinfer.io.safe_io import PROGRAM_MAX_BYTES, read_regular_file
+
+    if layout.kind in PEER_QUANTIZE_MARKS:
+        return _mentions(Path(layout.program), PEER_QUANTIZE_MARKS[layout.kind])
 
     try:
         data = read_regular_file(Path(layout.program), PROGRAM_MAX_BYTES, ModelFormatError)
@@ -287,3 +319,23 @@ def is_quantized(layout: ModelLayout) -> bool:
     types = {desc.block(b).op(o).type() for b in range(desc.num_blocks())
              for o in range(desc.block(b).op_size())}
     return any(t.startswith(QUANTIZE_OPS) for t in types)
+
+
+def _mentions(path: Path, marks: tuple[bytes, ...], block: int = 1 << 22) -> bool:
+    """Whether any of ``marks`` occurs in the file (read in blocks: an ONNX file holds its
+    weights too)."""
+    from ppinfer.io.safe_io import check_regular_file
+
+    overlap = max(len(m) for m in marks) - 1
+    tail = b""
+    try:
+        check_regular_file(path, ModelFormatError)  # a FIFO would block open()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(block):
+                window = tail + chunk
+                if any(m in window for m in marks):
+                    return True
+                tail = window[-overlap:]
+    except (OSError, ModelFormatError):
+        return False
+    return False

@@ -10,7 +10,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ppinfer.errors import ConfigError
-from ppinfer.modelfiles.formats import CHECKPOINT_KINDS, ModelLayout, detect_model
+from ppinfer.modelfiles.formats import (
+    CHECKPOINT_KINDS,
+    PADDLE_KINDS,
+    ModelLayout,
+    detect_model,
+)
 from ppinfer.modelfiles.modelcard import ModelCard, read_card
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
 
@@ -45,8 +50,9 @@ class ModelSource:
         if self.output is None:
             from ppinfer.modelfiles.program_output import OUTPUTS, output_kind
 
-            if self.layout is not None and self.layout.program is not None:
-                self.output = output_kind(self.layout.program)
+            layout = self.layout
+            if layout is not None and layout.program is not None and layout.kind in PADDLE_KINDS:
+                self.output = output_kind(layout.program)
             recorded = self.card.provenance.get("output") if self.card else None
             if self.output is None and recorded in OUTPUTS:
                 self.output = recorded

@@ -1,0 +1,90 @@
+"""int8 for ``onnxruntime``: ONNX Runtime's static quantization of the ONNX conversion.
+
+The float model is the ONNX file the onnxruntime engine runs (paddle2onnx's conversion, cached
+and checked against Paddle Inference: :func:`ppinfer.engines.onnxruntime.onnx_model_path`).
+``onnxruntime.quantization.quant_pre_process`` optimizes it (fusions, shapes) so that the
+quantize / dequantize pairs land where ONNX Runtime fuses them into int8 kernels; then
+``quantize_static`` calibrates activation ranges on the calibration images (min/max),
+quantizes weights per channel (int8) and activations as uint8, in the QDQ format, and the
+result is saved as ``inference.onnx``, which the onnxruntime engine runs as it is.
+
+onnxruntime ships its quantization tools (the ``onnx`` extra); they read models with the
+``onnx`` package, which the ``quantize`` extra brings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ppinfer.modelfiles.source import ModelSource
+
+ENGINE = "onnxruntime"
+TOOL = "onnxruntime.quantization.quantize_static"
+FILES = ("inference.onnx",)
+
+
+def problem(source: ModelSource) -> str | None:
+    """Why this tool cannot quantize ``source`` (one sentence), or None."""
+    from ppinfer.engines.onnxruntime import INSTALL_HINT, converter_problem
+    from ppinfer.runtime.paddle_env import package_version, paddle_env
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        return INSTALL_HINT
+    if importlib.util.find_spec("onnx") is None:  # onnxruntime.quantization reads with it
+        return ("Quantizing for onnxruntime needs the onnx package: install it with "
+                "pip install 'ppinfer[onnx,quantize]'.")
+    if source.layout.kind not in ("pir", "legacy", "seed"):
+        return f"The onnxruntime engine cannot convert the {source.layout.describe()}."
+    return converter_problem(package_version("paddle2onnx"), paddle_env().version,
+                             source.layout.kind)
+
+
+def quantize(source: ModelSource, calibration: np.ndarray, out: Path) -> dict:
+    """Write the int8 ``inference.onnx`` into ``out``; return the settings used."""
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from ppinfer.engines.onnxruntime import onnx_model_path
+    from ppinfer.runtime.paddle_env import package_version
+    from ppinfer.runtime.quiet import captured_output
+
+    float_model = onnx_model_path(source.layout)
+    with tempfile.TemporaryDirectory(prefix="ppinfer-ort-quant-") as tmp, captured_output():
+        prepared = Path(tmp) / "prepared.onnx"
+        # no symbolic shape inference: it needs sympy, and the shapes here are all static
+        quant_pre_process(str(float_model), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared), str(out / FILES[0]), _Reader(_input_name(prepared), calibration),
+            quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+    return {"format": "QDQ", "calibration": "MinMax", "weights": "int8 per channel",
+            "activations": "uint8", "onnxruntime": package_version("onnxruntime"),
+            "paddle2onnx": package_version("paddle2onnx")}
+
+
+def _input_name(path: Path) -> str:
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False).graph.input[0].name
+
+
+class _Reader:
+    """The calibration images one at a time, as ``quantize_static``'s CalibrationDataReader
+    (``get_next`` until None)."""
+
+    def __init__(self, input_name: str, images: np.ndarray) -> None:
+        self._feeds = iter([{input_name: images[i : i + 1]} for i in range(len(images))])
+
+    def get_next(self) -> dict | None:
+        return next(self._feeds, None)

@@ -1,0 +1,155 @@
+"""ppinfer quantize (issue 22): post-training int8 of the built-in EfficientNet-Lite0 (real
+weights) for each engine with its own tool, calibrated and verified on scikit-image's photos.
+
+The photos are the five of scikit-image's that show things ImageNet has classes for (a cat, a
+cup of coffee, a camera on a tripod, a rocket, a wall clock), each as a whole, flipped and
+cropped (22 views each): scikit-image's textures and micrographs are near ties for an ImageNet
+model at fp32 already (its two best scores within 0.05 on a third of them), which any
+rounding swaps, so they would measure the images, not the quantization.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ppinfer.cli import cli
+from ppinfer.engines.onnxruntime import converter_problem
+from ppinfer.runtime.paddle_env import package_version, paddle_env
+
+PHOTOS = ("chelsea", "coffee", "camera", "rocket", "clock")
+SAMPLES = "16"  # calibration images: few, to keep each engine's test under a minute
+# Top-1 agreement with fp32 every engine reaches on these photos (measured 85-97% by split and
+# engine; issue 22's 97% target is not met, see BENCHMARKS.md "int8 vs fp32"); a broken
+# quantization (wrong scales, wrong preprocessing) agrees on a few percent.
+AGREEMENT_FLOOR = 0.75
+
+
+def _tool_problem(engine: str) -> str | None:
+    """Why ``engine``'s quantization tool cannot run here (the skip reason), or None."""
+    needs = {"analysis": (), "openvino": ("nncf", "openvino"),
+             "onnxruntime": ("onnxruntime", "onnx", "paddle2onnx")}[engine]
+    for module in needs:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install 'ppinfer[quantize,onnx]')"
+    if engine == "onnxruntime":
+        return converter_problem(package_version("paddle2onnx"), paddle_env().version, "legacy")
+    return None
+
+
+@pytest.fixture(scope="module")
+def views(tmp_path_factory) -> Path:
+    """60 JPEGs: each photo whole, and crops of 70% of it at its corners and centre, each also
+    mirrored (18 held out to verify)."""
+    import cv2
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("calib")
+    for name in PHOTOS:
+        image = getattr(data, name)()
+        if image.ndim == 2:
+            image = np.stack([image] * 3, axis=-1)
+        h, w = image.shape[:2]
+        for scale in (1.0, 0.7):
+            ch, cw = int(h * scale), int(w * scale)
+            corners = [(0, 0)] if scale == 1.0 else [
+                (0, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2), (0, w - cw), (h - ch, 0)]
+            for y, x in corners:
+                crop = image[y:y + ch, x:x + cw]
+                for flip in (False, True):
+                    view = np.ascontiguousarray(crop[:, ::-1] if flip else crop)
+                    cv2.imwrite(str(root / f"{name}-{scale}-{y}-{x}-{int(flip)}.jpg"),
+                                cv2.cvtColor(view, cv2.COLOR_RGB2BGR))
+    return root
+
+
+@pytest.fixture(scope="module")
+def lite0() -> Path:
+    from ppinfer.api.builtin_model import default_model_dir
+
+    return default_model_dir()
+
+
+def _quantize(lite0: Path, views: Path, out: Path, engine: str):
+    return CliRunner().invoke(cli, ["quantize", "--model", str(lite0), "--calib", str(views),
+                                    "-o", str(out), "--samples", SAMPLES, "--engine", engine])
+
+
+@pytest.mark.parametrize("engine", ["analysis", "openvino", "onnxruntime"])
+def test_int8_model_is_written_and_verified_against_fp32_on_held_out_photos(
+        engine, lite0, views, tmp_path):
+    problem = _tool_problem(engine)
+    if problem:
+        pytest.skip(problem)
+    out = tmp_path / f"lite0-int8-{engine}"
+    result = _quantize(lite0, views, out, engine)
+    assert result.exit_code == 0, result.output
+    assert "top-1 agrees on" in result.stdout and "largest score difference" in result.stdout
+    import yaml
+
+    record = yaml.safe_load((out / "inference.yml").read_text())["ppinfer"]["quantization"]
+    assert record["engine"] == engine and record["samples"] == int(SAMPLES)
+    assert record["images"] == 18 and record["top1_rate"] >= AGREEMENT_FLOOR, record
+    below = record["top1_rate"] < 0.97
+    assert ("warning: int8 agrees with fp32 on" in result.stderr) == below, result.stderr
+    if below:
+        assert "Try more calibration images" in result.stderr
+
+
+def test_predict_runs_the_int8_model_on_its_engine_and_names_what_fp32_names(
+        lite0, views, tmp_path):
+    problem = _tool_problem("onnxruntime")
+    if problem:
+        pytest.skip(problem)
+    import ppinfer
+
+    out = tmp_path / "lite0-int8"
+    result = ppinfer.quantize(views, out, model=lite0, engine="onnxruntime", samples=16)
+    assert result.output == out and (out / "inference.onnx").is_file()
+    cat = str(sorted(views.glob("chelsea-1.0-*"))[0])
+    runner = CliRunner()
+    int8 = runner.invoke(cli, ["predict", cat, "--model", str(out), "--engine", "onnxruntime",
+                               "--precision", "int8", "--json"])
+    fp32 = runner.invoke(cli, ["predict", cat, "--model", str(lite0), "--json"])
+    assert int8.exit_code == 0, int8.output
+    assert json.loads(int8.stdout)["label_names"][0] == json.loads(fp32.stdout)["label_names"][0]
+    elsewhere = runner.invoke(cli, ["predict", cat, "--model", str(out), "--engine", "openvino",
+                                    "--precision", "int8"])
+    assert elsewhere.exit_code != 0
+    assert "quantized for the onnxruntime engine" in elsewhere.stderr, elsewhere.stderr
+
+
+def test_no_calibration_images_is_one_sentence(lite0, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(cli, ["quantize", "--model", str(lite0), "--calib", str(empty),
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    message = result.stderr.strip()
+    assert message.startswith("Error:") and len(message.splitlines()) == 1, message
+    assert str(empty) in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_too_few_calibration_images_says_how_many_it_needs(lite0, views, tmp_path):
+    few = tmp_path / "few"
+    few.mkdir()
+    for path in sorted(views.glob("*.jpg"))[:3]:
+        (few / path.name).write_bytes(path.read_bytes())
+    result = CliRunner().invoke(cli, ["quantize", "--model", str(lite0), "--calib", str(few),
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    assert "found 3" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_missing_model_is_one_sentence(views, tmp_path):
+    result = CliRunner().invoke(cli, ["quantize", "--model", str(tmp_path / "nope"), "--calib",
+                                      str(views), "-o", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and "does not exist" in message, message
