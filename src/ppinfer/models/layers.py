@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import paddle.nn.functional as F
 from paddle import ParamAttr, nn
 from paddle.utils import unique_name
 
@@ -44,3 +45,16 @@ def fresh_parameter_names() -> Iterator[None]:
         yield
     finally:
         unique_name.switch(generator, checker)
+
+
+def sigmoid(x):
+    """``F.sigmoid`` that also builds into a legacy-IR program on Paddle 3.x, whose
+    ``F.sigmoid`` takes only dygraph tensors and PIR values (export builds both IRs)."""
+    from paddle.framework import LayerHelper, in_dynamic_or_pir_mode
+
+    if in_dynamic_or_pir_mode():
+        return F.sigmoid(x)
+    helper = LayerHelper("sigmoid")
+    out = helper.create_variable_for_type_inference(x.dtype)
+    helper.append_op(type="sigmoid", inputs={"X": x}, outputs={"Out": out})
+    return out

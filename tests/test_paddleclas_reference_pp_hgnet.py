@@ -1,0 +1,110 @@
+"""PP-HGNet (tiny, small, base) against PaddleClas 2.6's own code (paddleclas_reference.py):
+PaddleClas's PPHGNet_tiny with random weights and calibrated statistics saves a state dict;
+ppinfer exports and predicts it, top-5 equal and scores within 1e-5 of PaddleClas's forward.
+Every size has PaddleClas's keys, shapes and parameter count; PaddleX's names reach them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import paddle
+import pytest
+import yaml
+
+from ppinfer.models import get_model, list_models
+from ppinfer.pipeline.preprocess_config import PreprocessConfig
+
+from .conftest import CLASS_NUM, built
+from .paddleclas_reference import (
+    assert_agrees,
+    build_reference,
+    calibration_images,
+    export,
+    legendary_model,
+    photo_batch,
+    predicted,
+)
+
+MODULE = "pp_hgnet"
+NAMES = ["PPHGNet_base", "PPHGNet_small", "PPHGNet_tiny"]
+# Exact trainable counts (1000 classes) of PaddleClas 2.6's own PPHGNet_* built from the wheel
+# (its docs round them: 14.7M, 24.4M, 71.6M).
+EXACT = {"PPHGNet_tiny": 14_735_864, "PPHGNet_small": 24_360_872, "PPHGNet_base": 71_578_184}
+
+# ppcls/configs/ImageNet/PPHGNet/PPHGNet_{tiny,small,base}.yaml, Infer.transforms: tiny resizes
+# the short side to 232, small and base to 236.
+INFER_TRANSFORMS = """
+- DecodeImage: {to_rgb: True, channel_first: False}
+- ResizeImage: {resize_short: %d, interpolation: bicubic, backend: pil}
+- CropImage: {size: 224}
+- NormalizeImage:
+    {scale: 1.0/255.0, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], order: ''}
+- ToCHWImage:
+"""
+RESIZE_SHORT = {"PPHGNet_tiny": 232, "PPHGNet_small": 236, "PPHGNet_base": 236}
+
+
+def test_every_size_is_registered_with_its_paddlex_name():
+    assert list_models("PPHGNet_*") == NAMES
+    for name in NAMES:
+        spec = get_model(name)
+        paddlex = name.replace("PPHGNet", "PP-HGNet")
+        assert spec.family == "pp_hgnet" and spec.aliases == (paddlex,)
+        assert get_model(paddlex) is spec and spec.card_name == paddlex
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_default_preprocessing_is_paddleclas_infer_config(name):
+    ops = yaml.safe_load(INFER_TRANSFORMS % RESIZE_SHORT[name])
+    assert get_model(name).preprocess == PreprocessConfig.from_paddleclas_ops(ops)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_size_has_paddleclas_keys_shapes_and_parameter_count(name, paddleclas_root):
+    with paddle.LazyGuard():
+        theirs = legendary_model(paddleclas_root, MODULE, name, class_num=1000)
+        ours = get_model(name).build(class_num=1000)
+    shapes = {key: list(var.shape) for key, var in theirs.state_dict().items()}
+    assert {key: list(var.shape) for key, var in ours.state_dict().items()} == shapes
+    assert all(key == var.name for key, var in ours.state_dict().items())
+    trainable = sum(math.prod(p.shape) for p in theirs.parameters() if not p.stop_gradient)
+    assert trainable == EXACT[name]
+
+
+def test_base_head_dropout_scales_at_inference_and_tiny_has_none():
+    """PPHGNet_base's factory passes dropout_prob 0.2 (downscale_in_infer: x0.8 in eval); tiny
+    and small keep the constructor's 0; a training config's value wins."""
+    base = built("PPHGNet_base")
+    np.testing.assert_allclose(base.dropout(paddle.ones([1, 4])).numpy(), 0.8, rtol=1e-6)
+    assert built("PPHGNet_tiny").dropout is None
+    assert get_model("PPHGNet_base").build(class_num=3, dropout_prob=0.0).dropout is None
+
+
+def test_without_last_conv_the_classifier_reads_the_last_stage():
+    net = get_model("PPHGNet_tiny").build(class_num=3, use_last_conv=False)
+    assert net.last_conv is None and list(net.fc.weight.shape) == [768, 3]
+
+
+@pytest.fixture(scope="module")
+def reference(paddleclas_root, photos, tmp_path_factory):
+    name = "PPHGNet_tiny"
+    out = tmp_path_factory.mktemp("paddleclas") / f"{name}_pretrained.pdparams"
+    ref = build_reference(paddleclas_root, MODULE, name, sorted(photos.values()), out,
+                          class_num=CLASS_NUM, calibration=photo_batch(name, calibration_images()),
+                          high=0.7)
+    assert np.abs(ref.scores - ref.scores[0]).max() > 0.02  # scores depend on the photo
+    return ref
+
+
+def test_export_and_predict_agree_with_paddleclas_forward(reference, tmp_path):
+    out = export(reference.name, reference.pdparams, tmp_path / "export", CLASS_NUM)
+    assert_agrees(predicted(["-i", str(reference.photos[0].parent), "--model", str(out)]),
+                  reference)
+
+
+def test_executor_persistable_reads_the_state_dict_by_paddlex_name(reference):
+    assert_agrees(predicted(["-i", str(reference.photos[0].parent), "--engine",
+                             "executor-persistable", "--model-name", "PP-HGNet_tiny",
+                             "-p", str(reference.pdparams), "--class-num", str(CLASS_NUM)]),
+                  reference)
