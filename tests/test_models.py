@@ -30,7 +30,8 @@ def one_per_family() -> list[str]:
 def test_every_registered_model_belongs_to_a_family_with_defaults():
     for name in list_models():
         spec = get_model(name)
-        assert spec.family in {"resnet", "mobilenet_v3", "efficientnet", "pp_lcnet", "pp_hgnetv2"}
+        assert spec.family in {"resnet", "mobilenet_v3", "efficientnet", "pp_lcnet", "pp_hgnetv2",
+                               "pp_hgnet", "pp_lcnet_v2", "mobilenet_v2", "mobilenet_v1"}
         assert spec.input_shape == (3, 224, 224)
         assert spec.preprocess.crop_size == (224, 224)
 
