@@ -5,8 +5,6 @@ Every size has PaddleClas's keys, shapes and parameter count; PaddleX's names re
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import paddle
 import pytest
@@ -15,21 +13,17 @@ import yaml
 from ppinfer.models import get_model, list_models
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
-from .conftest import CLASS_NUM, built
-from .paddleclas_reference import (
-    assert_agrees,
-    build_reference,
-    calibration_images,
-    export,
-    legendary_model,
-    photo_batch,
-    predicted,
+from .conftest import built
+from .paddleclas_families import (
+    assert_executor_persistable_agrees,
+    assert_export_agrees,
+    assert_paddleclas_keys_shapes_and_count,
+    calibrated_reference,
 )
 
 MODULE = "pp_hgnet"
 NAMES = ["PPHGNet_base", "PPHGNet_small", "PPHGNet_tiny"]
-# Exact trainable counts (1000 classes) of PaddleClas 2.6's own PPHGNet_* built from the wheel
-# (its docs round them: 14.7M, 24.4M, 71.6M).
+# Exact trainable counts (1000 classes) of PaddleClas 2.6's own PPHGNet_* built from the wheel.
 EXACT = {"PPHGNet_tiny": 14_735_864, "PPHGNet_small": 24_360_872, "PPHGNet_base": 71_578_184}
 
 # ppcls/configs/ImageNet/PPHGNet/PPHGNet_{tiny,small,base}.yaml, Infer.transforms: tiny resizes
@@ -62,14 +56,9 @@ def test_default_preprocessing_is_paddleclas_infer_config(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_size_has_paddleclas_keys_shapes_and_parameter_count(name, paddleclas_root):
+    assert_paddleclas_keys_shapes_and_count(paddleclas_root, MODULE, name, EXACT[name])
     with paddle.LazyGuard():
-        theirs = legendary_model(paddleclas_root, MODULE, name, class_num=1000)
-        ours = get_model(name).build(class_num=1000)
-    shapes = {key: list(var.shape) for key, var in theirs.state_dict().items()}
-    assert {key: list(var.shape) for key, var in ours.state_dict().items()} == shapes
-    assert all(key == var.name for key, var in ours.state_dict().items())
-    trainable = sum(math.prod(p.shape) for p in theirs.parameters() if not p.stop_gradient)
-    assert trainable == EXACT[name]
+        assert all(key == var.name for key, var in built(name).state_dict().items())
 
 
 def test_base_head_dropout_scales_at_inference_and_tiny_has_none():
@@ -91,23 +80,13 @@ def test_without_last_conv_the_classifier_reads_the_last_stage():
 
 @pytest.fixture(scope="module")
 def reference(paddleclas_root, photos, tmp_path_factory):
-    name = "PPHGNet_tiny"
-    out = tmp_path_factory.mktemp("paddleclas") / f"{name}_pretrained.pdparams"
-    ref = build_reference(paddleclas_root, MODULE, name, sorted(photos.values()), out,
-                          class_num=CLASS_NUM, calibration=photo_batch(name, calibration_images()),
-                          high=0.7)
-    assert np.abs(ref.scores - ref.scores[0]).max() > 0.02  # scores depend on the photo
-    return ref
+    return calibrated_reference(paddleclas_root, MODULE, "PPHGNet_tiny", photos,
+                                tmp_path_factory.mktemp("paddleclas"))
 
 
 def test_export_and_predict_agree_with_paddleclas_forward(reference, tmp_path):
-    out = export(reference.name, reference.pdparams, tmp_path / "export", CLASS_NUM)
-    assert_agrees(predicted(["-i", str(reference.photos[0].parent), "--model", str(out)]),
-                  reference)
+    assert_export_agrees(reference, "PPHGNet_tiny", tmp_path / "export")
 
 
 def test_executor_persistable_reads_the_state_dict_by_paddlex_name(reference):
-    assert_agrees(predicted(["-i", str(reference.photos[0].parent), "--engine",
-                             "executor-persistable", "--model-name", "PP-HGNet_tiny",
-                             "-p", str(reference.pdparams), "--class-num", str(CLASS_NUM)]),
-                  reference)
+    assert_executor_persistable_agrees(reference, "PP-HGNet_tiny")

@@ -24,6 +24,7 @@ FAMILY_MODULES = (
     "ppinfer.models.pp_lcnet",
     "ppinfer.models.pp_hgnetv2",
     "ppinfer.models.pp_hgnet",
+    "ppinfer.models.pp_lcnet_v2",
 )
 
 
