@@ -49,12 +49,19 @@ def assert_paddleclas_keys_shapes_and_count(root: Path, module: str, name: str, 
 
 
 def calibrated_reference(root: Path, module: str, name: str, photos: dict[str, Path],
-                         out_dir: Path) -> Reference:
-    """PaddleClas's ``name`` with BN statistics from scikit-image's varied photos, saved in
-    ``out_dir``; its scores depend on the photo."""
+                         out_dir: Path, classifier: str = "fc",
+                         varied: bool = True) -> Reference:
+    """PaddleClas's ``name`` with BN statistics from scikit-image's varied photos (``varied``;
+    else from ``photos`` themselves), saved in ``out_dir``; its scores depend on the photo.
+    ``classifier``: its last Linear's attribute."""
+    from ppinfer.models.layers import fresh_parameter_names
+
     out = out_dir / f"{name}_pretrained.pdparams"
-    ref = build_reference(root, module, name, sorted(photos.values()), out, class_num=CLASS_NUM,
-                          calibration=photo_batch(name, calibration_images()), high=0.7)
+    with fresh_parameter_names():  # PaddleClas may fix names that another test took
+        ref = build_reference(root, module, name, sorted(photos.values()), out,
+                              class_num=CLASS_NUM, classifier=classifier, high=0.7,
+                              calibration=photo_batch(name, calibration_images())
+                              if varied else None)
     assert np.abs(ref.scores - ref.scores[0]).max() > 0.02
     return ref
 
@@ -66,8 +73,11 @@ def assert_export_agrees(ref: Reference, name: str, out: Path) -> Path:
     return exported
 
 
-def assert_executor_persistable_agrees(ref: Reference, paddlex_name: str) -> None:
-    """``predict --engine executor-persistable --model-name PADDLEX_NAME -p`` the state dict."""
+def assert_executor_persistable_agrees(ref: Reference, paddlex_name: str,
+                                       params: Path | None = None) -> None:
+    """``predict --engine executor-persistable --model-name PADDLEX_NAME -p`` the state dict
+    (or ``params``, the same weights in another file)."""
     assert_agrees(predicted(["-i", str(ref.photos[0].parent), "--engine",
                              "executor-persistable", "--model-name", paddlex_name,
-                             "-p", str(ref.pdparams), "--class-num", str(CLASS_NUM)]), ref)
+                             "-p", str(params or ref.pdparams), "--class-num", str(CLASS_NUM)]),
+                  ref)

@@ -40,7 +40,7 @@ import pytest
 PADDLECLAS_VERSION = "2.6.0"
 PACKAGE = "_paddleclas_reference"  # the wheel's ppcls/, imported under this name
 _PACKAGES = ("", "arch", "arch.backbone", "arch.backbone.base",
-             "arch.backbone.legendary_models", "utils")
+             "arch.backbone.legendary_models", "arch.backbone.model_zoo", "utils")
 SCORE_ATOL = 1e-5
 TRAIN_STEPS = 60
 
@@ -116,9 +116,11 @@ def _install_packages(ppcls: Path) -> None:
 
 
 def import_legendary(root: Path, module: str) -> types.ModuleType:
-    """``ppcls.arch.backbone.legendary_models.<module>`` from the unpacked wheel at ``root``."""
+    """``ppcls.arch.backbone.legendary_models.<module>`` from the unpacked wheel at ``root``
+    (``model_zoo.<module>``: that one, from ``arch/backbone/model_zoo``)."""
     _install_packages(root / "paddleclas" / "ppcls")
-    return importlib.import_module(f"{PACKAGE}.arch.backbone.legendary_models.{module}")
+    where = module if module.startswith("model_zoo.") else f"legendary_models.{module}"
+    return importlib.import_module(f"{PACKAGE}.arch.backbone.{where}")
 
 
 def legendary_model(root: Path, module: str, factory: str, **kwargs):
@@ -233,11 +235,12 @@ class Reference:
 
 def build_reference(root: Path, module: str, name: str, photos: list[Path], out: Path, *,
                     class_num: int, calibration: np.ndarray | None = None,
-                    high: float = 0.95) -> Reference:
+                    high: float = 0.95, classifier: str = "fc") -> Reference:
     """PaddleClas's own ``name`` with random weights, BN statistics from ``calibration`` (a
     preprocessed batch; default ``photos`` themselves), a few training steps if the random
     network cannot tell ``photos`` apart, and a classifier spread below ``high``; saved to
-    ``out``. Asserts the scores make the top-5 comparison mean something."""
+    ``out``. ``classifier``: the attribute holding the model's last Linear. Asserts the scores
+    make the top-5 comparison mean something."""
     import paddle
 
     paddle.disable_static()
@@ -249,7 +252,7 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
     if not tells_apart(model, x):
         teach_photos_apart(model, x)
         calibrate_batch_norm(model, calibrate_on)
-    scores = spread_classifier(model, model.fc, x, high=high)
+    scores = spread_classifier(model, getattr(model, classifier), x, high=high)
     order = np.sort(scores, axis=1)[:, ::-1]
     gaps = order[:, :5] - order[:, 1:6]
     assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-5 would make the order check luck"
