@@ -26,6 +26,7 @@ FAMILY_MODULES = (
     "ppinfer.models.pp_hgnet",
     "ppinfer.models.pp_lcnet_v2",
     "ppinfer.models.mobilenet_v2",
+    "ppinfer.models.mobilenet_v1",
 )
 
 
