@@ -10,6 +10,7 @@ import paddle
 import pytest
 import yaml
 
+from ppinfer.errors import ConfigError
 from ppinfer.models import get_model, list_models
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
@@ -20,6 +21,7 @@ from .paddleclas_families import (
     assert_paddleclas_keys_shapes_and_count,
     calibrated_reference,
 )
+from .paddleclas_reference import legendary_model
 
 MODULE = "pp_hgnet"
 NAMES = ["PPHGNet_base", "PPHGNet_small", "PPHGNet_tiny"]
@@ -63,13 +65,25 @@ def test_every_size_has_paddleclas_keys_shapes_and_parameter_count(name, paddlec
 
 def test_base_head_dropout_scales_at_inference_and_tiny_has_none():
     """PPHGNet_base's factory passes dropout_prob 0.2 (downscale_in_infer: x0.8 in eval); tiny
-    and small keep the constructor's 0; a training config's value wins."""
+    and small keep the constructor's 0, and a training config may set theirs."""
     with paddle.LazyGuard():  # the head alone runs: no weights needed
         base, tiny = built("PPHGNet_base"), built("PPHGNet_tiny")
-        untrained = get_model("PPHGNet_base").build(class_num=3, dropout_prob=0.0)
-    base.dropout.eval()
-    np.testing.assert_allclose(base.dropout(paddle.ones([1, 4])).numpy(), 0.8, rtol=1e-6)
-    assert tiny.dropout is None and untrained.dropout is None
+        small = get_model("PPHGNet_small").build(class_num=3, dropout_prob=0.5)
+    for net, kept in ((base, 0.8), (small, 0.5)):
+        net.dropout.eval()
+        np.testing.assert_allclose(net.dropout(paddle.ones([1, 4])).numpy(), kept, rtol=1e-6)
+    assert tiny.dropout is None
+
+
+def test_base_takes_no_dropout_prob_as_paddleclas_factory_cannot(paddleclas_root):
+    """PaddleClas's PPHGNet_base(dropout_prob=...) fails (the keyword twice), so no config
+    trained one: ppinfer refuses the argument by name instead of guessing."""
+    from ppinfer.models.training_config import checked_arguments
+
+    with pytest.raises(TypeError, match="dropout_prob"), paddle.LazyGuard():
+        legendary_model(paddleclas_root, MODULE, "PPHGNet_base", dropout_prob=0.0)
+    with pytest.raises(ConfigError, match="Arch.dropout_prob in cfg.yaml is an argument"):
+        checked_arguments(get_model("PP-HGNet_base"), {"dropout_prob": 0.0}, "cfg.yaml")
 
 
 def test_without_last_conv_the_classifier_reads_the_last_stage():

@@ -31,6 +31,10 @@ ROWS = [
      [3, 80, 160]),
     ("pulc-image-orientation-no-last-conv", "pp_lcnet", "PPLCNet_x1_0",
      {"use_last_conv": False}, 4, [3, 224, 224]),
+    ("pplcnetv2-no-last-conv", "pp_lcnet_v2", "PPLCNetV2_small", {"use_last_conv": False}, 4,
+     [3, 224, 224]),
+    ("pphgnet-no-last-conv", "pp_hgnet", "PPHGNet_tiny", {"use_last_conv": False}, 4,
+     [3, 224, 224]),
 ]
 
 

@@ -171,12 +171,15 @@ class PPHGNet(nn.Layer):
 
 def _register(size: str) -> None:
     cfg = ARCHS[size]
-    # PaddleClas's PPHGNet constructor arguments, with the factory's defaults.
-    arguments = {"use_last_conv": True, "class_expand": CLASS_EXPAND,
-                 "dropout_prob": cfg.dropout}
+    # PaddleClas's PPHGNet constructor arguments a training config can set, with the factory's
+    # defaults. PPHGNet_base's factory passes dropout_prob 0.2 itself (a config's value beside
+    # it makes the factory fail: a keyword given twice), so only tiny and small take it.
+    arguments = {"use_last_conv": True, "class_expand": CLASS_EXPAND}
+    if size != "base":
+        arguments["dropout_prob"] = cfg.dropout
 
     def factory(class_num: int = 1000, **given) -> nn.Layer:
-        return PPHGNet(size, class_num, **{**arguments, **given})
+        return PPHGNet(size, class_num, **{"dropout_prob": cfg.dropout, **arguments, **given})
 
     factory.__name__ = factory.__qualname__ = f"PPHGNet_{size}"
     factory.__doc__ = f"PP-HGNet-{size} (PaddleX: PP-HGNet_{size})."

@@ -44,9 +44,10 @@ CLASS_EXPAND = 1280
 DROPOUT = 0.2
 ACTIVATIONS = {"relu": F.relu, "hardswish": F.hardswish, "relu6": F.relu6,
                "leaky_relu": lambda x: F.leaky_relu(x, negative_slope=0.1)}
-# PaddleClas's PPLCNetV2 constructor arguments, with its factories' defaults.
-ARGUMENTS = {"dropout_prob": DROPOUT, "use_last_conv": True, "class_expand": CLASS_EXPAND,
-             "act": "relu"}
+# PaddleClas's PPLCNetV2 constructor arguments a training config can set, with their defaults.
+# Not ``dropout_prob``: PaddleClas's factories pass 0.2 themselves, and a config's value beside
+# it makes them fail (a keyword given twice), so no PP-LCNetV2 trained with another.
+ARGUMENTS = {"use_last_conv": True, "class_expand": CLASS_EXPAND, "act": "relu"}
 
 
 class ConvBNLayer(nn.Layer):
