@@ -116,9 +116,11 @@ def _install_packages(ppcls: Path) -> None:
 
 
 def import_legendary(root: Path, module: str) -> types.ModuleType:
-    """``ppcls.arch.backbone.legendary_models.<module>`` from the unpacked wheel at ``root``."""
+    """``ppcls.arch.backbone.legendary_models.<module>`` from the unpacked wheel at ``root``
+    (``model_zoo.<module>``: that one, from ``arch/backbone/model_zoo``)."""
     _install_packages(root / "paddleclas" / "ppcls")
-    return importlib.import_module(f"{PACKAGE}.arch.backbone.legendary_models.{module}")
+    where = module if module.startswith("model_zoo.") else f"legendary_models.{module}"
+    return importlib.import_module(f"{PACKAGE}.arch.backbone.{where}")
 
 
 def legendary_model(root: Path, module: str, factory: str, **kwargs):
@@ -281,7 +283,8 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
                     class_num: int, calibration: np.ndarray | None = None,
                     high: float = 0.95, low: float = 0.2, ranked: int = 5,
                     arguments: dict | None = None, preprocess=None, prefix: str = "",
-                    beside: dict | None = None, fit_head: bool = False) -> Reference:
+                    beside: dict | None = None, fit_head: bool = False,
+                    head: str | None = None) -> Reference:
     """PaddleClas's own ``name(**arguments)`` with random weights, BN statistics from
     ``calibration`` (a preprocessed batch; default ``photos`` themselves), a few training steps
     if the random network cannot tell ``photos`` apart (with ``fit_head``,
@@ -289,7 +292,8 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
     each key under ``prefix`` (a distillation part: ``"Student."``) and ``beside`` saved with
     it (the other parts' state). ``photos`` are preprocessed as ``preprocess`` says (default:
     ppinfer's for ``name``). Asserts the scores make the top-5 comparison mean something (the
-    first ``ranked`` places apart, and the photos' top-1s)."""
+    first ``ranked`` places apart, and the photos' top-1s). ``head``: the attribute holding the
+    model's last Linear where :func:`classifier` does not find it (MobileNetV2's ``out``)."""
     import paddle
 
     paddle.disable_static()
@@ -298,12 +302,13 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
     x = paddle.to_tensor(photo_batch(name, photos, preprocess))
     calibrate_on = x if calibration is None else paddle.to_tensor(calibration)
     calibrate_batch_norm(model, calibrate_on)
+    last = getattr(model, head) if head else classifier(model)
     if fit_head:
-        fit_classifier(model, classifier(model), x)
+        fit_classifier(model, last, x)
     elif not tells_apart(model, x):
         teach_photos_apart(model, x)
         calibrate_batch_norm(model, calibrate_on)
-    scores = spread_classifier(model, classifier(model), x, low=low, high=high)
+    scores = spread_classifier(model, last, x, low=low, high=high)
     order = np.sort(scores, axis=1)[:, ::-1]
     ranked = min(ranked, order.shape[1] - 1)  # the top-5's order, or all of two classes'
     gaps = order[:, :ranked] - order[:, 1:ranked + 1]

@@ -50,7 +50,7 @@ def test_unknown_name_suggests_the_closest_and_lists_the_valid_ones(typed, sugge
     message = str(info.value)
     assert message.startswith(f"Unknown model {typed!r}. Did you mean {suggested}? ")
     assert "Registered models: " in message and "PPHGNetV2_B0, PPHGNetV2_B1" in message
-    assert "and aliases such as PP-HGNetV2-B0" in message
+    assert "(and aliases such as " in message
 
 
 def test_models_command_shows_aliases():
@@ -93,7 +93,7 @@ def test_export_accepts_an_alias_and_records_the_paddlex_name(tmp_path, photos):
     assert "executor-persistable" in result.output
 
 
-@pytest.mark.parametrize("name", ["SE_ResNet50_vd", "ResNet200_vd", "EfficientNetB0"])
+@pytest.mark.parametrize("name", ["SE_ResNet50_vd", "Res2Net50_vd_26w_4s", "EfficientNetB0"])
 def test_another_architecture_is_never_offered_as_a_spelling(name):
     from ppinfer.errors import UnknownNameError
     from ppinfer.models import get_model

@@ -31,7 +31,8 @@ def test_every_registered_model_belongs_to_a_family_with_defaults():
     for name in list_models():
         spec = get_model(name)
         assert spec.family in {"resnet", "mobilenet_v3", "efficientnet", "pp_lcnet", "pp_hgnetv2",
-                               "clip", "swin_transformer"}
+                               "clip", "swin_transformer", "pp_hgnet", "pp_lcnet_v2",
+                               "mobilenet_v2", "mobilenet_v1"}
         assert spec.input_shape in {(3, 224, 224), (3, 384, 384)}
         assert spec.preprocess.crop_size == spec.input_shape[:0:-1]  # (width, height)
 

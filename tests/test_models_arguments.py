@@ -81,6 +81,10 @@ def ir(request):
     ("mobilenet_v3", "MobileNetV3", "MobileNetV3_large_x1_0"),
     ("pp_hgnet_v2", "PPHGNetV2", "PPHGNetV2_B4"),
     ("resnet", "ResNet", "ResNet50_vd"),
+    ("pp_hgnet", "PPHGNet", "PPHGNet_small"),
+    ("pp_lcnet_v2", "PPLCNetV2", "PPLCNetV2_base"),
+    ("mobilenet_v1", "MobileNet", "MobileNetV1"),
+    ("model_zoo.mobilenet_v2", "MobileNet", "MobileNetV2"),
 ])
 def test_declared_arguments_are_paddleclas_constructor_arguments(module, cls, name,
                                                                  paddleclas_root):

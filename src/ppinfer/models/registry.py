@@ -26,6 +26,10 @@ FAMILY_MODULES = (
     "ppinfer.models.pp_hgnetv2",
     "ppinfer.models.clip",
     "ppinfer.models.swin_transformer",
+    "ppinfer.models.pp_hgnet",
+    "ppinfer.models.pp_lcnet_v2",
+    "ppinfer.models.mobilenet_v2",
+    "ppinfer.models.mobilenet_v1",
 )
 
 

@@ -36,6 +36,7 @@ _STAGE_DEPTHS: dict[int, tuple[int, int, int, int]] = {
     50: (3, 4, 6, 3),
     101: (3, 4, 23, 3),
     152: (3, 8, 36, 3),
+    200: (3, 12, 48, 3),
 }
 _STAGE_WIDTHS = (64, 128, 256, 512)
 _BOTTLENECK_EXPANSION = 4
@@ -67,8 +68,9 @@ def _bn_name(conv_name: str) -> str:
 
 
 def _block_name(depth: int, stage: int, index: int) -> str:
-    """PaddleClas block names: res2a, res3b, ...; ResNet101/152 count res4 as res4a, res4b1, ..."""
-    if depth in (101, 152) and stage == 2 and index > 0:
+    """PaddleClas block names: res2a, res3b, ...; ResNet101/152/200 count res4 as res4a, res4b1,
+    ... (ResNet200's res3 runs to res3l)."""
+    if depth in (101, 152, 200) and stage == 2 and index > 0:
         return f"res4b{index}"
     return f"res{stage + 2}{chr(ord('a') + index)}"
 
@@ -163,7 +165,7 @@ class ResidualBlock(nn.Layer):
 
 
 class ResNet(nn.Layer):
-    """ResNet-{18,34,50,101,152}; ``vd`` swaps in the 3-conv stem and avg-pool shortcuts.
+    """ResNet-{18,34,50,101,152,200}; ``vd`` swaps in the 3-conv stem and avg-pool shortcuts.
 
     Returns logits ``[N, class_num]`` (no softmax: the exporter appends it).
     """
@@ -320,3 +322,9 @@ def ResNet101_vd(class_num: int = 1000) -> nn.Layer:
 @register_model(namings=paddleclas_namings(152, vd=True), params=PARAMS)
 def ResNet152_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(152, vd=True, class_num=class_num)
+
+
+# PaddleClas defines ResNet200 only as ResNet200_vd (legendary_models/resnet.py; PaddleX lists it).
+@register_model(namings=paddleclas_namings(200, vd=True), params=PARAMS)
+def ResNet200_vd(class_num: int = 1000) -> nn.Layer:
+    return ResNet(200, vd=True, class_num=class_num)
