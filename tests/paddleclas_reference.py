@@ -40,7 +40,7 @@ import pytest
 PADDLECLAS_VERSION = "2.6.0"
 PACKAGE = "_paddleclas_reference"  # the wheel's ppcls/, imported under this name
 _PACKAGES = ("", "arch", "arch.backbone", "arch.backbone.base",
-             "arch.backbone.legendary_models", "utils")
+             "arch.backbone.legendary_models", "arch.backbone.model_zoo", "utils")
 SCORE_ATOL = 1e-5
 TRAIN_STEPS = 60
 
@@ -116,9 +116,11 @@ def _install_packages(ppcls: Path) -> None:
 
 
 def import_legendary(root: Path, module: str) -> types.ModuleType:
-    """``ppcls.arch.backbone.legendary_models.<module>`` from the unpacked wheel at ``root``."""
+    """``ppcls.arch.backbone.legendary_models.<module>`` from the unpacked wheel at ``root``;
+    a dotted ``module`` (``model_zoo.convnext``) is taken under ``ppcls.arch.backbone``."""
     _install_packages(root / "paddleclas" / "ppcls")
-    return importlib.import_module(f"{PACKAGE}.arch.backbone.legendary_models.{module}")
+    dotted = module if "." in module else f"legendary_models.{module}"
+    return importlib.import_module(f"{PACKAGE}.arch.backbone.{dotted}")
 
 
 def legendary_model(root: Path, module: str, factory: str, **kwargs):
@@ -195,6 +197,36 @@ def teach_photos_apart(model, x) -> None:
             return
 
 
+def aim_classifier(model, fc, x, seed: int = 0) -> None:
+    """Set the linear classifier ``fc`` so photo i of the batch ``x`` has class i on top: class
+    i's weights point along photo i's features minus the batch's mean (its bias removes the mean),
+    plus random weights that order the other classes, well apart yet below. A closed-form
+    stand-in for :func:`teach_photos_apart` where training a large network would take minutes:
+    the scores still depend on every layer before ``fc``, whose features a wrong mapping would
+    change."""
+    import paddle
+
+    captured = []
+    hook = fc.register_forward_pre_hook(lambda _layer, inputs: captured.append(inputs[0]))
+    with paddle.no_grad():
+        model(x)
+    hook.remove()
+    features = captured[0].numpy().reshape(x.shape[0], -1).astype(np.float64)
+    mean = features.mean(axis=0)
+    centered = features - mean
+    margin = np.linalg.norm(centered, axis=1).min()  # photo i's class-i logit is at least this
+    rng = np.random.default_rng(seed)
+    weight = rng.normal(0.0, 1.0, fc.weight.shape)
+    weight *= 0.25 * margin / (centered @ weight).std()  # the others' order: random, below it
+    bias = -mean @ weight
+    for i, row in enumerate(centered):
+        direction = row / np.linalg.norm(row)
+        weight[:, i] += direction
+        bias[i] -= mean @ direction
+    fc.weight.set_value(paddle.to_tensor(weight, "float32"))
+    fc.bias.set_value(paddle.to_tensor(bias, "float32"))
+
+
 def spread_classifier(model, fc, x, low: float = 0.2, high: float = 0.95) -> np.ndarray:
     """Scale the classifier ``fc`` (weight and bias: a softmax temperature) until every photo's
     top-1 is at least ``low`` and none reaches ``high``: neither near-uniform scores (that differ
@@ -233,23 +265,28 @@ class Reference:
 
 def build_reference(root: Path, module: str, name: str, photos: list[Path], out: Path, *,
                     class_num: int, calibration: np.ndarray | None = None,
-                    high: float = 0.95) -> Reference:
-    """PaddleClas's own ``name`` with random weights, BN statistics from ``calibration`` (a
-    preprocessed batch; default ``photos`` themselves), a few training steps if the random
-    network cannot tell ``photos`` apart, and a classifier spread below ``high``; saved to
-    ``out``. Asserts the scores make the top-5 comparison mean something."""
+                    high: float = 0.95, classifier: str = "fc",
+                    prepare=None) -> Reference:
+    """PaddleClas's own ``name`` with random weights (then ``prepare(model, x)``, if given, with
+    ``x`` the photos' batch: e.g. layer scales that start near 0, :func:`aim_classifier`), BN
+    statistics from ``calibration`` (a preprocessed batch; default ``photos`` themselves), a few
+    training steps if the random network cannot tell ``photos`` apart, and its last linear layer
+    ``classifier`` spread below ``high``; saved to ``out``. Asserts the scores make the top-5
+    comparison mean something."""
     import paddle
 
     paddle.disable_static()
     paddle.seed(7)
     model = legendary_model(root, module, name, class_num=class_num)
     x = paddle.to_tensor(photo_batch(name, photos))
+    if prepare is not None:
+        prepare(model, x)
     calibrate_on = x if calibration is None else paddle.to_tensor(calibration)
     calibrate_batch_norm(model, calibrate_on)
     if not tells_apart(model, x):
         teach_photos_apart(model, x)
         calibrate_batch_norm(model, calibrate_on)
-    scores = spread_classifier(model, model.fc, x, high=high)
+    scores = spread_classifier(model, getattr(model, classifier), x, high=high)
     order = np.sort(scores, axis=1)[:, ::-1]
     gaps = order[:, :5] - order[:, 1:6]
     assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-5 would make the order check luck"

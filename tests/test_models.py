@@ -30,9 +30,10 @@ def one_per_family() -> list[str]:
 def test_every_registered_model_belongs_to_a_family_with_defaults():
     for name in list_models():
         spec = get_model(name)
-        assert spec.family in {"resnet", "mobilenet_v3", "efficientnet", "pp_lcnet", "pp_hgnetv2"}
-        assert spec.input_shape == (3, 224, 224)
-        assert spec.preprocess.crop_size == (224, 224)
+        assert spec.family in {"resnet", "mobilenet_v3", "efficientnet", "pp_lcnet", "pp_hgnetv2",
+                               "convnext"}
+        width, height = spec.preprocess.crop_size  # 224, or 384 for models trained at 384
+        assert spec.input_shape == (3, height, width) and width in (224, 384)
 
 
 @pytest.mark.parametrize("ir", IRS)
@@ -57,10 +58,10 @@ def test_static_program_reproduces_dygraph(name: str, ir: str) -> None:
     assert set(static.expected) == set(weights)
     static.load_state(weights, source="dygraph")
     np.testing.assert_allclose(static.run(x), expected, rtol=1e-4, atol=1e-5)
-    # running statistics untouched by the run
-    mean_name = next(n for n in weights if n.endswith("_mean"))
-    np.testing.assert_array_equal(
-        np.asarray(static.scope.find_var(mean_name).get_tensor()), weights[mean_name])
+    # running statistics untouched by the run (families with batch norm)
+    for mean_name in [n for n in weights if n.endswith("_mean")][:1]:
+        np.testing.assert_array_equal(
+            np.asarray(static.scope.find_var(mean_name).get_tensor()), weights[mean_name])
 
 
 def test_the_shipped_catalog_is_what_the_registry_gives():

@@ -67,9 +67,25 @@ def linear(in_features: int, out_features: int, key: str) -> nn.Linear:
 
 def scalar_parameter(layer: nn.Layer, attribute: str, key: str, value: float):
     """A trainable one-element parameter ``layer.<attribute>`` named ``{key}.{attribute}``."""
-    parameter = layer.create_parameter(
-        shape=[1], attr=ParamAttr(name=f"{key}.{attribute}"),
+    return parameter(layer, attribute, key, [1], value)
+
+
+def parameter(layer: nn.Layer, attribute: str, key: str, shape: list[int], value: float):
+    """A trainable parameter ``layer.<attribute>`` of ``shape``, filled with ``value``, named
+    ``{key}.{attribute}`` (``key`` empty: ``attribute`` alone, a parameter of the root)."""
+    created = layer.create_parameter(
+        shape=list(shape), attr=ParamAttr(name=f"{key}.{attribute}" if key else attribute),
         default_initializer=Constant(value),
     )
-    layer.add_parameter(attribute, parameter)
-    return parameter
+    layer.add_parameter(attribute, created)
+    return created
+
+
+def layer_norm(channels: int, key: str, epsilon: float = 1e-5) -> nn.LayerNorm:
+    """LayerNorm over the last axis, named ``{key}.weight`` and ``{key}.bias``."""
+    return nn.LayerNorm(
+        channels,
+        epsilon=epsilon,
+        weight_attr=ParamAttr(name=f"{key}.weight"),
+        bias_attr=ParamAttr(name=f"{key}.bias"),
+    )

@@ -44,3 +44,15 @@ def fresh_parameter_names() -> Iterator[None]:
         yield
     finally:
         unique_name.switch(generator, checker)
+
+
+def gelu(x):
+    """Exact GELU, ``x * Phi(x)``, as ``paddle.nn.GELU()`` computes it (``approximate=False``).
+
+    Written with ``erf`` because Paddle 3's ``F.gelu`` cannot be built into a legacy-IR program
+    (it calls the PIR-only kernel binding: "argument must be Value, but got Variable"), and
+    export writes the legacy program beside the PIR one.
+    """
+    import paddle
+
+    return 0.5 * x * (1.0 + paddle.erf(x * 0.7071067811865476))

@@ -23,6 +23,7 @@ FAMILY_MODULES = (
     "ppinfer.models.efficientnet",
     "ppinfer.models.pp_lcnet",
     "ppinfer.models.pp_hgnetv2",
+    "ppinfer.models.convnext",
 )
 
 
