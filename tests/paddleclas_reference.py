@@ -267,10 +267,10 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
                     class_num: int, calibration: np.ndarray | None = None,
                     high: float = 0.95, classifier: str = "fc",
                     prepare=None) -> Reference:
-    """PaddleClas's own ``name`` with random weights (then ``prepare(model, x)``, if given, with
-    ``x`` the photos' batch: e.g. layer scales that start near 0, :func:`aim_classifier`), BN
-    statistics from ``calibration`` (a preprocessed batch; default ``photos`` themselves), a few
-    training steps if the random network cannot tell ``photos`` apart, and its last linear layer
+    """PaddleClas's own ``name`` with random weights, BN statistics from ``calibration`` (a
+    preprocessed batch; default ``photos`` themselves), then ``prepare(model, x)`` if given, with
+    ``x`` the photos' batch (e.g. layer scales that start near 0, :func:`aim_classifier`), a few
+    training steps if the network still cannot tell ``photos`` apart, and its last linear layer
     ``classifier`` spread below ``high``; saved to ``out``. Asserts the scores make the top-5
     comparison mean something."""
     import paddle
@@ -279,10 +279,10 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
     paddle.seed(7)
     model = legendary_model(root, module, name, class_num=class_num)
     x = paddle.to_tensor(photo_batch(name, photos))
-    if prepare is not None:
-        prepare(model, x)
     calibrate_on = x if calibration is None else paddle.to_tensor(calibration)
     calibrate_batch_norm(model, calibrate_on)
+    if prepare is not None:
+        prepare(model, x)
     if not tells_apart(model, x):
         teach_photos_apart(model, x)
         calibrate_batch_norm(model, calibrate_on)

@@ -5,25 +5,19 @@ within 1e-5 of PaddleClas's forward + softmax. Every other size: PaddleClas's ke
 
 from __future__ import annotations
 
-import gc
-
 import numpy as np
 import pytest
 import yaml
 
-from ppinfer.modelfiles.modelcard import read_card
 from ppinfer.models import get_model
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
 from .conftest import CLASS_NUM
-from .paddleclas_reference import (
-    Reference,
-    aim_classifier,
-    assert_agrees,
-    build_reference,
-    export,
-    legendary_model,
-    predicted,
+from .paddleclas_reference import Reference, aim_classifier, build_reference
+from .zoo_reference import (
+    check_executor_persistable,
+    check_export_and_predict,
+    check_keys_and_shapes,
 )
 
 MODULE = "model_zoo.convnext"
@@ -79,32 +73,18 @@ def reference(paddleclas_root, photos, tmp_path_factory) -> Reference:
 
 
 def test_export_and_predict_agree_with_paddleclas_forward(reference, tmp_path):
-    out = export(reference.name, reference.pdparams, tmp_path / "export", CLASS_NUM)
-    assert read_card(out / "inference.yml").preprocess == paddleclas_preprocess(reference.name)
-    assert_agrees(predicted(["-i", str(reference.photos[0].parent), "--model", str(out)]),
-                  reference)
+    check_export_and_predict(reference, tmp_path / "export", paddleclas_preprocess(reference.name))
 
 
 def test_executor_persistable_reads_the_state_dict(reference):
-    assert_agrees(predicted(["-i", str(reference.photos[0].parent), "--engine",
-                             "executor-persistable", "--model-name", reference.name,
-                             "-p", str(reference.pdparams), "--class-num", str(CLASS_NUM)]),
-                  reference)
+    check_executor_persistable(reference, reference.name)
 
 
 @pytest.mark.parametrize("name", ["ConvNeXt_small", "ConvNeXt_base_224", "ConvNeXt_large_224"])
 def test_every_size_has_paddleclas_keys_and_shapes(name, paddleclas_root):
-    import paddle
-
     # PaddleClas's constructor rescales the initial classifier, which a lazily built model
-    # cannot: its model is built for real (about 3 s per 100M parameters), ours lazily.
-    theirs = legendary_model(paddleclas_root, MODULE, name, class_num=1000)
-    shapes = {key: list(var.shape) for key, var in theirs.state_dict().items()}
-    del theirs
-    gc.collect()
-    with paddle.LazyGuard():
-        ours = get_model(name).build(class_num=1000)
-    assert {key: list(var.shape) for key, var in ours.state_dict().items()} == shapes
+    # cannot: its model is built for real (about 3 s per 100M parameters).
+    check_keys_and_shapes(paddleclas_root, MODULE, name, lazy=False)
 
 
 @pytest.mark.parametrize("size", ["base", "large"])

@@ -24,6 +24,7 @@ FAMILY_MODULES = (
     "ppinfer.models.pp_lcnet",
     "ppinfer.models.pp_hgnetv2",
     "ppinfer.models.convnext",
+    "ppinfer.models.fasternet",
 )
 
 
