@@ -324,11 +324,11 @@ def image_args(ref: Reference) -> list[str]:
     return [arg for path in ref.photos for arg in ("-i", str(path))]
 
 
-def assert_agrees(lines: list[dict], ref: Reference) -> None:
+def assert_agrees(lines: list[dict], ref: Reference, atol: float = SCORE_ATOL) -> None:
     """One line per photo, in order; each photo's top-5 is PaddleClas's, its scores within
-    SCORE_ATOL of PaddleClas's."""
+    ``atol`` of PaddleClas's."""
     assert [line["file_name"] for line in lines] == [str(path) for path in ref.photos]
     for line, scores in zip(lines, ref.scores):
         order = np.argsort(-scores, kind="stable")[:5]
         assert line["class_ids"] == order.tolist(), line["file_name"]
-        np.testing.assert_allclose(line["scores"], scores[order], rtol=0, atol=SCORE_ATOL)
+        np.testing.assert_allclose(line["scores"], scores[order], rtol=0, atol=atol)

@@ -25,6 +25,7 @@ FAMILY_MODULES = (
     "ppinfer.models.pp_hgnetv2",
     "ppinfer.models.convnext",
     "ppinfer.models.fasternet",
+    "ppinfer.models.mobilenet_v4",
 )
 
 
