@@ -50,7 +50,7 @@ def test_unknown_name_suggests_the_closest_and_lists_the_valid_ones(typed, sugge
     message = str(info.value)
     assert message.startswith(f"Unknown model {typed!r}. Did you mean {suggested}? ")
     assert "Registered models: " in message and "PPHGNetV2_B0, PPHGNetV2_B1" in message
-    assert "and aliases such as PP-HGNetV2-B0" in message
+    assert "(and aliases such as " in message  # the alphabetically first: FasterNet-L today
 
 
 def test_models_command_shows_aliases():

@@ -31,7 +31,7 @@ def test_every_registered_model_belongs_to_a_family_with_defaults():
     for name in list_models():
         spec = get_model(name)
         assert spec.family in {"resnet", "mobilenet_v3", "efficientnet", "pp_lcnet", "pp_hgnetv2",
-                               "convnext", "fasternet", "mobilenet_v4"}
+                               "convnext", "fasternet", "mobilenet_v4", "starnet"}
         width, height = spec.preprocess.crop_size  # 224, or what the model was trained at
         assert spec.input_shape == (3, height, width)
 

@@ -26,6 +26,7 @@ FAMILY_MODULES = (
     "ppinfer.models.convnext",
     "ppinfer.models.fasternet",
     "ppinfer.models.mobilenet_v4",
+    "ppinfer.models.starnet",
 )
 
 
