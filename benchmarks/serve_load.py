@@ -8,12 +8,18 @@ Side by side in one run, each in a process of its own on a free 127.0.0.1 port:
 - ``ppinfer serve`` (dynamic batching, ``--max-batch 8 --max-delay-ms 5``);
 - the server a user would write by hand: FastAPI, the same decode and engine, one engine call
   per request, no batching (``--hand-written`` mode of this script);
+- ``ppinfer serve --runner ray``: the same app on Ray Serve, 1 replica reserving every core
+  and 2 replicas sharing them (``--no-ray`` leaves these out);
 - the limit: ``ppinfer bench --end-to-end`` on the same photos (decode + preprocess +
   inference + postprocess, no HTTP), and one image's ``predict`` latency.
 
 At each concurrency C, C clients each send a photo (raw body to ``/predict``) and send the next
 as soon as the answer comes, for ``--seconds`` (bounded in time and count). Reported:
-requests/s, p50/p99 latency, and for ppinfer serve the mean batch it formed (from /metrics).
+requests/s, p50/p99 latency, for ppinfer serve the mean batch it formed (from /metrics; with 2
+Ray replicas /metrics is one replica's, so none is shown), and the CPU time the server's whole
+process tree spent per answered request (Ray's GCS, raylet, proxy, controller and replicas
+included): on a machine shared with other jobs, requests/s measure the share of the CPU a
+server gets as much as the server, while CPU ms per request is its own cost.
 """
 
 
@@ -58,20 +64,26 @@ def hand_written_app(model, engine: str):
     return app
 
 
-def start(command: list[str], port: int) -> subprocess.Popen:
+def start(command: list[str], port: int, ready_path: str) -> subprocess.Popen:
+    """Start a server; ready when ``ready_path`` answers 200 (Ray's proxy answers before the
+    app is deployed). Its stderr goes to a file: a pipe nobody reads could fill and block it."""
+    import tempfile
+
     import httpx
 
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    deadline = time.monotonic() + 180
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the server)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/predict", timeout=1)
-            return proc
+            if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
+                return proc
         except httpx.TransportError:
-            if proc.poll() is not None:
-                raise SystemExit(f"server failed: {proc.stderr.read()}") from None
-            time.sleep(0.3)
+            pass
+        if proc.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"server failed: {log.read()}")
+        time.sleep(0.3)
     proc.kill()
     raise SystemExit("server did not start")
 
@@ -110,6 +122,28 @@ async def closed_loop(url: str, bodies: list[bytes], concurrency: int, seconds: 
             "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 2) if ms else None}
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of process ``root`` and every process below it (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(child for child, up in parent.items() if up == pid)
+    return total
+
+
 def batch_metrics(base: str) -> tuple[float, float]:
     import httpx
 
@@ -145,6 +179,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,4,16,64")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--no-ray", action="store_true", help="leave out the Ray Serve rows")
     parser.add_argument("--hand-written", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.hand_written is not None:  # the hand-written server, in its own process
@@ -160,31 +195,43 @@ def main() -> None:
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "cpu_flags": _cpu_flags(), "cores": os.cpu_count(), "engine": args.engine,
               "photos": len(photos), "seconds": args.seconds, "servers": {}}
+    serve = [sys.executable, "-m", "ppinfer", "serve", "--engine", args.engine,
+             "--max-batch", "8", "--max-delay-ms", "5", *model]
+    cores = os.cpu_count() or 1
     servers = {
-        "ppinfer serve": [sys.executable, "-m", "ppinfer", "serve", "--engine", args.engine,
-                          "--max-batch", "8", "--max-delay-ms", "5", *model],
+        "ppinfer serve": serve,
         "hand-written": [sys.executable, __file__, "--engine", args.engine, *model],
     }
+    if not args.no_ray:
+        servers["ray 1 replica"] = [*serve, "--runner", "ray", "--replica-cpus", str(cores)]
+        servers["ray 2 replicas"] = [*serve, "--runner", "ray", "--replicas", "2",
+                                     "--replica-cpus", f"{cores / 2:g}"]
     for name, command in servers.items():
         port = free_port()
-        command = [*command, "--port", str(port)] if name == "ppinfer serve" else \
+        ours = name != "hand-written"
+        command = [*command, "--port", str(port)] if ours else \
             [*command, "--hand-written", str(port)]
-        proc = start(command, port)
+        proc = start(command, port, "/v2/health/ready" if ours else "/docs")
         base = f"http://127.0.0.1:{port}"
         rows = []
         try:
             for c in levels:
-                before = batch_metrics(base) if name == "ppinfer serve" else None
+                before = batch_metrics(base) if ours and name != "ray 2 replicas" else None
+                cpu = tree_cpu_seconds(proc.pid)
                 row = asyncio.run(closed_loop(f"{base}/predict", bodies, c, args.seconds))
+                cpu = tree_cpu_seconds(proc.pid) - cpu
+                row["cpu_ms_per_request"] = round(1000 * cpu / max(row["requests"], 1), 1)
                 if before is not None:
                     calls, images = (a - b for a, b in zip(batch_metrics(base), before))
                     row["mean_batch"] = round(images / calls, 2) if calls else None
                 rows.append(row)
                 print(f"{name:14} c={c:<3} {row['rps']:8.1f} req/s  p50 {row['p50_ms']} ms  "
-                      f"p99 {row['p99_ms']} ms  batch {row.get('mean_batch', '-')}", flush=True)
+                      f"p99 {row['p99_ms']} ms  batch {row.get('mean_batch', '-')}  "
+                      f"cpu {row['cpu_ms_per_request']} ms/req  errors {row['errors']}",
+                      flush=True)
         finally:
             proc.terminate()
-            proc.wait(timeout=60)
+            proc.wait(timeout=120)
         report["servers"][name] = rows
     report["limit"] = the_limit(args.model, args.engine, photos)
     print(f"limit: bench --end-to-end {report['limit']}", flush=True)

@@ -116,16 +116,27 @@ def _install_packages(ppcls: Path) -> None:
 
 
 def import_legendary(root: Path, module: str) -> types.ModuleType:
-    """``ppcls.arch.backbone.legendary_models.<module>`` from the unpacked wheel at ``root``;
-    a dotted ``module`` (``model_zoo.convnext``) is taken under ``ppcls.arch.backbone``."""
+    """``ppcls.arch.backbone.legendary_models.<module>`` from the unpacked wheel at ``root``."""
     _install_packages(root / "paddleclas" / "ppcls")
-    dotted = module if "." in module else f"legendary_models.{module}"
-    return importlib.import_module(f"{PACKAGE}.arch.backbone.{dotted}")
+    return importlib.import_module(f"{PACKAGE}.arch.backbone.legendary_models.{module}")
 
 
 def legendary_model(root: Path, module: str, factory: str, **kwargs):
-    """PaddleClas's ``legendary_models/<module>.py`` ``factory(**kwargs)``: its own nn.Layer."""
-    return getattr(import_legendary(root, module), factory)(pretrained=False, **kwargs)
+    """PaddleClas's ``legendary_models/<module>.py`` ``factory(**kwargs)``: its own nn.Layer.
+    ``module`` may also name a model-zoo file: ``model_zoo.<module>``."""
+    if module.startswith("model_zoo."):
+        _install_packages(root / "paddleclas" / "ppcls")
+        found = importlib.import_module(f"{PACKAGE}.arch.backbone.{module}")
+    else:
+        found = import_legendary(root, module)
+    return getattr(found, factory)(pretrained=False, **kwargs)
+
+
+def classifier(model):
+    """The final Linear of a PaddleClas model: ``fc``, ``head.fc_head`` (foundation ViTs),
+    ``classifier`` (MobileNetV4) or ``head`` (Swin, ConvNeXt)."""
+    head = getattr(model, "fc", None) or getattr(model, "classifier", None) or model.head
+    return getattr(head, "fc_head", head)
 
 
 # -- building a reference -------------------------------------------------------------------------
@@ -171,8 +182,10 @@ def softmax_scores(model, x) -> np.ndarray:
 
 
 def tells_apart(model, x) -> bool:
-    """Each photo of ``x`` has its own top-1."""
-    return len(set(softmax_scores(model, x).argmax(axis=1).tolist())) == x.shape[0]
+    """Each photo of ``x`` has its own top-1 (with fewer classes than photos: every class is
+    some photo's top-1)."""
+    scores = softmax_scores(model, x)
+    return len(set(scores.argmax(axis=1).tolist())) == min(x.shape[0], scores.shape[1])
 
 
 def teach_photos_apart(model, x) -> None:
@@ -184,7 +197,9 @@ def teach_photos_apart(model, x) -> None:
     """
     import paddle
 
-    labels = paddle.arange(x.shape[0])
+    with paddle.no_grad():
+        classes = model(x).shape[1]
+    labels = paddle.arange(x.shape[0]) % classes
     optimizer = paddle.optimizer.Adam(learning_rate=3e-3, parameters=model.parameters())
     for step in range(TRAIN_STEPS):
         model.train()
@@ -197,13 +212,40 @@ def teach_photos_apart(model, x) -> None:
             return
 
 
+def fit_classifier(model, fc, x, seed: int = 0) -> None:
+    """Set the classifier ``fc`` by least squares on the model's own pooled features
+    (``forward_features``) so photo i's top-1 is class i, the other scores random. Deep random
+    transformers give photos different features but one top-1, and training a ViT on CPU to tell
+    them apart takes minutes; the features themselves still come from the random network."""
+    import paddle
+
+    with paddle.no_grad():
+        features = model.forward_features(x).numpy().astype(np.float64)
+    photos, classes = features.shape[0], fc.weight.shape[1]
+    target = np.random.default_rng(seed).normal(0.0, 1.0, (photos, classes))
+    target[np.arange(photos), np.arange(photos)] += 4.0
+    for _ in range(40):  # a temperature putting every top-1 score between 0.3 and 0.6
+        top = _softmax(target).max(axis=1)
+        if top.min() >= 0.3 and top.max() <= 0.6:
+            break
+        target *= 1.3 if top.min() < 0.3 else 0.8
+    solution = np.linalg.lstsq(np.hstack([features, np.ones((photos, 1))]), target,
+                               rcond=None)[0]
+    fc.weight.set_value(solution[:-1].astype(np.float32))
+    fc.bias.set_value(solution[-1].astype(np.float32))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def aim_classifier(model, fc, x, seed: int = 0) -> None:
     """Set the linear classifier ``fc`` so photo i of the batch ``x`` has class i on top: class
-    i's weights point along photo i's features minus the batch's mean (its bias removes the mean),
-    plus random weights that order the other classes, well apart yet below. A closed-form
-    stand-in for :func:`teach_photos_apart` where training a large network would take minutes:
-    the scores still depend on every layer before ``fc``, whose features a wrong mapping would
-    change."""
+    i's weights point along photo i's features (``fc``'s input) minus the batch's mean (its bias
+    removes the mean), plus random weights that order the other classes, well apart yet below.
+    Like :func:`fit_classifier` for models without ``forward_features`` giving ``fc``'s input;
+    the scores still depend on every layer before ``fc``."""
     import paddle
 
     captured = []
@@ -242,13 +284,14 @@ def spread_classifier(model, fc, x, low: float = 0.2, high: float = 0.95) -> np.
     raise AssertionError(f"could not spread the random classifier's scores (top-1 {top:.3f})")
 
 
-def photo_batch(name: str, images: list) -> np.ndarray:
-    """``images`` (paths or RGB arrays) preprocessed as ppinfer's ``name`` does, one NCHW batch."""
+def photo_batch(name: str, images: list, preprocess=None) -> np.ndarray:
+    """``images`` (paths or RGB arrays) preprocessed as ppinfer's ``name`` does (or as
+    ``preprocess``, a PreprocessConfig, says), one NCHW batch."""
     from ppinfer.models import get_model
     from ppinfer.pipeline.decode import load_image
     from ppinfer.pipeline.preprocess import make_batch, preprocess_image
 
-    cfg = get_model(name).preprocess
+    cfg = preprocess or get_model(name).preprocess
     return make_batch([preprocess_image(image if isinstance(image, np.ndarray)
                                         else load_image(image), cfg) for image in images])
 
@@ -265,34 +308,45 @@ class Reference:
 
 def build_reference(root: Path, module: str, name: str, photos: list[Path], out: Path, *,
                     class_num: int, calibration: np.ndarray | None = None,
-                    high: float = 0.95, classifier: str = "fc",
+                    high: float = 0.95, low: float = 0.2, ranked: int = 5,
+                    arguments: dict | None = None, preprocess=None, prefix: str = "",
+                    beside: dict | None = None, fit_head: bool = False,
                     prepare=None) -> Reference:
-    """PaddleClas's own ``name`` with random weights, BN statistics from ``calibration`` (a
-    preprocessed batch; default ``photos`` themselves), then ``prepare(model, x)`` if given, with
-    ``x`` the photos' batch (e.g. layer scales that start near 0, :func:`aim_classifier`), a few
-    training steps if the network still cannot tell ``photos`` apart, and its last linear layer
-    ``classifier`` spread below ``high``; saved to ``out``. Asserts the scores make the top-5
-    comparison mean something."""
+    """PaddleClas's own ``name(**arguments)`` with random weights, BN statistics from
+    ``calibration`` (a preprocessed batch; default ``photos`` themselves), a few training steps
+    if the random network cannot tell ``photos`` apart (with ``fit_head``,
+    :func:`fit_classifier` instead), and a classifier spread below ``high``; saved to ``out``,
+    each key under ``prefix`` (a distillation part: ``"Student."``) and ``beside`` saved with
+    it (the other parts' state). ``photos`` are preprocessed as ``preprocess`` says (default:
+    ppinfer's for ``name``). ``prepare(model, x)``, if given, runs after the BN calibration
+    (e.g. layer scales that start near 0, then :func:`aim_classifier`). Asserts the scores make
+    the top-5 comparison mean something (the first ``ranked`` places apart, and the photos'
+    top-1s)."""
     import paddle
 
     paddle.disable_static()
     paddle.seed(7)
-    model = legendary_model(root, module, name, class_num=class_num)
-    x = paddle.to_tensor(photo_batch(name, photos))
+    model = legendary_model(root, module, name, class_num=class_num, **(arguments or {}))
+    x = paddle.to_tensor(photo_batch(name, photos, preprocess))
     calibrate_on = x if calibration is None else paddle.to_tensor(calibration)
     calibrate_batch_norm(model, calibrate_on)
     if prepare is not None:
         prepare(model, x)
-    if not tells_apart(model, x):
+    if fit_head:
+        fit_classifier(model, classifier(model), x)
+    elif not tells_apart(model, x):
         teach_photos_apart(model, x)
         calibrate_batch_norm(model, calibrate_on)
-    scores = spread_classifier(model, getattr(model, classifier), x, high=high)
+    scores = spread_classifier(model, classifier(model), x, low=low, high=high)
     order = np.sort(scores, axis=1)[:, ::-1]
-    gaps = order[:, :5] - order[:, 1:6]
-    assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-5 would make the order check luck"
-    assert len({int(row.argmax()) for row in scores}) == len(photos), "scores ignore the input"
+    ranked = min(ranked, order.shape[1] - 1)  # the top-5's order, or all of two classes'
+    gaps = order[:, :ranked] - order[:, 1:ranked + 1]
+    assert gaps.min() > 2 * SCORE_ATOL, "near-ties in the top-k would make the order check luck"
+    top1 = {int(row.argmax()) for row in scores}
+    assert len(top1) == min(len(photos), class_num), "scores ignore the input"
     state = {key: value.numpy() for key, value in model.state_dict().items()}
-    paddle.save(model.state_dict(), str(out))
+    saved = {prefix + key: value for key, value in model.state_dict().items()}
+    paddle.save({**(beside or {}), **saved}, str(out))  # parts in the config's order
     return Reference(module, name, state, out, scores, list(photos))
 
 
@@ -329,6 +383,7 @@ def assert_agrees(lines: list[dict], ref: Reference, atol: float = SCORE_ATOL) -
     ``atol`` of PaddleClas's."""
     assert [line["file_name"] for line in lines] == [str(path) for path in ref.photos]
     for line, scores in zip(lines, ref.scores):
-        order = np.argsort(-scores, kind="stable")[:5]
+        order = np.argsort(-scores, kind="stable")[:len(line["class_ids"])]
+        assert len(order) == min(5, len(scores)), line["file_name"]
         assert line["class_ids"] == order.tolist(), line["file_name"]
         np.testing.assert_allclose(line["scores"], scores[order], rtol=0, atol=atol)

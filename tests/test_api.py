@@ -213,3 +213,13 @@ def test_export_and_bench_stay_callable_whatever_was_imported_first():
     assert callable(ppinfer.export) and callable(ppinfer.bench)
     assert ppinfer.export is sys.modules["ppinfer.export"]
     assert ppinfer.export.export_model is not None
+
+
+def test_the_callable_modules_show_their_functions_signature():
+    import inspect
+
+    import ppinfer
+
+    assert list(inspect.signature(ppinfer.export).parameters)[:3] == [
+        "model_name", "checkpoint", "output"]
+    assert "model" in inspect.signature(ppinfer.bench).parameters

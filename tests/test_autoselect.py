@@ -181,7 +181,7 @@ def test_the_cached_json_says_how_sure_the_choice_is(tiny_legacy, tmp_path):
     source = resolve_source(model=str(tiny_legacy), prefer="legacy")
     choice = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
     doc = json.loads(choice.path.read_text())
-    assert doc["schema"] == SCHEMA == "ppinfer-auto/2"
+    assert doc["schema"] == SCHEMA == "ppinfer-auto/3"
     assert doc["engine"] == choice.engine and doc["rounds"] == choice.rounds >= 1
     assert doc["stop"] in ("decided", "budget", "max_rounds")
     assert isinstance(doc["near_tie"], bool) and doc["near_tie"] == bool(doc["tied"])
@@ -243,3 +243,58 @@ def test_a_choice_measured_on_a_busy_machine_or_in_a_near_tie_says_so():
     tie.margin = -0.01
     assert tie.verdict() == ("near tie: within 3% of openvino (-1.0% ±2.0% vs openvino, 5 "
                              "rounds; a tie goes to analysis, then by name)")
+
+
+# -- two programs of one model in one directory (ppinfer's exports on Paddle 3) ---------------
+
+@pytest.fixture(scope="module")
+def tiny_both(tiny_checkpoint, tmp_path_factory):  # noqa: F811
+    from .test_bench import export_tiny
+
+    out = export_tiny(tiny_checkpoint, tmp_path_factory.mktemp("auto-both") / "model")
+    if not (out / "inference.json").is_file() or not (out / "inference.pdmodel").is_file():
+        pytest.skip("this Paddle writes one program only (Paddle 2.6: legacy)")
+    return out
+
+
+def test_auto_times_analysis_on_both_programs_and_the_choice_names_the_winner(
+        tiny_both, tmp_path):
+    source = resolve_source(model=str(tiny_both), prefer="legacy")
+    choice = choose_engine(source, _config(), cache_root=tmp_path, policy=SHORT)
+    by_label = {c.label: c for c in choice.candidates}
+    assert by_label["analysis"].program is None and by_label["analysis:pir"].program == "pir"
+    assert by_label["analysis:pir"].status == "ok", by_label["analysis:pir"].reason
+    assert by_label["analysis:pir"].max_abs_diff <= 1e-4  # the same model, either program
+    winner = by_label[choice.label]
+    assert winner.images_per_s == max(c.images_per_s for c in choice.candidates
+                                      if c.status == "ok" and c.images_per_s) or choice.near_tie
+    if choice.built is not None:  # the measured winner is built on its own program
+        assert choice.built.source.layout.ir == (choice.program or "legacy")
+    cached = choose_engine(source, _config(), cache_root=tmp_path)
+    assert cached.cached and (cached.engine, cached.program) == (choice.engine, choice.program)
+
+
+def test_a_cached_choice_of_the_pir_program_runs_the_pir_program(tiny_both, tmp_path,
+                                                                  monkeypatch):
+    import ppinfer
+    from ppinfer.engines.auto import engine_for
+
+    monkeypatch.setenv("PPINFER_HOME", str(tmp_path))
+    source = resolve_source(model=str(tiny_both), prefer="legacy")
+    config = _config().resolve()
+    choice = choose_engine(source, config, policy=SHORT)
+    doc = json.loads(choice.path.read_text())
+    doc.update(engine="analysis", program="pir")  # as if the PIR program had measured faster
+    choice.path.write_text(json.dumps(doc))
+    cached = choose_engine(source, config)
+    assert cached.cached and cached.label == "analysis:pir"
+    assert engine_for(cached, source, config).source.layout.kind == "pir"
+    with ppinfer.load(str(tiny_both), engine="auto", cpu_threads=1, device="cpu") as p:
+        assert p.engine.source.layout.kind == "pir"
+        assert p.predict(str(ppinfer_sample()))[0].error is None
+
+
+def ppinfer_sample():
+    from ppinfer.pipeline.sample import sample_image_path
+
+    return sample_image_path()

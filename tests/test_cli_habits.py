@@ -49,7 +49,15 @@ def test_predict_takes_inputs_as_arguments_as_the_shell_expands_a_glob(photos):
 def test_global_flags_are_taken_after_the_command_too():
     result = CliRunner().invoke(cli, ["predict", "--engine", "nope", "--debug"])
     assert "No such option" not in result.output
-    assert "Unknown engine 'nope'" in str(result.exception)  # --debug: the traceback, raised
+    assert "Traceback" in result.stderr and "Unknown engine 'nope'" in result.stderr
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_status(tmp_path):
+    plain = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "nosuchdir")])
+    debug = CliRunner().invoke(cli, ["--debug", "predict", "--model", str(tmp_path / "nosuchdir")])
+    assert plain.exit_code == debug.exit_code == 2  # a setup error, with or without --debug
+    assert "Traceback" in debug.stderr and "Traceback" not in plain.stderr
+    assert debug.stderr.splitlines()[-1] == plain.stderr.strip()
 
 
 def test_a_global_flag_after_double_dash_stays_an_input(tmp_path):
@@ -67,3 +75,29 @@ def test_info_names_the_peers_and_opencv_versions():
     assert facts["openvino"] == version("openvino")
     assert facts["ray"] == version("ray")
     assert facts["opencv"]
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    (["--labels", "nosuch.txt"], "label file"),
+    (["--save", "nodir/r.jsonl"], "folder nodir does not exist"),
+])
+def test_a_bad_labels_or_save_path_is_refused_before_any_engine_is_built(
+        tmp_path, monkeypatch, extra, says):
+    import ppinfer.engines.auto as auto
+
+    monkeypatch.chdir(tmp_path)
+
+    def never(*args, **kwargs):
+        raise AssertionError("an engine was measured before the option was checked")
+
+    monkeypatch.setattr(auto, "choose_engine", never)
+    result = CliRunner().invoke(cli, ["predict", "--engine", "auto", *extra])
+    assert result.exit_code == 2, result.output
+    assert says in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_models_with_a_pattern_nothing_matches_says_so_in_one_sentence():
+    result = CliRunner().invoke(cli, ["models", "NoSuchNet*"])
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: No architecture matches 'NoSuchNet*': `ppinfer models` "
+                             "lists them all, by PaddleClas's and PaddleX's names.\n")

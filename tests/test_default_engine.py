@@ -60,3 +60,18 @@ def test_bench_without_engine_measures_the_engines_auto_chooses_among(tiny_legac
 
     report = bench_report(str(tiny_legacy), iterations=2, warmup=0)
     assert [r.case.engine for r in report.results] == installed_candidates()
+
+
+def test_engines_refresh_without_a_model_measures_the_builtin_models_choice_again(
+        monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from ppinfer.cli import cli
+
+    monkeypatch.setattr("ppinfer.engines.auto.POLICY",
+                        __import__("ppinfer.engines.auto_timing", fromlist=["Policy"]).Policy(
+                            budget_s=0.2, slice_s=0.01))
+    result = CliRunner().invoke(cli, ["engines", "--refresh", "--json", "--cpu-threads", "1"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["cached"] is False and doc["engine"] in [c["engine"] for c in doc["candidates"]]

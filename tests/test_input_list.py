@@ -56,3 +56,26 @@ def test_a_utf16_input_list_is_refused_in_one_sentence(tmp_path):
 def test_a_path_with_a_nul_byte_is_an_image_error_wherever_it_comes_from():
     with pytest.raises(ImageError, match="cannot name a file: it holds a NUL byte"):
         read_regular_file("a\0b.jpg", 100, ImageError)
+
+
+def test_input_list_dash_reads_the_paths_from_standard_input(photos):
+    from click.testing import CliRunner
+
+    from ppinfer.cli import cli
+
+    listing = f"{photos['chelsea']}\n\n{photos['coffee']}\n{photos['chelsea']}\n"
+    result = CliRunner().invoke(cli, ["predict", "--json", "--input-list", "-"], input=listing)
+    assert result.exit_code == 0, result.output
+    names = [json.loads(line)["file_name"] for line in result.stdout.splitlines()]
+    assert names == [str(photos["chelsea"]), str(photos["coffee"]), str(photos["chelsea"])]
+
+
+def test_a_dash_among_the_images_says_how_to_pipe_names(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from ppinfer.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["predict", "--json", "-"], input=b"\xff\xd8 not read")
+    assert result.exit_code == 1
+    assert "pipe file names with --input-list -" in json.loads(result.stdout)["error"]

@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
+from ppinfer.errors import ConfigError
 from ppinfer.models import get_model, list_models
 from ppinfer.models.fasternet import SIZES, FasterNet, PartialConv
 
@@ -72,10 +73,11 @@ def test_partial_conv_mixes_the_first_quarter_and_passes_the_rest():
 
 
 def test_both_pconv_forwards_are_accepted_and_another_is_refused():
-    assert get_model("FasterNet_T0").arguments == {"pconv_fw_type": "split_cat",
-                                                   "fork_feat": False}
+    spec = get_model("FasterNet_T0")
     with paddle.LazyGuard():
-        get_model("FasterNet_T0").build(class_num=3, pconv_fw_type="slicing")
+        spec.build(class_num=3, arguments=spec.arguments({"pconv_fw_type": "slicing"}))
+    with pytest.raises(ConfigError, match="pconv_fw_type"):
+        spec.arguments({"pconv_fw_type": "gather"})
     with pytest.raises(ValueError, match="pconv_fw_type must be one of split_cat, slicing"):
         FasterNet(SIZES["T0"], 3, pconv_fw_type="gather")
 

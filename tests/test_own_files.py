@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from ppinfer.cli import cli
 from ppinfer.engines.auto import cache_path, choose_engine
-from ppinfer.engines.auto_cache import model_key, read_choice, read_digests
+from ppinfer.engines.auto_cache import SCHEMA, model_key, read_choice, read_digests
 from ppinfer.io.own_files import read_json
 from ppinfer.modelfiles.source import resolve_source
 
@@ -114,7 +114,7 @@ def test_load_with_engine_auto_survives_a_cache_file_holding_a_list(
     path.write_text("[]")  # was: unexpected AttributeError ('list' has no attribute 'get')
     with ppinfer.load(str(tiny_legacy), engine="auto", cpu_threads=1, device="cpu") as p:
         assert p.predict(str(ppinfer_photo()))[0].error is None
-    assert json.loads(path.read_text())["schema"] == "ppinfer-auto/2"
+    assert json.loads(path.read_text())["schema"] == SCHEMA
 
 
 def ppinfer_photo():

@@ -66,7 +66,7 @@ def prepare(model, x) -> None:
 def reference(paddleclas_root, photos, tmp_path_factory) -> Reference:
     out = tmp_path_factory.mktemp("paddleclas") / "ConvNeXt_tiny_pretrained.pdparams"
     ref = build_reference(paddleclas_root, MODULE, "ConvNeXt_tiny", sorted(photos.values()),
-                          out, class_num=CLASS_NUM, high=0.7, classifier="head",
+                          out, class_num=CLASS_NUM, high=0.7,
                           prepare=prepare)
     assert np.abs(ref.scores - ref.scores[0]).max() > 0.02  # scores depend on the photo
     return ref

@@ -75,7 +75,7 @@ def reference(request, paddleclas_root, photos, tmp_path_factory) -> Reference:
     name = request.param
     out = tmp_path_factory.mktemp("paddleclas") / f"{name}_pretrained.pdparams"
     ref = build_reference(paddleclas_root, MODULE, name, sorted(photos.values()), out,
-                          class_num=CLASS_NUM, high=0.7, classifier="classifier",
+                          class_num=CLASS_NUM, high=0.7,
                           calibration=photo_batch(name, calibration_images()), prepare=prepare)
     assert np.abs(ref.scores - ref.scores[0]).max() > 0.02  # scores depend on the photo
     return ref

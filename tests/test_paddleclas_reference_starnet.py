@@ -47,7 +47,7 @@ def test_default_preprocessing_is_paddleclas_infer_config(name):
 def reference(paddleclas_root, photos, tmp_path_factory) -> Reference:
     out = tmp_path_factory.mktemp("paddleclas") / "StarNet_S1_pretrained.pdparams"
     ref = build_reference(paddleclas_root, MODULE, "StarNet_S1", sorted(photos.values()), out,
-                          class_num=CLASS_NUM, high=0.7, classifier="head",
+                          class_num=CLASS_NUM, high=0.7,
                           calibration=photo_batch("StarNet_S1", calibration_images()),
                           prepare=lambda model, x: aim_classifier(model, model.head, x))
     assert np.abs(ref.scores - ref.scores[0]).max() > 0.02  # scores depend on the photo

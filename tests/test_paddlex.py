@@ -312,3 +312,52 @@ def test_every_architecture_but_the_built_in_is_named_as_paddlex_knows_it():
 
     unknown = [n for n in list_models() if get_model(n).card_name not in MODELS]
     assert unknown == ["EfficientNet_lite0"]  # PaddleX has no EfficientNet-Lite
+
+
+@pytest.mark.parametrize(("config", "name"), [
+    ("PADDLEX_DOC_ORI", "PP-LCNet_x1_0_doc_ori"),
+    ("PADDLEX_TEXTLINE_ORI", "PP-LCNet_x1_0_textline_ori"),
+])
+def test_paddlex_runs_the_pipeline_classifier_exported_from_its_training_output(
+        config, name, photos, tmp_path):
+    """PaddleX's training output for its pipeline classifiers (config.yaml as PaddleX's train()
+    leaves it, from PaddleX's own config: doc_ori use_last_conv false; textline_ori stride_list
+    [2, [2, 1], ...] at 3x80x160; best_model/) exports with ``ppinfer export -c output/``;
+    PaddleX loads it by the model's PaddleX name and predicts what ppinfer predicts."""
+    import paddle
+    import yaml
+
+    from ppinfer.models import get_model
+
+    from . import paddleclas_configs
+    from .paddleclas_reference import calibrate_batch_norm, spread_classifier, teach_photos_apart
+
+    text = getattr(paddleclas_configs, config)
+    if "pdx_model_name" not in text:  # what PaddleX's train() adds to the config it keeps
+        text = text.replace("  image_shape:", f"  pdx_model_name: {name}\n  image_shape:", 1)
+    arch = yaml.safe_load(text)["Arch"]
+    spec = get_model(arch["name"])
+    paddle.seed(1)
+    net = spec.build(class_num=arch["class_num"], arguments=spec.arguments(
+        {k: v for k, v in arch.items() if k in ("stride_list", "use_last_conv")}))
+    preprocess = PreprocessConfig.from_paddleclas_ops(paddleclas_configs.infer_transforms(text))
+    batch = paddle.to_tensor(np.stack([preprocess_image(load_image(p), preprocess)
+                                       for p in photos.values()]))
+    calibrate_batch_norm(net, batch)  # then taught to give the photos their own classes
+    teach_photos_apart(net, batch)
+    calibrate_batch_norm(net, batch)
+    spread_classifier(net, net.fc, batch, low=0.5, high=0.95)
+    output = tmp_path / "output"
+    (output / "best_model").mkdir(parents=True)
+    (output / "config.yaml").write_text(text, encoding="utf-8")
+    paddle.save(net.state_dict(), str(output / "best_model" / "best_model.pdparams"))
+    out = tmp_path / "exported"
+    result = CliRunner().invoke(cli, ["export", "-c", str(output), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    ours = ppinfer_predictions(out, photos)
+    theirs = paddlex_predictions(name, out, photos)
+    assert len(ours) == len(theirs) == len(photos)
+    assert len({line["class_ids"][0] for line in ours}) > 1  # the photos are told apart
+    for a, b in zip(ours, theirs):
+        assert a["class_ids"][:1] == b["class_ids"][:1], (a, b)  # the card's topk is 1
+        np.testing.assert_allclose(a["scores"][:1], b["scores"][:1], atol=SCORE_ATOL)

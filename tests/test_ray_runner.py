@@ -20,23 +20,15 @@ from ppinfer.errors import ConfigError
 from ppinfer.pipeline.input_list import read_input_list
 from ppinfer.runners.ray_runner import check_fits, plan_resources
 
+from .needs import missing
 from .ray_crash_engine import MARKER_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 SCORE_TOLERANCE = 1e-5
 
 
-def _ray_data_missing() -> str | None:
-    try:
-        import pyarrow  # noqa: F401
-        import ray.data  # noqa: F401
-    except ImportError as exc:
-        return f"Ray Data is not installed ({exc}): pip install 'ppinfer[ray]'"
-    return None
-
-
-needs_ray = pytest.mark.skipif(_ray_data_missing() is not None,
-                               reason=_ray_data_missing() or "")
+RAY_DATA_MISSING = missing("pyarrow", "ray.data", what="Ray Data", extra="ray")
+needs_ray = pytest.mark.skipif(RAY_DATA_MISSING is not None, reason=RAY_DATA_MISSING or "")
 
 
 @pytest.fixture(scope="module")

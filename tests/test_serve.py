@@ -255,37 +255,6 @@ def _small_jpeg() -> bytes:
     return data.tobytes()
 
 
-def test_sigterm_finishes_what_is_in_flight_and_exits_0(tmp_path, photos):
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    port = free_port()
-    env = {**os.environ, "PPINFER_ENGINE": "analysis"}
-    proc = subprocess.Popen([sys.executable, "-m", "ppinfer", "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
-            time.sleep(0.2)
-        answer = httpx.post(f"{url}/predict", content=photos["chelsea"].read_bytes())
-        assert answer.status_code == 200
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
-
-
 def test_mounted_in_another_fastapi_service_the_app_answers(predictor, files, expected):
     from fastapi import FastAPI
 

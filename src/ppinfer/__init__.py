@@ -33,6 +33,7 @@ _LAZY = {
     "Predictor": "ppinfer.api.predictor",
     "Result": "ppinfer.pipeline.postprocess",
     "ExportResult": "ppinfer.export",
+    "ExportNote": "ppinfer.api.exporting",
     "sample_image_path": "ppinfer.pipeline.sample",
     "serve": "ppinfer.serving.server",
 }
@@ -53,9 +54,18 @@ class CallableModule(types.ModuleType):
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call_target()(*args, **kwargs)
+
+    def _call_target(self):
         module_name, function_name = self.__dict__["__call_target__"]
-        function = getattr(importlib.import_module(module_name), function_name)
-        return function(*args, **kwargs)
+        return getattr(importlib.import_module(module_name), function_name)
+
+    @property
+    def __signature__(self):
+        """The API function's signature, for ``inspect.signature`` and IDEs."""
+        import inspect
+
+        return inspect.signature(self._call_target())
 
 
 def make_callable(module_name: str, target: str) -> None:

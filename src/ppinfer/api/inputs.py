@@ -25,9 +25,10 @@ def collect_inputs(inputs: Inputs) -> list[InputItem | ArrayItem]:
     """Paths (files, directories, globs) expanded as ``predict -i`` expands them, and arrays
     in their place, in the order given.
 
-    A path that yields nothing, or a file listed twice, is handled as on the command line (an
-    item with an error sentence; the second listing dropped). Anything that is neither a path
-    nor an array is a programming error: :class:`TypeError`, before any work is done.
+    A path that yields nothing is handled as on the command line (an item with an error
+    sentence); a file listed twice runs twice, so results line up with the inputs. Anything
+    that is neither a path nor an array is a programming error: :class:`TypeError`, before
+    any work is done.
     """
     return list(iter_inputs(inputs))
 
@@ -41,7 +42,6 @@ def iter_inputs(inputs: Inputs) -> Iterator[InputItem | ArrayItem]:
                         f"array: {BYTES_HINT}")
     if isinstance(inputs, (str, os.PathLike, np.ndarray)):
         inputs = [inputs]
-    seen: set[str] = set()
     for position, value in enumerate(inputs):
         if isinstance(value, np.ndarray):
             yield ArrayItem(array_name(position), value)
@@ -51,9 +51,4 @@ def iter_inputs(inputs: Inputs) -> Iterator[InputItem | ArrayItem]:
         if not isinstance(value, (str, os.PathLike)):
             raise TypeError(f"input {position} is a {type(value).__name__}: pass a path (file, "
                             "directory or glob) or an H x W x 3 uint8 RGB numpy array.")
-        for item in expand_inputs([value]):
-            key = os.path.normpath(os.path.abspath(item.path))
-            if item.error is None and key in seen:
-                continue
-            seen.add(key)
-            yield item
+        yield from expand_inputs([value])

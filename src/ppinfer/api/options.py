@@ -86,6 +86,32 @@ def parse_image_shape(value: str | tuple | list | None) -> tuple[int, int, int] 
     return shape  # type: ignore[return-value]
 
 
+def parse_arch_args(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["dropout_prob=0.0", "stride_list=[2, [2, 1], [2, 1], [2, 1], [2, 1]]"]`` -> a dict:
+    each ``NAME=VALUE`` with the value read as YAML, the way a config's ``Arch`` writes it
+    (``null``, ``false``, numbers, lists, words)."""
+    from ppinfer.io.safe_io import load_yaml, short
+
+    parsed: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = str(item).partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise ConfigError(f"--arch-arg {short(item, 60)} is not NAME=VALUE, such as "
+                              "dropout_prob=0.0.")
+        try:
+            value = load_yaml(text)
+        except Exception as exc:  # YamlRefused, or yaml.YAMLError: not YAML
+            reason = short(getattr(exc, "problem", None) or exc, 80)
+            raise ConfigError(f"--arch-arg {name}: {short(text, 60)} is not a YAML value "
+                              f"({reason}).") from None
+        if isinstance(value, dict):
+            raise ConfigError(f"--arch-arg {name}: give a value (a number, word, true/false, "
+                              "null or a list), not a mapping.")
+        parsed[name] = value
+    return parsed
+
+
 def run_config(**options: Any) -> RunConfig:
     """A resolved :class:`RunConfig` from run options by their CLI names (unset = default).
 

@@ -75,6 +75,32 @@ def load(model: str | os.PathLike | None = None, *, engine: str | None = None,
     ``top_k``, ``params_file``, ``model_name``, ``labels``, ``max_pixels``, ... An unknown
     option or an impossible value raises :class:`ppinfer.ConfigError`.
     """
+    plan = plan_load(model, engine=engine, **options)
+    from ppinfer.engines import create_engine
+
+    runner = plan.built or create_engine(plan.engine, plan.source, plan.config)
+    predictor = Predictor(runner, max_pixels=plan.max_pixels,
+                          max_image_bytes=plan.max_image_bytes)
+    predictor.engine.ensure_built()
+    return predictor
+
+
+class LoadPlan(NamedTuple):
+    """What :func:`load` builds: the model, the run settings, the engine's registered name
+    (``auto`` already decided) and the input limits; ``built`` is the engine ``auto`` built
+    while measuring, else None. Ray Serve replicas build their engines from it."""
+
+    source: ModelSource
+    config: RunConfig
+    engine: str
+    max_pixels: int
+    max_image_bytes: int
+    built: Any = None
+
+
+def plan_load(model: str | os.PathLike | None = None, *, engine: str | None = None,
+              **options: Any) -> LoadPlan:
+    """:func:`load`'s decisions without building the engine (``auto`` builds to measure)."""
     from ppinfer.engines import get_engine
     from ppinfer.pipeline.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 
@@ -100,20 +126,16 @@ def load(model: str | os.PathLike | None = None, *, engine: str | None = None,
 
         engine = default_engine(open_source(model, **model_kw))
     if engine == "auto":  # measured once per model and setting, then cached (autoselect.py)
-        from ppinfer.engines import create_engine
-        from ppinfer.engines.auto import choose_engine
+        from ppinfer.engines.auto import choose_engine, source_for
 
         source = open_source(model, **model_kw)
         choice = choose_engine(source, config)
-        runner = choice.built or create_engine(choice.engine, source, config)
-    else:
-        engine_cls = get_engine(engine)
-        source = open_source(model, needs_architecture=engine_cls.needs_architecture,
-                             **model_kw)
-        runner = engine_cls(source, config)
-    predictor = Predictor(runner, max_pixels=max_pixels, max_image_bytes=max_image_bytes)
-    predictor.engine.ensure_built()
-    return predictor
+        # the program the choice ran on (of two in one directory): replicas build on it too
+        return LoadPlan(source_for(choice, source), config, choice.engine, max_pixels,
+                        max_image_bytes, choice.built)
+    engine_cls = get_engine(engine)
+    source = open_source(model, needs_architecture=engine_cls.needs_architecture, **model_kw)
+    return LoadPlan(source, config, engine, max_pixels, max_image_bytes)
 
 
 class RayOptionsSpec(NamedTuple):

@@ -5,11 +5,16 @@
   unpickler;
 - a PyTorch checkpoint (``.pth``, ``.pt``, ``.bin``, ``.ckpt``), read without torch and mapped by
   the architecture's declared name map.
+
+Training outputs are read as PaddleClas reads them (``checkpoints/training_outputs.py``): a
+``best_model`` prefix or output folder means its ``best_model.pdparams``, ``.pdema`` is a state
+dict too, and of a distillation model's state dict one part (the student by default) is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +22,13 @@ import numpy as np
 from ppinfer.checkpoints.lod_tensor import read_tensor_file
 from ppinfer.checkpoints.matching import match_state
 from ppinfer.checkpoints.namings import CheckpointState
+from ppinfer.checkpoints.training_outputs import (
+    NOT_WEIGHTS,
+    PDPARAMS,
+    STATE_DICT_SUFFIXES,
+    checkpoint_file,
+    select_part,
+)
 from ppinfer.errors import CheckpointError
 from ppinfer.io.safe_io import check_regular_file
 
@@ -86,25 +98,56 @@ def read_torch(path: Path, spec=None) -> dict[str, np.ndarray]:
     return mapper(state)
 
 
-def load_checkpoint(path: str | Path, spec=None) -> dict[str, np.ndarray]:
-    """Read the checkpoint at ``path`` (see module doc) into arrays keyed by Paddle names."""
-    path = Path(path)
+@dataclass
+class Checkpoint:
+    """A checkpoint read: its arrays, the file or folder they came from, and of a distillation
+    model's state dict the part kept and the parts found."""
+
+    state: dict[str, np.ndarray]
+    path: Path
+    part: str | None = None
+    parts: list[str] = field(default_factory=list)
+
+
+def read_checkpoint(path: str | Path, spec=None, part: str | None = None,
+                    part_asked: bool = True) -> Checkpoint:
+    """Read the checkpoint ``-p path`` means (see the module doc) into arrays keyed by Paddle
+    names; ``part`` picks a distillation model's part (default: Student). A part the user did
+    not ask for (``part_asked=False``: a distillation config's) is not required: that part
+    saved alone loads as it is."""
+    given = Path(path)
+    path = checkpoint_file(given)
     if path.is_dir():
-        return read_persistable_dir(path)
-    if not path.exists():
-        prefixed = path.with_name(path.name + ".pdparams")
-        if prefixed.is_file():  # paddle.static.save's path prefix
-            return read_pdparams(prefixed)
-        raise CheckpointError(f"Checkpoint {path} does not exist: check the -p/--params path.")
-    check_regular_file(path, CheckpointError, "checkpoint ")  # a FIFO would block open()
-    if path.suffix == ".pdparams":
-        return read_pdparams(path)
-    if path.suffix in TORCH_SUFFIXES:
-        return read_torch(path, spec)
-    raise CheckpointError(
-        f"{path} is not a checkpoint ppinfer reads: pass a persistable directory, a .pdparams "
-        f"file or a PyTorch file ({', '.join(TORCH_SUFFIXES)})."
-    )
+        state = read_persistable_dir(path)
+    elif not path.exists():
+        raise CheckpointError(f"Checkpoint {given} does not exist: check the -p/--params path.")
+    else:
+        check_regular_file(path, CheckpointError, "checkpoint ")  # a FIFO would block open()
+        if path.suffix in STATE_DICT_SUFFIXES:
+            state = read_pdparams(path)
+        elif path.suffix in TORCH_SUFFIXES:
+            state = read_torch(path, spec)
+        elif path.suffix in NOT_WEIGHTS:
+            raise CheckpointError(f"{path} holds {NOT_WEIGHTS[path.suffix]}, not the model's "
+                                  f"weights: pass {path.with_suffix(PDPARAMS)}.")
+        else:
+            raise CheckpointError(
+                f"{path} is not a checkpoint ppinfer reads: pass a persistable directory, a "
+                f".pdparams (or .pdema) file or a PyTorch file ({', '.join(TORCH_SUFFIXES)})."
+            )
+    if isinstance(state, CheckpointState):
+        state, chosen, parts = select_part(state, part, str(path), part_asked)
+        return Checkpoint(state, path, chosen, parts)
+    if part is not None and part_asked:
+        raise CheckpointError(f"--checkpoint-part {part}: {path} holds one model, not a "
+                              "distillation model's parts: remove --checkpoint-part.")
+    return Checkpoint(state, path)
+
+
+def load_checkpoint(path: str | Path, spec=None, part: str | None = None
+                    ) -> dict[str, np.ndarray]:
+    """The arrays of :func:`read_checkpoint`."""
+    return read_checkpoint(path, spec, part).state
 
 
 def sha256(path: str | Path) -> str:

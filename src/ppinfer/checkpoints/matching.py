@@ -31,12 +31,16 @@ def match_state(
     state: dict[str, np.ndarray],
     source: str = "the checkpoint",
     model_name: str = "the architecture",
+    file_keys: dict[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Return ``state`` restricted to ``expected`` names, as float32 where expected.
 
     Raises :class:`CheckpointError` listing what is missing, unexpected or of the wrong shape; a
-    classifier width mismatch gets the ``--class-num`` fix spelled out.
+    classifier width mismatch gets the ``--class-num`` fix spelled out. ``file_keys`` maps a
+    variable name to the file's own key for it: a message names what the user can find in
+    the file (``fc.weight``), not ppinfer's variable (``fc_0.w_0``).
     """
+    file_keys = file_keys or {}
     wrong = [
         (name, tuple(state[name].shape), tuple(shape))
         for name, shape in expected.items()
@@ -53,10 +57,12 @@ def match_state(
         if len(wrong) > 1 and not fix.startswith("pass --class-num"):
             others = f" ({len(wrong) - 1} more variables differ too)"
         raise CheckpointError(
-            f"{name} is {list(got)} in {source}, {model_name} makes {list(want)}{others}: {fix}."
+            f"{file_keys.get(name, name)} is {list(got)} in {source}, {model_name} makes "
+            f"{list(want)}{others}: {fix}."
         )
     missing = [n for n in expected if n not in state]
-    unexpected = [n for n in state if n not in expected and not is_training_state(n)]
+    unexpected = [file_keys.get(n, n) for n in state
+                  if n not in expected and not is_training_state(file_keys.get(n, n))]
     if missing:
         extra = f"; it has instead {listing(unexpected)}" if unexpected else ""
         raise CheckpointError(

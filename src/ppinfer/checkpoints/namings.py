@@ -63,6 +63,7 @@ class _Reading:
 
     naming: Naming
     renamed: dict[str, np.ndarray]
+    file_keys: dict[str, str]  # variable name -> the file's own key for it (for messages)
     unknown: list[str]  # the file's keys that land on none of the variables (training state aside)
     covered: int  # the program's variables present
     wrong_shape: list[str]  # present variables of another shape
@@ -77,6 +78,7 @@ def _read(
     """``state`` renamed into variable names; keys the naming does not know keep their own name
     (so match_state reports them as unexpected)."""
     renamed: dict[str, np.ndarray] = {}
+    file_keys: dict[str, str] = {}
     unknown = []
     for key, value in state.items():
         name = naming.rename(key) or key
@@ -84,9 +86,10 @@ def _read(
         if name not in expected and not is_training_state(key):
             unknown.append(key)
         renamed[name] = value
+        file_keys[name] = key
     present = [name for name in expected if name in renamed]
     wrong = [n for n in present if tuple(renamed[n].shape) != tuple(expected[n])]
-    return _Reading(naming, renamed, unknown, len(present), wrong)
+    return _Reading(naming, renamed, file_keys, unknown, len(present), wrong)
 
 
 def candidate_namings(
@@ -122,7 +125,8 @@ def fit_naming(
     for naming in candidate_namings(state, structured, family):
         reading = _read(state, naming, structured, expected)
         if reading.covered == len(expected):
-            return match_state(expected, reading.renamed, source=source, model_name=model_name)
+            return match_state(expected, reading.renamed, source=source, model_name=model_name,
+                               file_keys=reading.file_keys)
         readings.append(reading)
     closest = max(readings, key=lambda r: (r.covered, -len(r.wrong_shape)))
     raise CheckpointError(
@@ -142,9 +146,15 @@ def _no_naming_fits(
     surplus, shortfall = _shape_differences(state, expected)
     if len(closest.wrong_shape) > 2 or surplus > 2:
         fix = "check --model-name matches the checkpoint"
-    elif shortfall:
+    elif shortfall and not surplus:
         fix = (f"every parameter it holds has a shape {model_name} makes, but {shortfall} are "
                "missing: the file looks incomplete")
+    elif shortfall:
+        # A few parameters absent or of another shape, the rest fit: the head was built with
+        # other constructor arguments (use_last_conv: false, class_expand, ...).
+        fix = (f"the rest fits, so {model_name} was likely trained with other arguments than "
+               "PaddleClas's defaults: pass its training config (-c CONFIG.yaml) or the "
+               "arguments (--arch-arg NAME=VALUE)")
     else:
         fix = (f"its parameter shapes are {model_name}'s, so only its key naming is one ppinfer "
                "does not read: rename its keys into one of those namings")
@@ -158,7 +168,8 @@ def _no_naming_fits(
         detail += f"({listing(closest.unknown)})"
     if closest.wrong_shape:
         name = closest.wrong_shape[0]
-        detail += (f", and {len(closest.wrong_shape)} of another shape ({name} is "
+        detail += (f", and {len(closest.wrong_shape)} of another shape "
+                   f"({closest.file_keys.get(name, name)} is "
                    f"{list(closest.renamed[name].shape)}, {model_name} makes "
                    f"{list(expected[name])})")
     return (f"{source} fits none of the namings ppinfer knows for {model_name} ({tried}); "

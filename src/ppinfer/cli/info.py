@@ -28,6 +28,11 @@ def models_cmd(pattern: str, as_json: bool) -> None:
     from ppinfer.models.info import model_rows
 
     rows = model_rows(pattern)
+    if not rows and pattern:
+        from ppinfer.errors import UnknownNameError
+
+        raise UnknownNameError(f"No architecture matches {pattern!r}: `ppinfer models` lists "
+                               "them all, by PaddleClas's and PaddleX's names.")
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -104,7 +109,9 @@ def info(as_json: bool) -> None:
               help="The batch size --engine auto's choice is for.")
 @click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
               help="Math-library threads (default: all cores).")
-@click.option("--refresh", is_flag=True, help="Measure again instead of using the cached choice.")
+@click.option("--refresh", is_flag=True,
+              help="Measure --engine auto's choice again (without --model: the built-in "
+                   "model's).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per engine.")
 def engines_cmd(model, precision, batch_size, cpu_threads, refresh, as_json: bool) -> None:
     """List the engines (built-in and plug-in), the model layouts each can run and whether it
@@ -124,6 +131,10 @@ def engines_cmd(model, precision, batch_size, cpu_threads, refresh, as_json: boo
         runs = f"architecture + checkpoint ({layouts})" if cls.needs_architecture else layouts
         rows.append({"name": name, "runs": runs, "precisions": sorted(cls.precisions),
                      "installed": cls.missing() is None, "about": cls.summary})
+    if model is None and refresh:
+        from ppinfer.api.builtin_model import default_model_dir
+
+        model = str(default_model_dir())
     if model is not None:
         _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json)
         return
@@ -169,14 +180,14 @@ def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) ->
     for c in choice.candidates:
         if c.status == "skipped":
             continue
-        mark = " ←" if c.engine == choice.engine else ""
+        mark = " ←" if c.label == choice.label else ""
         spread = (f"{min(c.round_ms):.1f}–{max(c.round_ms):.1f}" if c.round_ms else "-")
-        table.add_row(c.engine + mark, _fig(c.images_per_s, ".1f"), _fig(c.ms_per_batch, ".1f"),
+        table.add_row(c.label + mark, _fig(c.images_per_s, ".1f"), _fig(c.ms_per_batch, ".1f"),
                       spread, _fig(c.build_s, ".2f"), _fig(c.max_abs_diff, ".1e"), c.status)
     Console().print(table)
     for c in choice.candidates:
         if c.status != "ok":
-            click.echo(f"{c.status}: {c.engine}: {c.reason}")
+            click.echo(f"{c.status}: {c.label}: {c.reason}")
     click.echo(choice.describe())
 
 

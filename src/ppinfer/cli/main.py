@@ -38,8 +38,10 @@ class PPInferGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PPInferError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
+            if ctx.obj and ctx.obj.get("debug"):  # the traceback, and the same exit status
+                import traceback
+
+                traceback.print_exc()
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -50,7 +52,10 @@ class PPInferGroup(click.Group):
             raise
         except Exception as exc:  # a bug, not a user error: still one line, exit 2
             if ctx.obj and ctx.obj.get("debug"):
-                raise
+                import traceback
+
+                traceback.print_exc()
+                ctx.exit(2)
             detail = (str(exc).strip().splitlines() or [""])[0][:200]
             again = f"ppinfer --debug {ctx.invoked_subcommand or ''} ...".replace("  ", " ")
             click.echo(f"Error: unexpected {type(exc).__name__} ({detail}): rerun as '{again}' "

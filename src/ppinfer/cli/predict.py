@@ -61,8 +61,8 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
               help="Refuse image files larger than this many bytes, before reading them "
                    "(default 512 MiB).")
 @click.option("--input-list", "input_lists", multiple=True, type=click.Path(dir_okay=False),
-              help="Text file of image paths, one a line (for lists too long for a shell); "
-                   "repeatable, combined with -i.")
+              help="Text file of image paths, one a line (for lists too long for a shell; "
+                   "- reads standard input); repeatable, combined with -i.")
 @ray_options
 def predict(inputs, images, engine, tolerance, precision_check, model, model_file, params_file,
             model_dir, model_name, class_num, image_shape, top_k, labels_file, as_json, save_file,
@@ -97,6 +97,7 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
 
     check_runner_options(click.get_current_context())
     _check_save_target(save_file, runner)
+    _check_labels_file(labels_file)
     cpu_threads = device_kw["cpu_threads"]  # None: the runner decides
     if engine is None and os.environ.get("PPINFER_ENGINE", "").strip():
         engine = os.environ["PPINFER_ENGINE"].strip()
@@ -139,9 +140,10 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         from ppinfer.cli.predict_ray import predict_with_ray
 
         if engine == "auto":  # chosen here, once; every actor then builds that engine
-            from ppinfer.engines.auto import choose_engine
+            from ppinfer.engines.auto import choose_engine, source_for
 
-            engine = choose_engine(source, config).engine
+            choice = choose_engine(source, config)
+            engine, source = choice.engine, source_for(choice, source)
         predict_with_ray(source, config, items, engine=engine, ray_address=ray_address,
                          actors=actors, actor_cpus=actor_cpus, cpu_threads=cpu_threads,
                          max_pixels=max_pixels, as_json=as_json, save_file=save_file,
@@ -150,7 +152,8 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
     if engine == "all":
         _predict_all(source, config, items, tolerance, (max_pixels, max_image_bytes), as_json)
         return
-    runner = _auto_engine(source, config) if engine == "auto" else engine_cls(source, config)
+    runner = (_auto_engine(source, config, model) if engine == "auto"
+              else engine_cls(source, config))
     checked = None
     if precision_check and config.precision != "fp32":
         from ppinfer.engines.precision_check import CheckedEngine
@@ -194,20 +197,37 @@ def _check_save_target(save_file: str | None, runner: str) -> None:
         raise OutputError(f"The --save file {save_file} is a directory: name a file for the "
                           "JSON lines (a directory is written by --runner ray --save "
                           "NAME.parquet).")
+    folder = os.path.dirname(os.path.abspath(save_file))
+    if not os.path.isdir(folder):
+        raise OutputError(f"The --save file's folder {os.path.dirname(save_file) or folder} "
+                          "does not exist: create it first.")
 
 
-def _auto_engine(source, config):
+def _check_labels_file(labels_file: str | None) -> None:
+    """A --labels file that cannot be read is refused before any engine is built or measured
+    (its line count is checked against the model's classes later)."""
+    if labels_file:
+        from ppinfer.errors import ConfigError
+        from ppinfer.io.safe_io import CARD_MAX_BYTES, read_regular_file
+
+        read_regular_file(labels_file, CARD_MAX_BYTES, ConfigError, what="label file ")
+
+
+def _auto_engine(source, config, model=None):
     """The engine --engine auto picks (measured once, then cached), built; its line on stderr."""
-    from ppinfer.engines import create_engine
-    from ppinfer.engines.auto import choose_engine
+    from ppinfer.engines.auto import choose_engine, engine_for
     from ppinfer.runtime.quiet import verbose
 
-    choice = choose_engine(source, config)
-    click.echo(choice.describe() if verbose() else auto_line(choice), err=True)
-    return choice.built or create_engine(choice.engine, source, config)
+    def announce() -> None:
+        click.echo("Measuring the installed engines for --engine auto (once for this model "
+                   "and setting: 10-20 s)...", err=True)
+
+    choice = choose_engine(source, config, announce=announce)
+    click.echo(choice.describe() if verbose() else auto_line(choice, model), err=True)
+    return engine_for(choice, source, config)
 
 
-def auto_line(choice) -> str:
+def auto_line(choice, model=None) -> str:
     """One short sentence: the engine, why, and whether measured now or cached; every figure
     is in ``--verbose`` and ``ppinfer engines --model M``."""
     if choice.margin is None:
@@ -217,14 +237,16 @@ def auto_line(choice) -> str:
     elif choice.unsure:  # the rounds could not separate them: the faster-measured one ran
         why = f"measured fastest, {', '.join(choice.unsure)} within the noise"
     else:  # clearly within 3%: the tie rule picked
-        why = (f"within 3% of {', '.join(choice.tied)}; a tie goes to analysis, then by "
-               "name")
+        rule = ("a tie goes to analysis" if "analysis" in (choice.engine, *choice.tied)
+                else "a tie goes to the first by name")
+        why = f"within 3% of {', '.join(choice.tied)}; {rule}"
     when = "measured now" if not choice.cached else f"cached {choice.measured_at[:10]}"
     if choice.busy:
-        when += ", on a busy machine: --refresh when quiet"
+        again = "ppinfer engines --refresh" + (" --model DIR" if model else "")
+        when += f", on a busy machine: '{again}' when quiet"
     elif choice.not_cached:
         when += ", not cached"
-    return f"--engine auto: {choice.engine} ({why}; {when})."
+    return f"--engine auto: {choice.label} ({why}; {when})."
 
 
 def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int],

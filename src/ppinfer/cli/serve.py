@@ -7,6 +7,47 @@ import click
 from ppinfer.cli.main import cli
 from ppinfer.cli.options import FiniteFloat, device_options
 
+RAY_ONLY = ("ray_address", "replicas", "autoscale", "replica_cpus")
+
+
+def ray_serve_options(fn):
+    """--runner, --ray-address, --replicas, --autoscale, --replica-cpus."""
+    options = [
+        click.option("--runner", type=click.Choice(("local", "ray")), default="local",
+                     show_default=True,
+                     help="Host the app here (uvicorn) or on Ray Serve (pip install "
+                          "'ppinfer[ray]')."),
+        click.option("--ray-address", envvar="RAY_ADDRESS", default=None, metavar="ADDR",
+                     help="With --runner ray: the cluster (e.g. head:6379; env RAY_ADDRESS). "
+                          "Default: start a local Ray and stop it on exit."),
+        click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="With --runner ray: replicas, one engine each."),
+        click.option("--autoscale", default=None, metavar="MIN:MAX",
+                     help="With --runner ray: let Ray Serve keep MIN to MAX replicas by load "
+                          "(instead of --replicas)."),
+        click.option("--replica-cpus", type=FiniteFloat(min=0, min_open=True), default=1.0,
+                     show_default=True,
+                     help="With --runner ray: CPUs each replica reserves (fractions allowed); "
+                          "its engine runs as many math threads."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def check_ray_serve_options(ctx: click.Context) -> None:
+    """Ray's options without --runner ray would silently do nothing; --replicas and
+    --autoscale say different things."""
+    from click.core import ParameterSource
+
+    given = {name for name in RAY_ONLY
+             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    if ctx.params["runner"] != "ray" and given:
+        flag = "--" + sorted(given)[0].replace("_", "-")
+        raise click.UsageError(f"{flag} applies to --runner ray; add --runner ray.", ctx)
+    if {"replicas", "autoscale"} <= given:
+        raise click.UsageError("Give --replicas N or --autoscale MIN:MAX, not both.", ctx)
+
 
 @cli.command()
 @click.option("--model", type=click.Path(), default=None,
@@ -37,25 +78,37 @@ from ppinfer.cli.options import FiniteFloat, device_options
               help="Classes returned per image unless a request asks otherwise.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse images larger than this many pixels (default 100 megapixels).")
-def serve(model, engine, host, port, max_batch, max_delay_ms, max_queue, timeout_s,
-          max_body_bytes, name, allow_urls, top_k, max_pixels, **device_kw) -> None:
+@ray_serve_options
+@click.pass_context
+def serve(ctx, model, engine, host, port, max_batch, max_delay_ms, max_queue, timeout_s,
+          max_body_bytes, name, allow_urls, top_k, max_pixels, runner, ray_address, replicas,
+          autoscale, replica_cpus, **device_kw) -> None:
     """Serve the model over HTTP: PaddleX's, KServe v2's and a plain endpoint, a page at /.
 
     \b
     ppinfer serve                                  # the built-in model on :8080
     ppinfer serve --model out/lite0 --max-batch 16
     curl --data-binary @cat.jpg localhost:8080/predict
+    ppinfer serve --runner ray --replicas 2        # the same app on Ray Serve
     """
     from ppinfer.serving.server import serve as run
 
+    check_ray_serve_options(ctx)
+    if autoscale is not None:
+        from ppinfer.serving.ray_host import parse_autoscale
+
+        autoscale = parse_autoscale(autoscale)  # before the model loads
     options = {k: v for k, v in device_kw.items() if v is not None}
 
-    def ready(predictor) -> None:
-        where = f"http://{host}:{port}/"
-        click.echo(f"Serving {predictor.source.display_name} on {predictor.engine.name} at "
-                   f"{where} (Ctrl-C stops).", err=True)
+    def ready(served, url: str) -> None:
+        if runner == "ray":  # what Ray Serve deployed, with its replicas' build times
+            click.echo(served.describe() + " (Ctrl-C stops.)", err=True)
+            return
+        click.echo(f"Serving {served.source.display_name} on {served.engine.name} at "
+                   f"{url} (Ctrl-C stops).", err=True)
 
     run(model, host=host, port=port, engine=engine, on_ready=ready, max_batch=max_batch,
         max_delay_ms=max_delay_ms, max_queue=max_queue, timeout_s=timeout_s,
         max_body_bytes=max_body_bytes, name=name, allow_urls=allow_urls, top_k=top_k,
-        max_pixels=max_pixels, **options)
+        max_pixels=max_pixels, runner=runner, ray_address=ray_address, replicas=replicas,
+        autoscale=autoscale, replica_cpus=replica_cpus, **options)

@@ -9,7 +9,9 @@ is clear or a budget of a few seconds is spent (auto_timing.py says how, and how
 broken: ``analysis`` first, then by name). The figures, the choice and how sure it is
 (``near_tie``, ``margin``, ``noise``) are written to
 ``<cache>/auto/<model digest>/<precision>-b<batch>-t<threads>-<setup>.json`` and reused while
-the model files, the machine and the installed engines are the same. Peers such as PaddleX's
+the model files, the machine and the installed engines are the same. Where the directory
+holds both programs of one model (ppinfer's exports on Paddle 3), ``analysis`` is timed on each
+and the choice names the program that won (auto_programs.py). Peers such as PaddleX's
 high-performance mode choose from a static table; this measures.
 """
 
@@ -33,6 +35,7 @@ from ppinfer.engines.auto_cache import (  # noqa: F401  (cache_path, model_key: 
     read_choice,
     write_choice,
 )
+from ppinfer.engines.auto_programs import ON_EITHER_PROGRAM, label, on_program, other_program
 from ppinfer.engines.auto_timing import Policy, time_rounds, warm_up
 from ppinfer.errors import ConfigError, PPInferError
 from ppinfer.modelfiles.source import ModelSource
@@ -55,6 +58,11 @@ class Candidate:
     warmup_runs: int | None = None
     round_ms: list[float] | None = None  # median ms per batch in each interleaved round
     spin_ms: float | None = None  # how long its threads kept the CPU busy after a slice
+    program: str | None = None  # the directory's other program (auto_programs.py), else None
+
+    @property
+    def label(self) -> str:
+        return label(self.engine, self.program)
 
 
 @dataclass
@@ -78,16 +86,17 @@ class Choice:
     cached: bool = False
     path: Path | None = None  # the cache file; None when it could not be written
     not_cached: str | None = None  # why the cache could not be written
+    program: str | None = None  # the winner ran the directory's other program (pir/legacy)
     built: object | None = field(default=None, repr=False)  # the winner, built, when measured
 
     def describe(self) -> str:
         """One line: the choice and every candidate's throughput."""
         figures = ", ".join(
-            f"{c.engine} {c.images_per_s:.1f}" if c.images_per_s is not None
-            else f"{c.engine} {c.status}" for c in self.candidates)
+            f"{c.label} {c.images_per_s:.1f}" if c.images_per_s is not None
+            else f"{c.label} {c.status}" for c in self.candidates)
         how = "cached" if self.cached else "measured"
         unsaved = f"; not cached: {self.not_cached}" if self.not_cached else ""
-        return (f"--engine auto chose {self.engine} ({self.precision}, batch {self.batch_size}, "
+        return (f"--engine auto chose {self.label} ({self.precision}, batch {self.batch_size}, "
                 f"{self.cpu_threads} threads; img/s: {figures}; {self.verdict()}; "
                 f"{how} {self.measured_at}{unsaved}).")
 
@@ -101,14 +110,19 @@ class Choice:
                    f"{self.rounds} rounds")
         if self.busy:
             figures += (f"; the machine was busy: other processes used {self.other_cores:.1f} "
-                        "cores, --refresh when it is quiet")
+                        "cores; ppinfer engines --refresh measures again when it is quiet")
         if not self.near_tie:
             return f"clearly fastest ({figures})"
         if self.unsure:
-            again = "" if self.busy else "; --refresh measures again"
+            again = "" if self.busy else "; ppinfer engines --refresh measures again"
             return f"near tie: within the noise of {', '.join(self.unsure)} ({figures}{again})"
         return (f"near tie: within 3% of {', '.join(self.tied)} ({figures}; a tie goes to "
                 f"{REFERENCE}, then by name)")
+
+    @property
+    def label(self) -> str:
+        """The engine, and the program when it is the directory's other one."""
+        return label(self.engine, self.program)
 
     @property
     def busy(self) -> bool:
@@ -117,7 +131,8 @@ class Choice:
             os.cpu_count() or 1)
 
     def to_json_dict(self) -> dict:
-        return {"schema": SCHEMA, "engine": self.engine, "precision": self.precision,
+        return {"schema": SCHEMA, "engine": self.engine, "program": self.program,
+                "precision": self.precision,
                 "batch_size": self.batch_size, "cpu_threads": self.cpu_threads,
                 "measured_at": self.measured_at, "near_tie": self.near_tie, "tied": self.tied,
                 "unsure": self.unsure, "margin": _finite(self.margin),
@@ -131,8 +146,9 @@ class Choice:
 
 def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = False,
                   cache_root: Path | None = None, seconds: float | None = None,
-                  policy: Policy | None = None) -> Choice:
-    """The fastest engine that agrees with analysis, from the cache or measured now.
+                  policy: Policy | None = None, announce=None) -> Choice:
+    """The fastest engine that agrees with analysis, from the cache or measured now
+    (``announce()`` is called first when it is measured).
     ``seconds`` is the timing budget (default :data:`~ppinfer.engines.auto_timing.BUDGET_SECONDS`),
     ``policy`` every knob of the measurement (auto_timing.Policy)."""
     config = config.resolve()
@@ -147,6 +163,8 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
     policy = policy or POLICY
     if seconds is not None:
         policy = replace(policy, budget_s=seconds)
+    if announce is not None:
+        announce()
     choice = measure_candidates(source, config, policy)
     try:
         write_choice(path, choice.to_json_dict())
@@ -221,6 +239,12 @@ def measure_candidates(source: ModelSource, config: RunConfig,
         reuse = built if name == REFERENCE and config.precision == "fp32" else None
         candidates[name], engines[name] = _prepare_one(name, source, config, batch, reference,
                                                        tolerance, reuse)
+        other = other_program(source) if name in ON_EITHER_PROGRAM else None
+        if other is not None:
+            key = label(name, other.layout.ir)
+            candidates[key], engines[key] = _prepare_one(name, other, config, batch, reference,
+                                                         tolerance)
+            candidates[key].program = other.layout.ir
     engines = {n: e for n, e in engines.items() if e is not None}
     preference = list(candidates)  # analysis first, then by name: the tie order
     timing = time_rounds({n: partial(e.execute, batch) for n, e in engines.items()},
@@ -237,12 +261,28 @@ def measure_candidates(source: ModelSource, config: RunConfig,
         c.spin_ms = timing.spin_ms.get(name)
         c.images_per_s = 1000.0 * len(batch) / ranking.ms[name]
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    return Choice(ranking.chosen, config.precision, config.batch_size, int(config.cpu_threads),
+    won = candidates[ranking.chosen]
+    return Choice(won.engine, config.precision, config.batch_size, int(config.cpu_threads),
                   list(candidates.values()), now, near_tie=ranking.near_tie,
                   tied=ranking.tied_with_choice, unsure=list(ranking.unsure),
                   margin=ranking.margin, margin_over=ranking.closest, noise=ranking.noise,
                   rounds=timing.rounds, stop=timing.stop, other_cores=timing.other_cores,
-                  timed_s=timing.seconds, built=engines.get(ranking.chosen))
+                  timed_s=timing.seconds, program=won.program,
+                  built=engines.get(ranking.chosen))
+
+
+def engine_for(choice: Choice, source: ModelSource, config: RunConfig):
+    """The chosen engine, built when it was just measured, else created on the chosen program."""
+    from ppinfer.engines.base import create_engine
+
+    if choice.built is not None:
+        return choice.built
+    return create_engine(choice.engine, on_program(source, choice.program), config)
+
+
+def source_for(choice: Choice, source: ModelSource) -> ModelSource:
+    """``source`` on the program the choice ran (for engines built elsewhere: Ray actors)."""
+    return on_program(source, choice.program)
 
 
 def _prepare_one(name, source, config, batch, reference, tolerance, built=None):
@@ -323,8 +363,8 @@ def _read(path: Path, config: RunConfig) -> Choice | None:
                   candidates, doc["measured_at"], near_tie=doc["near_tie"], tied=doc["tied"],
                   unsure=doc["unsure"], margin=doc["margin"], margin_over=doc["margin_over"],
                   noise=doc["noise"], rounds=doc["rounds"], stop=doc["stop"],
-                  other_cores=doc["other_cores"], timed_s=doc["timed_s"], cached=True,
-                  path=path)
+                  other_cores=doc["other_cores"], timed_s=doc["timed_s"],
+                  program=doc.get("program"), cached=True, path=path)
 
 
 def _finite(value: float | None) -> float | None:

@@ -18,12 +18,15 @@ import re
 from pathlib import Path
 
 from ppinfer.config import PRECISIONS, RunConfig, default_cache_dir
+from ppinfer.engines.auto_programs import label as _label_of
 from ppinfer.io import own_files as own
 from ppinfer.io.own_files import count, finite, list_of, optional, record, text
 
-#: "ppinfer-auto/2": per-round figures, near_tie / margin / noise / rounds / stop. Files of
-#: another schema (the one-second timings of /1 among them) are measured again, never read.
-SCHEMA = "ppinfer-auto/2"
+#: "ppinfer-auto/3": per-round figures, near_tie / margin / noise / rounds / stop, and the
+#: program a candidate ran when the directory holds two (auto_programs.py). Files of another
+#: schema (the one-second timings of /1, /2 without programs) are measured again, never read.
+SCHEMA = "ppinfer-auto/3"
+PROGRAMS = ("pir", "legacy")
 DIGEST_DIGITS = 32
 DIGESTS_MAX_ENTRIES = 2000  # models remembered in digests.json, the newest kept
 DIGESTS_MAX_BYTES = 4 << 20
@@ -99,6 +102,14 @@ def _engine_name(value) -> bool:
                                                    value) is not None
 
 
+def _label(value) -> bool:
+    """A candidate's name in the choice: an engine, or ``engine:program``."""
+    if not isinstance(value, str):
+        return False
+    engine, _, program = value.partition(":")
+    return _engine_name(engine) and (not program or program in PROGRAMS)
+
+
 def _timestamp(value) -> bool:
     if not text(value, 40):
         return False
@@ -115,14 +126,16 @@ _CANDIDATE = record({
     "images_per_s": _seconds, "ms_per_batch": _seconds, "build_s": _seconds,
     "max_abs_diff": _seconds, "warmup_runs": optional(count),
     "round_ms": optional(list_of(lambda v: finite(v, minimum=0.0))), "spin_ms": _seconds,
+    "program": optional(lambda v: v in PROGRAMS),
 }, required={"engine", "status"})
 _CHOICE = record({
     "schema": lambda v: v == SCHEMA, "engine": _engine_name,
+    "program": optional(lambda v: v in PROGRAMS),
     "precision": lambda v: v in PRECISIONS, "batch_size": lambda v: count(v, 1 << 16),
     "cpu_threads": lambda v: count(v, 1 << 16), "measured_at": _timestamp,
-    "near_tie": lambda v: isinstance(v, bool), "tied": list_of(_engine_name, 100),
-    "unsure": list_of(_engine_name, 100), "margin": optional(finite),
-    "margin_over": optional(_engine_name), "noise": _seconds, "rounds": count,
+    "near_tie": lambda v: isinstance(v, bool), "tied": list_of(_label, 100),
+    "unsure": list_of(_label, 100), "margin": optional(finite),
+    "margin_over": optional(_label), "noise": _seconds, "rounds": count,
     "stop": optional(lambda v: v in STOPS), "other_cores": _seconds,
     "busy": lambda v: isinstance(v, bool), "timed_s": _seconds,
     "candidates": list_of(_CANDIDATE, 100),
@@ -138,9 +151,10 @@ def read_choice(path: Path, config: RunConfig) -> dict | None:
     doc = own.read_json(path)
     if not _CHOICE(doc):
         return None
-    names = [c["engine"] for c in doc["candidates"]]
-    ran = {c["engine"] for c in doc["candidates"] if c["status"] == "ok"}
-    consistent = (doc["engine"] in ran and len(set(names)) == len(names)
+    names = [_label_of(c["engine"], c.get("program")) for c in doc["candidates"]]
+    ran = {name for name, c in zip(names, doc["candidates"]) if c["status"] == "ok"}
+    consistent = (_label_of(doc["engine"], doc.get("program")) in ran
+                  and len(set(names)) == len(names)
                   and set(doc["tied"]) | set(doc["unsure"]) <= set(names)
                   and doc["margin_over"] in {None, *names}
                   and (doc["precision"], doc["batch_size"], doc["cpu_threads"])

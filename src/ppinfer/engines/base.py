@@ -58,7 +58,7 @@ class Engine(ABC):
     #: True when ``execute`` may run in several threads at once (else it is serialized)
     concurrent: ClassVar[bool] = False
     #: True when the engine builds or runs static programs through Paddle's Python side (the
-    #: Executor engines): Paddle is then imported whole first (:func:`prepare_paddle_for`)
+    #: Executor engines): Paddle is then imported whole from the start (:func:`prepare_paddle_for`)
     runs_paddle_python: ClassVar[bool] = False
 
     def __init__(self, source: ModelSource, config: RunConfig) -> None:
@@ -230,11 +230,10 @@ _plugins_loaded = False
 
 def prepare_paddle_for(engines) -> None:
     """Import Paddle whole before anything loads its core alone, when one of ``engines`` (or
-    ``all``) runs Paddle's Python side. Loading the core alone for a fast start and importing
-    Paddle whole later in the same process leaves Paddle's native singletons in an order whose
-    teardown corrupts the heap once a static program's scope outlives a failed checkpoint load
-    ("corrupted double-linked list", exit 134, at interpreter exit); imported whole from the
-    start, the same failure exits cleanly. Engines that never import Paddle keep the fast start.
+    ``all``) runs Paddle's Python side: that engine imports Paddle whole anyway, so the fast
+    start would only add a second step. (The two steps are safe: ``import paddle`` is handed the
+    core loaded alone, see runtime/paddle_core.py; before that, they corrupted the heap at exit.)
+    Engines that never import Paddle keep the fast start.
     """
     load_plugins()
     if any(name == "all" or getattr(ENGINES.get(name), "runs_paddle_python", False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ppinfer.checkpoints import load_checkpoint
 from ppinfer.engines._place import executor_place
 from ppinfer.engines.base import Engine, register_engine
 from ppinfer.models import get_model
@@ -23,9 +24,22 @@ class ExecutorPersistableEngine(Engine):
         paddle = import_paddle()
         source = self.source
         spec = get_model(source.model_name)
-        self.model = build_static_model(spec, source.class_num or 1000, source.input_shape)
+        # An export's card records the PaddleClas arguments it built and the distillation
+        # part it took: the checkpoint it names is rebuilt the same way.
+        card = source.card
+        recorded = (card.provenance if card is not None and card.model_name is not None
+                    and get_model(card.model_name).name == spec.name else {})
+        given = recorded.get("arguments") or {}
+        if not isinstance(given, dict):
+            given = {}
+        arguments = spec.arguments(given, {name: f"inference.yml's ppinfer.arguments.{name}"
+                                           for name in given})
+        self.model = build_static_model(spec, source.class_num or 1000, source.input_shape,
+                                        arguments=arguments)
         self.model.executor = paddle.static.Executor(executor_place(self.config))
-        self.model.load_checkpoint(source.checkpoint)
+        part = recorded.get("checkpoint_part")
+        state = load_checkpoint(source.checkpoint, spec, part if isinstance(part, str) else None)
+        self.model.load_state(state, source=str(source.checkpoint))
 
     def execute(self, batch: np.ndarray) -> np.ndarray:
         return self.model.run(np.ascontiguousarray(batch, dtype=np.float32))

@@ -156,8 +156,11 @@ def _bounded_loader() -> type:
     import yaml
 
     class BoundedLoader(yaml.SafeLoader):
-        """SafeLoader without aliases and with bounded nesting: a 400-byte alias bomb or a
-        10,000-deep list is refused while composing, before anything is built."""
+        """SafeLoader without aliases (but to scalars, when asked) and with bounded nesting: a
+        400-byte alias bomb or a 10,000-deep list is refused while composing, before anything
+        is built."""
+
+        scalar_aliases = False
 
         def fetch_flow_collection_start(self, token_class):  # noqa: ANN001, ANN201
             # Refused while scanning: the scanner's work grows with the square of the depth.
@@ -168,8 +171,9 @@ def _bounded_loader() -> type:
         def compose_node(self, parent, index):  # noqa: ANN001, ANN201
             if self.check_event(yaml.AliasEvent):
                 event = self.peek_event()
-                raise YamlRefused(f"it uses a YAML alias (*{event.anchor}, line "
-                                  f"{event.start_mark.line + 1}), which ppinfer does not expand")
+                target = self.anchors.get(event.anchor)
+                if not (self.scalar_aliases and isinstance(target, yaml.ScalarNode)):
+                    raise YamlRefused(_alias_refused(event, self.scalar_aliases))
             self._depth = getattr(self, "_depth", 0) + 1
             try:
                 if self._depth > YAML_MAX_DEPTH:
@@ -181,8 +185,18 @@ def _bounded_loader() -> type:
     return BoundedLoader
 
 
-def load_yaml(text: str) -> Any:
+def _alias_refused(event, scalar_aliases: bool) -> str:
+    what = "an alias to a list or mapping" if scalar_aliases else "a YAML alias"
+    return (f"it uses {what} (*{event.anchor}, line {event.start_mark.line + 1}), which "
+            "ppinfer does not expand")
+
+
+def load_yaml(text: str, *, scalar_aliases: bool = False) -> Any:
     """Parse one YAML document safely (no tags beyond SafeLoader's, no aliases, bounded depth).
+
+    ``scalar_aliases`` lets an alias name an anchored scalar, as PaddleClas's training configs
+    write (``class_num: &class_num 1000`` ... ``class_num: *class_num``): it adds no bytes to
+    the parsed document (the value object is shared), unlike an alias to a list or mapping.
 
     With PyYAML's libyaml binding (its wheels have it) the document is checked on libyaml's
     event stream, then built by ``CSafeLoader``: about 8 times faster than the Python parser
@@ -193,18 +207,19 @@ def load_yaml(text: str) -> Any:
 
     if getattr(yaml, "__with_libyaml__", False):
         try:
-            _check_events(yaml.parse(text, Loader=yaml.CSafeLoader), yaml)
+            _check_events(yaml.parse(text, Loader=yaml.CSafeLoader), yaml, scalar_aliases)
         except yaml.YAMLError as exc:  # libyaml's own bound (1,000 levels) came first
             if "nesting depth" in str(exc):
                 raise YamlRefused(f"it nests deeper than {YAML_MAX_DEPTH} levels") from None
             raise
         return yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 (CSafeLoader is safe)
-    return load_yaml_python(text)
+    return load_yaml_python(text, scalar_aliases=scalar_aliases)
 
 
-def load_yaml_python(text: str) -> Any:
+def load_yaml_python(text: str, *, scalar_aliases: bool = False) -> Any:
     """:func:`load_yaml` with PyYAML's Python parser, checking while it composes."""
     loader = _bounded_loader()(text)
+    loader.scalar_aliases = scalar_aliases
     try:
         return loader.get_single_data()
     except RecursionError:
@@ -213,14 +228,19 @@ def load_yaml_python(text: str) -> Any:
         loader.dispose()
 
 
-def _check_events(events, yaml) -> None:
-    """Refuse aliases and nesting deeper than YAML_MAX_DEPTH, reading events as they come:
-    a refused document is not parsed further."""
+def _check_events(events, yaml, scalar_aliases: bool = False) -> None:
+    """Refuse aliases (but to scalars, with ``scalar_aliases``) and nesting deeper than
+    YAML_MAX_DEPTH, reading events as they come: a refused document is not parsed further."""
     depth = 0
+    scalar_anchors: set[str] = set()
     for event in events:
-        if isinstance(event, yaml.AliasEvent):
-            raise YamlRefused(f"it uses a YAML alias (*{event.anchor}, line "
-                              f"{event.start_mark.line + 1}), which ppinfer does not expand")
+        if isinstance(event, yaml.AliasEvent) and not (scalar_aliases
+                                                        and event.anchor in scalar_anchors):
+            raise YamlRefused(_alias_refused(event, scalar_aliases))
+        if isinstance(event, yaml.ScalarEvent) and event.anchor is not None:
+            scalar_anchors.add(event.anchor)
+        elif isinstance(event, yaml.CollectionStartEvent) and event.anchor is not None:
+            scalar_anchors.discard(event.anchor)  # re-anchored to a collection
         if isinstance(event, (yaml.CollectionStartEvent, yaml.ScalarEvent)):
             if depth + 1 > YAML_MAX_DEPTH:
                 raise YamlRefused(f"it nests deeper than {YAML_MAX_DEPTH} levels")

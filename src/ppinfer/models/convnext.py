@@ -24,7 +24,9 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
-from ppinfer.models.layers import fresh_parameter_names, gelu
+from ppinfer.models.arguments import TRAINING, Param, default_only, no_effect
+from ppinfer.models.layers import fresh_parameter_names
+from ppinfer.models.legacy_safe import gelu
 from ppinfer.models.registry import register_model
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
@@ -48,9 +50,11 @@ PREPROCESS_224 = PreprocessConfig(resize_short=256, crop_size=(224, 224),
 PREPROCESS_384 = PreprocessConfig(resize_short=384, crop_size=(384, 384),
                                   interpolation="bicubic", backend="pil")
 
-# PaddleClas's ConvNeXt constructor arguments with its defaults (a training config's ``Arch``).
-ARGUMENTS = {"in_chans": 3, "drop_path_rate": 0.0, "layer_scale_init_value": 1e-6,
-             "head_init_scale": 1.0}
+# PaddleClas's ConvNeXt constructor arguments (a training config's ``Arch``): a layer scale
+# of 0 builds no ``gamma``; stochastic depth and the initial head scale change no export.
+PARAMS: tuple[Param, ...] = (
+    default_only("in_chans", 3), Param("layer_scale_init_value", 1e-6),
+    no_effect("drop_path_rate", 0.0), no_effect("head_init_scale", 1.0), *TRAINING)
 
 
 class ChannelsFirstLayerNorm(nn.Layer):
@@ -125,10 +129,8 @@ class ConvNeXt(nn.Layer):
 def _register(size: str) -> None:
     depths, dims = SIZES[size]
 
-    def factory(class_num: int = 1000, **arguments) -> nn.Layer:
-        arguments.pop("drop_path_rate", None)  # stochastic depth: identity at inference
-        arguments.pop("head_init_scale", None)  # scales the initial classifier only
-        return ConvNeXt(depths, dims, class_num, **arguments)
+    def factory(class_num: int = 1000, **built) -> nn.Layer:
+        return ConvNeXt(depths, dims, class_num, **built)
 
     name = f"ConvNeXt_{size}"
     factory.__name__ = factory.__qualname__ = name
@@ -136,7 +138,7 @@ def _register(size: str) -> None:
     side = 384 if size.endswith("_384") else 224
     register_model(input_shape=(3, side, side),
                    preprocess=PREPROCESS_384 if side == 384 else PREPROCESS_224,
-                   arguments=ARGUMENTS)(factory)
+                   params=PARAMS)(factory)
 
 
 for _size in SIZES:

@@ -20,6 +20,7 @@ import paddle
 from paddle import ParamAttr, nn
 
 from ppinfer.errors import CheckpointError
+from ppinfer.models.arguments import TRAINING, Param, by_name
 from ppinfer.models.layers import fresh_parameter_names, named_batch_norm
 from ppinfer.models.registry import register_model
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
@@ -171,11 +172,22 @@ def torch_state_to_paddle(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     return out
 
 
+# Lite0 is not a PaddleClas architecture: a config for it takes PaddleClas's training-only keys,
+# and PaddleClas's EfficientNet keywords that make Lite0 what it is are set by its name (no
+# squeeze-excite; B0's block settings). Its dropout is "upscale_in_train": nothing at inference.
+LITE0_PARAMS: tuple[Param, ...] = (
+    by_name("use_se", False),
+    by_name("override_params", None),
+    *TRAINING,
+)
+
+
 @register_model(
     "EfficientNet_lite0",
     input_shape=(3, 224, 224),
     preprocess=LITE0_PREPROCESS,
     foreign_maps={"torch": torch_state_to_paddle},
+    params=LITE0_PARAMS,
 )
 def EfficientNet_lite0(class_num: int = 1000) -> nn.Layer:
     with fresh_parameter_names():

@@ -27,7 +27,9 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
-from ppinfer.models.layers import fresh_parameter_names, gelu
+from ppinfer.models.arguments import TRAINING, Param, no_effect, one_of
+from ppinfer.models.layers import fresh_parameter_names
+from ppinfer.models.legacy_safe import gelu
 from ppinfer.models.registry import register_model
 
 N_DIV = 4  # the partial conv mixes dim // 4 channels
@@ -53,9 +55,12 @@ SIZES = {
     "L": Size(192, (3, 4, 18, 3), "RELU"),
 }
 
-# Constructor arguments a training config's Arch can give PaddleClas's FasterNet_* factories.
-ARGUMENTS = {"pconv_fw_type": "split_cat", "fork_feat": False}
 PCONV_FORWARDS = ("split_cat", "slicing")
+# Constructor arguments a training config's Arch can give PaddleClas's FasterNet_* factories
+# (they pass every structural one themselves).
+PARAMS: tuple[Param, ...] = (
+    Param("pconv_fw_type", "split_cat", check=one_of(*PCONV_FORWARDS)),
+    no_effect("fork_feat", False), *TRAINING)
 
 
 def _activation(name: str):
@@ -161,14 +166,14 @@ class FasterNet(nn.Layer):
 
 
 def _register(suffix: str, size: Size) -> None:
-    def factory(class_num: int = 1000, **arguments) -> nn.Layer:
-        return FasterNet(size, class_num, **arguments)
+    def factory(class_num: int = 1000, **built) -> nn.Layer:
+        return FasterNet(size, class_num, **built)
 
     factory.__name__ = factory.__qualname__ = f"FasterNet_{suffix}"
     factory.__doc__ = f"FasterNet-{suffix} (PaddleX: FasterNet-{suffix})."
     # ppcls/configs/ImageNet/FasterNet/FasterNet_*.yaml, Infer: ImageNet's defaults (cv2
     # bilinear resize to 256, crop 224).
-    register_model(paddlex_name=f"FasterNet-{suffix}", arguments=ARGUMENTS)(factory)
+    register_model(paddlex_name=f"FasterNet-{suffix}", params=PARAMS)(factory)
 
 
 for _suffix, _size in SIZES.items():

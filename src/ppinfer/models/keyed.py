@@ -16,7 +16,7 @@ Every helper takes ``key``, the sublayer's dotted path from the model root.
 from __future__ import annotations
 
 from paddle import ParamAttr, nn
-from paddle.nn.initializer import Constant
+from paddle.nn.initializer import Assign, Constant
 
 
 def conv2d(
@@ -67,25 +67,47 @@ def linear(in_features: int, out_features: int, key: str) -> nn.Linear:
 
 def scalar_parameter(layer: nn.Layer, attribute: str, key: str, value: float):
     """A trainable one-element parameter ``layer.<attribute>`` named ``{key}.{attribute}``."""
-    return parameter(layer, attribute, key, [1], value)
-
-
-def parameter(layer: nn.Layer, attribute: str, key: str, shape: list[int], value: float):
-    """A trainable parameter ``layer.<attribute>`` of ``shape``, filled with ``value``, named
-    ``{key}.{attribute}`` (``key`` empty: ``attribute`` alone, a parameter of the root)."""
-    created = layer.create_parameter(
-        shape=list(shape), attr=ParamAttr(name=f"{key}.{attribute}" if key else attribute),
+    parameter = layer.create_parameter(
+        shape=[1], attr=ParamAttr(name=f"{key}.{attribute}"),
         default_initializer=Constant(value),
     )
-    layer.add_parameter(attribute, created)
-    return created
+    layer.add_parameter(attribute, parameter)
+    return parameter
 
 
 def layer_norm(channels: int, key: str, epsilon: float = 1e-5) -> nn.LayerNorm:
-    """LayerNorm over the last axis, named ``{key}.weight`` and ``{key}.bias``."""
+    """LayerNorm over the last axis, named ``{key}.weight|bias``."""
     return nn.LayerNorm(
         channels,
         epsilon=epsilon,
         weight_attr=ParamAttr(name=f"{key}.weight"),
         bias_attr=ParamAttr(name=f"{key}.bias"),
     )
+
+
+def tensor_parameter(
+    layer: nn.Layer, attribute: str, key: str, shape: list[int], dtype: str = "float32",
+    value=None, trainable: bool = True,
+):
+    """A parameter ``layer.<attribute>`` of ``shape`` named ``key``: zeros, or the array
+    ``value`` (a checkpoint gives the values either way). ``trainable=False`` stands for a
+    persistable buffer PaddleClas keeps in its state dict (Swin's ``relative_position_index``),
+    so its files load key for key; Paddle's Assign initializer takes no int64 ``value``."""
+    parameter = layer.create_parameter(
+        shape=shape, dtype=dtype, attr=ParamAttr(name=key, trainable=trainable),
+        default_initializer=Constant(0) if value is None else Assign(value),
+    )
+    parameter.stop_gradient = not trainable
+    layer.add_parameter(attribute, parameter)
+    return parameter
+
+
+def parameter(layer: nn.Layer, attribute: str, key: str, shape: list[int], value: float):
+    """A trainable float parameter ``layer.<attribute>`` of ``shape``, filled with ``value``,
+    named ``{key}.{attribute}`` (ConvNeXt's and MobileNetV4's layer scales ``gamma``)."""
+    created = layer.create_parameter(
+        shape=list(shape), attr=ParamAttr(name=f"{key}.{attribute}"),
+        default_initializer=Constant(value),
+    )
+    layer.add_parameter(attribute, created)
+    return created

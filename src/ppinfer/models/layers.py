@@ -46,13 +46,11 @@ def fresh_parameter_names() -> Iterator[None]:
         unique_name.switch(generator, checker)
 
 
-def gelu(x):
-    """Exact GELU, ``x * Phi(x)``, as ``paddle.nn.GELU()`` computes it (``approximate=False``).
-
-    Written with ``erf`` because Paddle 3's ``F.gelu`` cannot be built into a legacy-IR program
-    (it calls the PIR-only kernel binding: "argument must be Value, but got Variable"), and
-    export writes the legacy program beside the PIR one.
-    """
-    import paddle
-
-    return 0.5 * x * (1.0 + paddle.erf(x * 0.7071067811865476))
+def paddleclas_padding(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """Rows and columns PaddleClas's transformers (``pading_for_not_divisible``) add at the
+    bottom and right so patches or windows tile the map: none when both sides are multiples of
+    ``multiple``, else ``multiple - side % multiple`` on each side -- a whole extra ``multiple``
+    on a side that already was one. Odd, but it is what their models compute."""
+    if height % multiple == 0 and width % multiple == 0:
+        return 0, 0
+    return multiple - height % multiple, multiple - width % multiple

@@ -14,6 +14,10 @@ The sublayer attributes (``conv1``, ``conv2`` ... ``last_second_conv``, ``last_c
 are release/2.0's too, so its dygraph ``state_dict`` keys match as well. PaddleClas 2.x/3.x's
 "legendary" model numbers its blocks instead: :data:`PADDLECLAS_LEGENDARY` reads its keys.
 
+PaddleClas's constructor arguments that change the model are built (:data:`PARAMS`):
+``dropout_prob`` (0.2; ``null`` for no dropout layer, as PaddleClas's distillation configs set),
+``class_expand`` (the head conv's 1280 channels) and ``inplanes`` (the stem's 16).
+
 Math worth knowing, all as PaddleClas has it: the squeeze-excite gate is
 ``hardsigmoid(x, slope=0.2, offset=0.5)`` (fluid's default, not the 1/6 of ``paddle.nn``); the
 squeeze width is ``channels // 4`` without rounding; batch norm uses epsilon 1e-5; the head
@@ -32,6 +36,15 @@ from paddle import ParamAttr, nn
 
 from ppinfer.checkpoints.keymap import KeyTable, table_naming
 from ppinfer.checkpoints.namings import Naming
+from ppinfer.models.arguments import (
+    FEATURE_OUTPUTS,
+    TRAINING,
+    Param,
+    by_name,
+    channels,
+    default_only,
+    probability_or_null,
+)
 from ppinfer.models.layers import fresh_parameter_names, named_batch_norm
 from ppinfer.models.registry import register_model
 
@@ -42,6 +55,19 @@ SE_GATE_SLOPE = 0.2
 SE_GATE_OFFSET = 0.5
 HEAD_CHANNELS = 1280
 DROPOUT = 0.2
+
+# PaddleClas's MobileNetV3(...) keywords (legendary_models/mobilenet_v3.py). ``class_squeeze``
+# (the 1x1 conv before pooling) is 960 for large, and the small factories set it to 576
+# themselves.
+PARAMS: tuple[Param, ...] = (
+    Param("dropout_prob", DROPOUT, check=probability_or_null, unseen=True),
+    Param("class_expand", HEAD_CHANNELS, check=channels),
+    Param("inplanes", STEM_CHANNELS, check=channels),
+    by_name("config", None),
+    by_name("stages_pattern", None),
+    *TRAINING,
+    *FEATURE_OUTPUTS,
+)
 
 
 @dataclass(frozen=True)
@@ -204,19 +230,23 @@ class ResidualUnit(nn.Layer):
 
 
 class MobileNetV3(nn.Layer):
-    """MobileNetV3 ``arch`` ("large" or "small") at width ``scale``; returns logits."""
+    """MobileNetV3 ``arch`` ("large" or "small") at width ``scale``; returns logits. The
+    keywords are PaddleClas's (:data:`PARAMS`)."""
 
-    def __init__(self, arch: str, scale: float = 1.0, class_num: int = 1000, *,
-                 dropout_prob: float | None = DROPOUT, class_expand: int = HEAD_CHANNELS) -> None:
+    def __init__(
+        self, arch: str, scale: float = 1.0, class_num: int = 1000, *,
+        dropout_prob: float | None = DROPOUT, class_expand: int = HEAD_CHANNELS,
+        inplanes: int = STEM_CHANNELS,
+    ) -> None:
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
         with fresh_parameter_names():
-            self._build(ARCHS[arch], scale, class_num, dropout_prob, class_expand)
+            self._build(ARCHS[arch], scale, class_num, inplanes)
+            self._head(ARCHS[arch], scale, class_num, dropout_prob, class_expand)
 
-    def _build(self, cfg: Arch, scale: float, class_num: int, dropout_prob: float | None,
-               class_expand: int) -> None:
-        channels = make_divisible(STEM_CHANNELS * scale)
+    def _build(self, cfg: Arch, scale: float, class_num: int, inplanes: int) -> None:
+        channels = make_divisible(inplanes * scale)
         self.conv1 = ConvBN(3, channels, 3, 2, "conv1", act="hardswish")
 
         self._block_names: list[str] = []
@@ -230,17 +260,20 @@ class MobileNetV3(nn.Layer):
 
         last = make_divisible(scale * cfg.last_channels)
         self.last_second_conv = ConvBN(channels, last, 1, 1, "conv_last", act="hardswish")
+
+    def _head(self, cfg: Arch, scale: float, class_num: int, dropout_prob: float | None,
+              class_expand: int) -> None:
         self.pool = nn.AdaptiveAvgPool2D(1)
         self.last_conv = nn.Conv2D(
-            last,
+            make_divisible(scale * cfg.last_channels),
             class_expand,
             1,
             weight_attr=ParamAttr(name="last_1x1_conv_weights"),
             bias_attr=False,
         )
-        # downscale_in_infer multiplies by 1 - p at inference; PaddleClas builds none for null
-        self.dropout = (nn.Dropout(p=dropout_prob, mode="downscale_in_infer")
-                        if dropout_prob is not None else None)
+        # PaddleClas builds no dropout layer for dropout_prob None; p=0 is the identity too.
+        self.dropout = (None if dropout_prob is None
+                        else nn.Dropout(p=dropout_prob, mode="downscale_in_infer"))
         self.out = nn.Linear(
             class_expand,
             class_num,
@@ -277,57 +310,59 @@ def paddleclas_namings(arch: str) -> tuple[Naming, ...]:
                          block=blocks),)
 
 
-# PaddleClas's constructor arguments ppinfer implements, with its defaults: a training config
-# may set them (its distillation recipes train with dropout_prob: null).
-ARGUMENTS = {"dropout_prob": DROPOUT, "class_expand": HEAD_CHANNELS}
+def params_of(arch: str, scale: float) -> tuple[Param, ...]:
+    """PaddleClas's keywords for a factory: small ones set class_squeeze themselves."""
+    squeeze = ARCHS[arch].last_channels
+    return (*PARAMS, by_name("class_squeeze", squeeze) if arch == "small"
+            else default_only("class_squeeze", squeeze), by_name("scale", scale))
 
 
 # PaddleClas's variants; one factory per registered name.
-@register_model(namings=paddleclas_namings("large"), arguments=ARGUMENTS)
+@register_model(namings=paddleclas_namings("large"), params=params_of("large", 0.35))
 def MobileNetV3_large_x0_35(class_num: int = 1000, **arguments) -> nn.Layer:
     return MobileNetV3("large", 0.35, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"), arguments=ARGUMENTS)
+@register_model(namings=paddleclas_namings("large"), params=params_of("large", 0.5))
 def MobileNetV3_large_x0_5(class_num: int = 1000, **arguments) -> nn.Layer:
     return MobileNetV3("large", 0.5, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"), arguments=ARGUMENTS)
+@register_model(namings=paddleclas_namings("large"), params=params_of("large", 0.75))
 def MobileNetV3_large_x0_75(class_num: int = 1000, **arguments) -> nn.Layer:
     return MobileNetV3("large", 0.75, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"), arguments=ARGUMENTS)
+@register_model(namings=paddleclas_namings("large"), params=params_of("large", 1.0))
 def MobileNetV3_large_x1_0(class_num: int = 1000, **arguments) -> nn.Layer:
     return MobileNetV3("large", 1.0, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("large"), arguments=ARGUMENTS)
+@register_model(namings=paddleclas_namings("large"), params=params_of("large", 1.25))
 def MobileNetV3_large_x1_25(class_num: int = 1000, **arguments) -> nn.Layer:
     return MobileNetV3("large", 1.25, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"), arguments=ARGUMENTS)
+@register_model(namings=paddleclas_namings("small"), params=params_of("small", 0.35))
 def MobileNetV3_small_x0_35(class_num: int = 1000, **arguments) -> nn.Layer:
     return MobileNetV3("small", 0.35, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"), arguments=ARGUMENTS)
+@register_model(namings=paddleclas_namings("small"), params=params_of("small", 0.5))
 def MobileNetV3_small_x0_5(class_num: int = 1000, **arguments) -> nn.Layer:
     return MobileNetV3("small", 0.5, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"), arguments=ARGUMENTS)
+@register_model(namings=paddleclas_namings("small"), params=params_of("small", 0.75))
 def MobileNetV3_small_x0_75(class_num: int = 1000, **arguments) -> nn.Layer:
     return MobileNetV3("small", 0.75, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"), arguments=ARGUMENTS)
+@register_model(namings=paddleclas_namings("small"), params=params_of("small", 1.0))
 def MobileNetV3_small_x1_0(class_num: int = 1000, **arguments) -> nn.Layer:
     return MobileNetV3("small", 1.0, class_num, **arguments)
 
 
-@register_model(namings=paddleclas_namings("small"), arguments=ARGUMENTS)
+@register_model(namings=paddleclas_namings("small"), params=params_of("small", 1.25))
 def MobileNetV3_small_x1_25(class_num: int = 1000, **arguments) -> nn.Layer:
     return MobileNetV3("small", 1.25, class_num, **arguments)

@@ -29,7 +29,16 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
-from ppinfer.models.layers import fresh_parameter_names, gelu
+from ppinfer.models.arguments import (
+    FEATURE_OUTPUTS,
+    TRAINING,
+    Param,
+    channels,
+    default_only,
+    no_effect,
+)
+from ppinfer.models.layers import fresh_parameter_names
+from ppinfer.models.legacy_safe import gelu
 from ppinfer.models.registry import register_model
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
@@ -115,8 +124,9 @@ SIZES = {
 
 # PaddleClas's MobileNetV4 constructor arguments a training config's Arch may give (the
 # factories fix the others); the dropouts are the identity at inference.
-ARGUMENTS = {"class_expand": CLASS_EXPAND, "drop_rate": 0.0, "drop_path_rate": 0.0,
-             "use_fused_attn": False}
+PARAMS: tuple[Param, ...] = (
+    Param("class_expand", CLASS_EXPAND, check=channels), default_only("use_fused_attn", False),
+    no_effect("drop_rate", 0.0), no_effect("drop_path_rate", 0.0), *TRAINING, *FEATURE_OUTPUTS)
 
 
 def _act(name: str | None):
@@ -269,8 +279,8 @@ class MobileNetV4(nn.Layer):
 def _register(size: str) -> None:
     resize, crop = SIZES[size][3]
 
-    def factory(class_num: int = 1000, **arguments) -> nn.Layer:
-        return MobileNetV4(size, class_num, **arguments)
+    def factory(class_num: int = 1000, **built) -> nn.Layer:
+        return MobileNetV4(size, class_num, **built)
 
     name = f"MobileNetV4_{size}"
     factory.__name__ = factory.__qualname__ = name
@@ -278,7 +288,7 @@ def _register(size: str) -> None:
     # ppcls/configs/ImageNet/MobileNetV4/MobileNetV4_*.yaml, Infer: cv2 bilinear resize.
     register_model(input_shape=(3, crop, crop),
                    preprocess=PreprocessConfig(resize_short=resize, crop_size=(crop, crop)),
-                   arguments=ARGUMENTS)(factory)
+                   params=PARAMS)(factory)
 
 
 for _size in SIZES:

@@ -1,9 +1,9 @@
 """PP-HGNetV2 B0 ... B6, with PaddleClas 2.x's structure, names and math.
 
 Structure and numerics follow PaddleClas 2.6
-``ppcls/arch/backbone/legendary_models/pp_hgnet_v2.py`` with its factories' defaults (what
-``ppcls/configs/ImageNet/PPHGNetV2/*.yaml`` builds): ``use_last_conv``, ``class_expand`` 2048,
-dropout 0 and learnable affine blocks (``use_lab``) in B0-B3 only. Sublayer attributes are
+``ppcls/arch/backbone/legendary_models/pp_hgnet_v2.py``, learnable affine blocks (``use_lab``) in
+B0-B3 only, with the constructor arguments that change the model built (:data:`PARAMS`):
+``use_last_conv`` (true), ``class_expand`` (2048) and ``dropout_prob`` (0). Sublayer attributes are
 PaddleClas's and every variable is named after its state-dict key (``models/keyed.py``), so a
 PaddleClas ``PPHGNetV2_B4_ssld_pretrained.pdparams`` loads as it is:
 
@@ -15,7 +15,8 @@ PaddleClas ``PPHGNetV2_B4_ssld_pretrained.pdparams`` loads as it is:
   output width and excited to it (``aggregation_squeeze_conv``, ``aggregation_excitation_conv``),
   plus the input in every block but a stage's first;
 * head: global pool, ``last_conv`` (1x1 to 2048, no bias, no batch norm), relu, ``lab`` when
-  ``use_lab``, ``fc``.
+  ``use_lab``, dropout (``downscale_in_infer``: times ``1 - dropout_prob``), ``fc``; without
+  ``use_last_conv`` only ``fc``.
 
 A learnable affine block (``*.lab.scale``, ``*.lab.bias``, one value each) follows the relu of
 every activated conv when ``use_lab``; convs without activation have none.
@@ -30,11 +31,32 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
+from ppinfer.models.arguments import (
+    FEATURE_OUTPUTS,
+    TRAINING,
+    Param,
+    boolean,
+    by_name,
+    channels,
+    probability,
+)
 from ppinfer.models.layers import fresh_parameter_names
 from ppinfer.models.registry import register_model
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
 
 CLASS_EXPAND = 2048
+
+# PaddleClas's PPHGNetV2(...) keywords; the factories set the stages, stem and use_lab.
+PARAMS: tuple[Param, ...] = (
+    Param("use_last_conv", True, check=boolean),
+    Param("class_expand", CLASS_EXPAND, check=channels),
+    Param("dropout_prob", 0.0, check=probability, unseen=True),
+    by_name("stage_config", None),
+    by_name("stem_channels", None),
+    by_name("use_lab", None),
+    *TRAINING,
+    *FEATURE_OUTPUTS,
+)
 
 # ppcls/configs/ImageNet/PPHGNetV2/PPHGNetV2_B{0-6}.yaml, Infer.transforms (all seven alike).
 HGNETV2_PREPROCESS = PreprocessConfig(
@@ -215,9 +237,11 @@ class HGV2Stage(nn.Layer):
 
 
 class PPHGNetV2(nn.Layer):
-    """PP-HGNetV2 ``arch`` ("B0" ... "B6"); returns logits ``[N, class_num]``."""
+    """PP-HGNetV2 ``arch`` ("B0" ... "B6"); returns logits ``[N, class_num]``. The keywords
+    are PaddleClas's (:data:`PARAMS`)."""
 
-    def __init__(self, arch: str, class_num: int = 1000) -> None:
+    def __init__(self, arch: str, class_num: int = 1000, *, use_last_conv: bool = True,
+                 class_expand: int = CLASS_EXPAND, dropout_prob: float = 0.0) -> None:
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
@@ -228,28 +252,35 @@ class PPHGNetV2(nn.Layer):
                 HGV2Stage(stage, f"stages.{i}", cfg.use_lab) for i, stage in enumerate(cfg.stages)
             ])
             features = cfg.stages[-1].out_channels
-            self.last_conv = keyed.conv2d(features, CLASS_EXPAND, 1, "last_conv", padding=0)
-            self.lab = LearnableAffineBlock("lab") if cfg.use_lab else None
-            self.fc = keyed.linear(CLASS_EXPAND, class_num, "fc")
+            self.last_conv = self.lab = self.dropout = None
+            if use_last_conv:
+                self.last_conv = keyed.conv2d(features, class_expand, 1, "last_conv", padding=0)
+                self.lab = LearnableAffineBlock("lab") if cfg.use_lab else None
+                self.dropout = nn.Dropout(p=dropout_prob, mode="downscale_in_infer")
+                features = class_expand
+            self.fc = keyed.linear(features, class_num, "fc")
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)
-        x = F.relu(self.last_conv(F.adaptive_avg_pool2d(x, 1)))
-        if self.lab is not None:
-            x = self.lab(x)
-        # PaddleClas's head dropout has p=0: at inference it is the identity.
+        x = F.adaptive_avg_pool2d(x, 1)
+        if self.last_conv is not None:
+            x = F.relu(self.last_conv(x))
+            if self.lab is not None:
+                x = self.lab(x)
+            x = self.dropout(x)
         return self.fc(paddle.flatten(x, start_axis=1))
 
 
 def _register(arch: str) -> None:
-    def factory(class_num: int = 1000) -> nn.Layer:
-        return PPHGNetV2(arch, class_num)
+    def factory(class_num: int = 1000, **arguments) -> nn.Layer:
+        return PPHGNetV2(arch, class_num, **arguments)
 
     factory.__name__ = factory.__qualname__ = f"PPHGNetV2_{arch}"
     factory.__doc__ = f"PP-HGNetV2-{arch} (PaddleX: PP-HGNetV2-{arch})."
-    register_model(paddlex_name=f"PP-HGNetV2-{arch}", preprocess=HGNETV2_PREPROCESS)(factory)
+    register_model(paddlex_name=f"PP-HGNetV2-{arch}", preprocess=HGNETV2_PREPROCESS,
+                   params=PARAMS)(factory)
 
 
 for _arch in ARCHS:

@@ -1,8 +1,10 @@
 """PP-LCNet x0_25 ... x2_5, with PaddleClas 2.x's structure, names and math.
 
-Structure and numerics follow PaddleClas 2.6 ``ppcls/arch/backbone/legendary_models/pp_lcnet.py``
-with the defaults its ``PPLCNet_x*`` factories and ``ppcls/configs/ImageNet/PPLCNet/*.yaml`` use
-(``act: hardswish``, ``use_last_conv``, ``class_expand`` 1280, dropout 0.2, strides 2,2,2,2,2).
+Structure and numerics follow PaddleClas 2.6 ``ppcls/arch/backbone/legendary_models/pp_lcnet.py``,
+with every argument of its constructor that changes the model (:data:`PARAMS`): ``dropout_prob``
+(default 0.2), ``class_expand`` (1280), ``stride_list`` (2,2,2,2,2; PULC's text-line model
+strides [2, 1] to keep width), ``use_last_conv`` (true; PULC's image-orientation model has no
+head conv) and ``act`` (hardswish; relu, relu6).
 The sublayer attributes are PaddleClas's and every variable is named after its state-dict key
 (``models/keyed.py``), so a PaddleClas ``PPLCNet_x1_0_pretrained.pdparams`` loads as it is:
 
@@ -15,7 +17,7 @@ The sublayer attributes are PaddleClas's and every variable is named after its s
 Math worth knowing: the squeeze-excite gate is ``paddle.nn.Hardsigmoid``'s (slope 1/6, offset
 0.5; MobileNetV3's PaddleClas code uses 0.2), its width ``channels // 4`` without rounding;
 batch norm epsilon 1e-5; the head dropout is ``downscale_in_infer``, so at inference it
-multiplies the features by 0.8.
+multiplies the features by ``1 - dropout_prob`` (0.8 by default).
 """
 
 from __future__ import annotations
@@ -25,6 +27,18 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
+from ppinfer.models.arguments import (
+    FEATURE_OUTPUTS,
+    TRAINING,
+    Param,
+    boolean,
+    by_name,
+    channels,
+    default_only,
+    one_of,
+    probability,
+    strides,
+)
 from ppinfer.models.layers import fresh_parameter_names
 from ppinfer.models.mobilenet_v3 import make_divisible
 from ppinfer.models.registry import register_model
@@ -33,8 +47,7 @@ STEM_CHANNELS = 16
 SE_REDUCTION = 4
 SE_GATE_SLOPE = 1.0 / 6.0  # paddle.nn.Hardsigmoid's default, which PaddleClas's PP-LCNet uses
 SE_GATE_OFFSET = 0.5
-CLASS_EXPAND = 1280
-DROPOUT = 0.2
+ACTIVATIONS = {"hardswish": F.hardswish, "relu": F.relu, "relu6": F.relu6}
 
 # Depthwise-separable blocks per stage: (kernel, in channels, out channels, stride, SE) at x1.0.
 STAGES: dict[str, tuple[tuple[int, int, int, int, bool], ...]] = {
@@ -45,6 +58,20 @@ STAGES: dict[str, tuple[tuple[int, int, int, int, bool], ...]] = {
     "blocks6": ((5, 256, 512, 2, True), (5, 512, 512, 1, True)),
 }
 
+# PaddleClas's PPLCNet(...) keywords. A stride is an int or [height, width]: PaddleClas writes
+# stride_list[0] into the stem and the others into the first block of blocks3 ... blocks6.
+PARAMS: tuple[Param, ...] = (
+    Param("dropout_prob", 0.2, check=probability, unseen=True),
+    Param("class_expand", 1280, check=channels),
+    Param("stride_list", [2, 2, 2, 2, 2], check=strides(5), unseen=True),
+    Param("use_last_conv", True, check=boolean),
+    Param("act", "hardswish", check=one_of(*ACTIVATIONS), unseen=True),
+    by_name("stages_pattern", list(STAGES)),
+    default_only("stop_after", None),
+    *TRAINING,
+    *FEATURE_OUTPUTS,
+)
+
 # PaddleClas name -> width scale; PaddleX calls them PP-LCNet_x*.
 SCALES = {
     "x0_25": 0.25, "x0_35": 0.35, "x0_5": 0.5, "x0_75": 0.75,
@@ -52,20 +79,24 @@ SCALES = {
 }
 
 
+Stride = int | list[int]  # [height, width] for PULC's text-line models
+
+
 class ConvBNLayer(nn.Layer):
-    """Conv (no bias) + batch norm + hardswish."""
+    """Conv (no bias) + batch norm + ``act``."""
 
     def __init__(
-        self, in_channels: int, kernel: int, out_channels: int, stride: int, key: str,
-        groups: int = 1,
+        self, in_channels: int, kernel: int, out_channels: int, stride: Stride, key: str,
+        act: str, groups: int = 1,
     ) -> None:
         super().__init__()
         self.conv = keyed.conv2d(in_channels, out_channels, kernel, f"{key}.conv",
                                  stride=stride, groups=groups)
         self.bn = keyed.batch_norm(out_channels, f"{key}.bn")
+        self._act = ACTIVATIONS[act]
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return F.hardswish(self.bn(self.conv(x)))
+        return self._act(self.bn(self.conv(x)))
 
 
 class SEModule(nn.Layer):
@@ -87,14 +118,14 @@ class DepthwiseSeparable(nn.Layer):
     """Depthwise ``kernel`` conv (stride here), optional SE, then pointwise 1x1 conv."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, kernel: int, use_se: bool,
-        key: str,
+        self, in_channels: int, out_channels: int, stride: Stride, kernel: int, use_se: bool,
+        key: str, act: str,
     ) -> None:
         super().__init__()
         self.dw_conv = ConvBNLayer(in_channels, kernel, in_channels, stride, f"{key}.dw_conv",
-                                   groups=in_channels)
+                                   act, groups=in_channels)
         self.se = SEModule(in_channels, f"{key}.se") if use_se else None
-        self.pw_conv = ConvBNLayer(in_channels, 1, out_channels, 1, f"{key}.pw_conv")
+        self.pw_conv = ConvBNLayer(in_channels, 1, out_channels, 1, f"{key}.pw_conv", act)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.dw_conv(x)
@@ -103,50 +134,40 @@ class DepthwiseSeparable(nn.Layer):
         return self.pw_conv(x)
 
 
-# PaddleClas's PPLCNet constructor arguments that change the network, with its defaults (a
-# training config's ``Arch`` section may set them: PULC's models change strides, drop the last
-# conv, or train without dropout). ``lr_mult_list`` only scales learning rates: accepted.
-ARGUMENTS = {"dropout_prob": DROPOUT, "class_expand": CLASS_EXPAND,
-             "stride_list": (2, 2, 2, 2, 2), "use_last_conv": True, "act": "hardswish",
-             "lr_mult_list": (1.0,) * 6}
-
-
-def _stride(value):
-    """PaddleClas's stride: an int, or [h, w] (PULC's text models keep the width)."""
-    return tuple(value) if isinstance(value, (list, tuple)) else int(value)
-
-
 class PPLCNet(nn.Layer):
-    """PP-LCNet at width ``scale``; returns logits ``[N, class_num]``."""
+    """PP-LCNet at width ``scale``; returns logits ``[N, class_num]``. The other arguments are
+    PaddleClas's (:data:`PARAMS`)."""
 
-    def __init__(self, scale: float, class_num: int = 1000, *, dropout_prob=DROPOUT,
-                 class_expand: int = CLASS_EXPAND, stride_list=(2, 2, 2, 2, 2),
-                 use_last_conv: bool = True, act: str = "hardswish", lr_mult_list=None) -> None:
+    def __init__(
+        self, scale: float, class_num: int = 1000, *, dropout_prob: float = 0.2,
+        class_expand: int = 1280, stride_list: tuple[Stride, ...] = (2, 2, 2, 2, 2),
+        use_last_conv: bool = True, act: str = "hardswish",
+    ) -> None:
         super().__init__()
-        if act != "hardswish":
-            raise ValueError(f"act {act!r}: ppinfer's PP-LCNet implements hardswish only")
-        if len(stride_list) != 5:
-            raise ValueError(f"stride_list needs 5 strides, not {len(stride_list)}")
-        strides = [_stride(v) for v in stride_list]
+        self._act = ACTIVATIONS[act]
         with fresh_parameter_names():
-            self.conv1 = ConvBNLayer(3, 3, make_divisible(STEM_CHANNELS * scale), strides[0],
-                                     "conv1")
-            for number, (stage, blocks) in enumerate(STAGES.items(), start=2):
-                layers = [
-                    DepthwiseSeparable(make_divisible(cin * scale), make_divisible(cout * scale),
-                                       strides[number - 2] if i == 0 and number > 2 else stride,
-                                       kernel, se, f"{stage}.{i}")
-                    for i, (kernel, cin, cout, stride, se) in enumerate(blocks)
-                ]
-                self.add_sublayer(stage, nn.Sequential(*layers))
+            self.conv1 = ConvBNLayer(3, 3, make_divisible(STEM_CHANNELS * scale),
+                                     stride_list[0], "conv1", act)
+            for stage, blocks in STAGES.items():
+                self.add_sublayer(stage, self._stage(stage, blocks, scale, stride_list, act))
             features = make_divisible(STAGES["blocks6"][-1][2] * scale)
-            self.last_conv = (keyed.conv2d(features, class_expand, 1, "last_conv")
-                              if use_last_conv else None)
-            # downscale_in_infer: inference multiplies by 1 - p (PaddleClas's Dropout); no
-            # dropout at all without the last conv, or when a config says null
-            self.dropout = (nn.Dropout(p=dropout_prob, mode="downscale_in_infer")
-                            if use_last_conv and dropout_prob is not None else None)
-            self.fc = keyed.linear(class_expand if use_last_conv else features, class_num, "fc")
+            self.last_conv = self.dropout = None
+            if use_last_conv:
+                self.last_conv = keyed.conv2d(features, class_expand, 1, "last_conv")
+                self.dropout = nn.Dropout(p=dropout_prob, mode="downscale_in_infer")
+                features = class_expand
+            self.fc = keyed.linear(features, class_num, "fc")
+
+    @staticmethod
+    def _stage(stage: str, blocks: tuple, scale: float, stride_list, act: str) -> nn.Sequential:
+        # blocks3 ... blocks6 take their first stride from stride_list[1:] (blocks2's is 1).
+        first = stride_list[int(stage[-1]) - 2] if stage != "blocks2" else None
+        return nn.Sequential(*[
+            DepthwiseSeparable(make_divisible(cin * scale), make_divisible(cout * scale),
+                               first if i == 0 and first is not None else stride, kernel, se,
+                               f"{stage}.{i}", act)
+            for i, (kernel, cin, cout, stride, se) in enumerate(blocks)
+        ])
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.conv1(x)
@@ -154,20 +175,18 @@ class PPLCNet(nn.Layer):
             x = getattr(self, stage)(x)
         x = F.adaptive_avg_pool2d(x, 1)
         if self.last_conv is not None:
-            x = F.hardswish(self.last_conv(x))
-        if self.dropout is not None:
-            x = self.dropout(x)
+            x = self.dropout(self._act(self.last_conv(x)))
         return self.fc(paddle.flatten(x, start_axis=1))
 
 
 def _register(suffix: str, scale: float) -> None:
     def factory(class_num: int = 1000, **arguments) -> nn.Layer:
-        arguments.pop("lr_mult_list", None)
         return PPLCNet(scale, class_num, **arguments)
 
     factory.__name__ = factory.__qualname__ = f"PPLCNet_{suffix}"
     factory.__doc__ = f"PP-LCNet at width {scale} (PaddleX: PP-LCNet_{suffix})."
-    register_model(paddlex_name=f"PP-LCNet_{suffix}", arguments=ARGUMENTS)(factory)
+    register_model(paddlex_name=f"PP-LCNet_{suffix}",
+                   params=(*PARAMS, by_name("scale", scale)))(factory)
 
 
 for _suffix, _scale in SCALES.items():

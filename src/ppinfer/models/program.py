@@ -15,6 +15,7 @@ import numpy as np
 from ppinfer.checkpoints import load_checkpoint
 from ppinfer.checkpoints.namings import fit_naming
 from ppinfer.models import ModelSpec
+from ppinfer.models.arguments import ArchArguments
 from ppinfer.runtime.paddle_env import ir_guard, paddle_env, program_context, static_mode
 from ppinfer.runtime.paddle_import import import_paddle
 
@@ -34,6 +35,7 @@ class StaticModel:
     executor: Any
     expected: dict[str, tuple[int, ...]]  # variable name -> shape
     structured: dict[str, str]  # the Layer's state_dict key -> variable name
+    arguments: ArchArguments | None = None  # PaddleClas's constructor arguments it was built with
 
     def guard(self):
         """Context for running or saving this program (its IR and its scope)."""
@@ -68,9 +70,10 @@ def build_static_model(
     class_num: int = 1000,
     input_shape: tuple[int, int, int] | None = None,
     ir: str | None = None,
-    arguments: dict | None = None,
+    arguments: ArchArguments | None = None,
 ) -> StaticModel:
-    """Build ``spec`` as a static program in ``ir`` (default: native), parameters initialised."""
+    """Build ``spec`` as a static program in ``ir`` (default: native), parameters initialised;
+    ``arguments``: PaddleClas's constructor arguments (default: PaddleClas's defaults)."""
     paddle = import_paddle()
     ir = ir or paddle_env().native_format
     input_shape = tuple(input_shape or spec.input_shape)
@@ -82,7 +85,7 @@ def build_static_model(
         main, startup = paddle.static.Program(), paddle.static.Program()
         with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
             x = paddle.static.data(INPUT_NAME, [None, *input_shape], "float32")
-            net = spec.build(class_num=class_num, **(arguments or {}))
+            net = spec.build(class_num=class_num, arguments=arguments)
             net.eval()
             prob = paddle.nn.functional.softmax(net(x), axis=-1)
         params = net.state_dict()
@@ -93,5 +96,6 @@ def build_static_model(
         with paddle.static.scope_guard(scope):
             executor.run(startup)
     return StaticModel(
-        spec, class_num, input_shape, ir, main, x, prob, scope, executor, expected, structured
+        spec, class_num, input_shape, ir, main, x, prob, scope, executor, expected, structured,
+        arguments,
     )

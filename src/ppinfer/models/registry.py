@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ppinfer.checkpoints.namings import Naming
 from ppinfer.errors import UnknownNameError
+from ppinfer.models.arguments import ArchArguments, Param, resolve
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS, PreprocessConfig
 
 # Family modules, imported once on first registry access. Add a family here.
@@ -23,6 +24,8 @@ FAMILY_MODULES = (
     "ppinfer.models.efficientnet",
     "ppinfer.models.pp_lcnet",
     "ppinfer.models.pp_hgnetv2",
+    "ppinfer.models.clip",
+    "ppinfer.models.swin_transformer",
     "ppinfer.models.convnext",
     "ppinfer.models.fasternet",
     "ppinfer.models.mobilenet_v4",
@@ -35,7 +38,8 @@ class ModelSpec:
     """An architecture and the defaults that belong to it."""
 
     name: str
-    factory: Callable[..., Any]  # factory(class_num: int) -> paddle.nn.Layer
+    # factory(class_num: int, **built) -> paddle.nn.Layer, ``built`` being the BUILT params
+    factory: Callable[..., Any]
     family: str
     input_shape: tuple[int, int, int] = (3, 224, 224)
     preprocess: PreprocessConfig = IMAGENET_PREPROCESS
@@ -52,15 +56,24 @@ class ModelSpec:
     # model directory whose name is not one of its own).
     aliases: tuple[str, ...] = ()
     paddlex_name: str | None = None
-    # PaddleClas constructor arguments (``Arch`` in a training config) this family implements,
-    # with PaddleClas's defaults; ``build`` passes the ones given to the factory.
-    arguments: dict[str, Any] = field(default_factory=dict)
+    # The keyword arguments of PaddleClas's constructor for this name (models/arguments.py).
+    params: tuple[Param, ...] = ()
 
-    def build(self, class_num: int = 1000, **arguments: Any):
-        unknown = sorted(set(arguments) - set(self.arguments))
-        if unknown:
-            raise ValueError(f"{self.name} takes no argument {unknown[0]!r}")
-        return self.factory(class_num=class_num, **arguments)
+    def build(self, class_num: int = 1000, arguments: ArchArguments | None = None):
+        """The dygraph model; ``arguments`` default to PaddleClas's defaults."""
+        arguments = arguments or self.arguments()
+        return self.factory(class_num=class_num, **arguments.built)
+
+    def arguments(self, given: dict[str, Any] | None = None,
+                  where: dict[str, str] | None = None,
+                  defaults_known: bool = False) -> ArchArguments:
+        """``given`` (PaddleClas constructor arguments) checked against this architecture's;
+        ``where[name]`` says where each was written, for messages; ``defaults_known``: they
+        are a training config's, so the others were PaddleClas's defaults in training too."""
+        given = given or {}
+        where = where or {}
+        return resolve(self.name, self.params, given,
+                       {name: where.get(name, "--arch-arg") for name in given}, defaults_known)
 
     @property
     def card_name(self) -> str:
@@ -82,11 +95,11 @@ def register_model(
     namings: tuple[Naming, ...] = (),
     aliases: tuple[str, ...] = (),
     paddlex_name: str | None = None,
-    arguments: dict[str, Any] | None = None,
+    params: tuple[Param, ...] = (),
 ):
-    """Register ``factory(class_num=..., **arguments) -> nn.Layer`` under ``name`` (default:
-    its __name__), also reachable by each of ``aliases`` and by ``paddlex_name``.
-    ``arguments``: the PaddleClas constructor arguments it takes, with their defaults."""
+    """Register ``factory(class_num=..., **built) -> nn.Layer`` under ``name`` (default: its
+    __name__), also reachable by each of ``aliases`` and by ``paddlex_name``; ``params`` are
+    the PaddleClas constructor's keyword arguments (models/arguments.py)."""
 
     def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
         key = name or factory.__name__
@@ -105,7 +118,7 @@ def register_model(
             namings=tuple(namings),
             aliases=others,
             paddlex_name=paddlex_name if paddlex_name != key else None,
-            arguments=dict(arguments or {}),
+            params=tuple(params),
         )
         return factory
 
@@ -138,37 +151,53 @@ def _fold(name: str) -> str:
     return "".join(c for c in name.lower() if c.isalnum())
 
 
+def _numbers(name: str) -> list[int]:
+    return [int(group) for group in re.findall(r"\d+", name)]
+
+
+def _typo(typed: str, name: str) -> bool:
+    """``typed`` is ``name`` with one slip of the hand: two neighbours swapped ("lrage"), a
+    letter doubled ("vdd") or one left out ("ResNt"). An inserted or replaced letter is not
+    one: ResNeXt, ResNeSt and ResNet50_vc are other PaddleClas architectures, not ResNet's
+    typos."""
+    if len(typed) == len(name):
+        diff = [i for i, (a, b) in enumerate(zip(typed, name)) if a != b]
+        return (len(diff) == 2 and diff[1] == diff[0] + 1
+                and typed[diff[0]] == name[diff[1]] and typed[diff[1]] == name[diff[0]])
+    if len(typed) == len(name) + 1:
+        return any(typed[:i] + typed[i + 1:] == name and typed[i] == typed[i - 1]
+                   for i in range(1, len(typed)))
+    if len(typed) + 1 == len(name):
+        return any(name[:i] + name[i + 1:] == typed for i in range(len(name)))
+    return False
+
+
+def _same_spelled(typed: str, name: str) -> bool:
+    """``typed`` is ``name`` misspelled: the same name but for case and separators, or one
+    typo (:func:`_typo`) in its letters with the same numbers. "SE_ResNet50_vd",
+    "ResNet200_vd" and "EfficientNetB0" name other architectures: no ResNet50_vd or
+    EfficientNet_lite0 is offered for them."""
+    if _fold(typed) == _fold(name):
+        return True
+    letters = ["".join(c for c in n.lower() if c.isalpha()) for n in (typed, name)]
+    # x1_00 for x1_0: the numbers compare as numbers
+    return _numbers(typed) == _numbers(name) and (letters[0] == letters[1] or _typo(*letters))
+
+
 def get_model(name: str) -> ModelSpec:
     """The architecture registered as ``name`` or under the alias ``name``."""
     _load_families()
     spec = _MODELS.get(_ALIASES.get(name, name))
     if spec is not None:
         return spec
-    close = [n for n in (*_MODELS, *_ALIASES) if _misspelled(name, n)]
-    hint = f" Did you mean {min(close, key=lambda n: _distance(_fold(n), _fold(name)))}?" \
-        if close else ""
+    known = [*_MODELS, *_ALIASES]
+    close = [n for n in known if _fold(n) == _fold(name)] or [
+        n for n in known if _same_spelled(name, n)]
+    hint = f" Did you mean {close[0]}?" if close else ""
     aliased = f" (and aliases such as {min(_ALIASES)})" if _ALIASES else ""
     raise UnknownNameError(
         f"Unknown model {name!r}.{hint} Registered models: {', '.join(sorted(_MODELS))}"
-        f"{aliased}. An inference model PaddleClas or PaddleX exported runs with any "
-        "architecture: ppinfer predict --model DIR."
+        f"{aliased}. A model PaddleClas or PaddleX exported (inference.json or "
+        "inference.pdmodel beside inference.pdiparams and inference.yml) runs without "
+        "ppinfer building it: ppinfer predict --model DIR."
     )
-
-
-def _misspelled(given: str, known: str) -> bool:
-    """``given`` is ``known`` spelled otherwise (case, ``_``/``-``, one or two typed letters),
-    never another architecture: the numbers (depth, width, size) must be the same, and the
-    letters at most two edits apart."""
-    a, b = _fold(given), _fold(known)
-    numbers = [[int(n) for n in re.findall(r"\d+", name)] for name in (given, known)]
-    return a == b or (numbers[0] == numbers[1] and _distance(a, b) <= min(2, len(b) // 6))
-
-
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance (small strings: names)."""
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
-    return row[-1]

@@ -3,6 +3,10 @@
 The variables keep PaddleClas 1.x's ``ParamAttr`` names (``conv1_1_weights``,
 ``res2a_branch2a_weights``, ``bn2a_branch2a_scale``, ``fc_0.w_0``, ...). The tables at the end
 read the structured names of PaddleClas's later dygraph models into this module's own ones.
+
+Of PaddleClas 2.x's ``ResNet(...)`` keywords (:data:`PARAMS`), those that change the model are
+built at their defaults only (``stem_act: relu``, ``stride_list: [2, 2, 2, 2, 2]``,
+``max_pool: true``, ...): a config that sets another value is refused by name.
 """
 
 from __future__ import annotations
@@ -14,6 +18,14 @@ from paddle import ParamAttr, nn
 
 from ppinfer.checkpoints.keymap import KeyTable, table_naming
 from ppinfer.checkpoints.namings import Naming
+from ppinfer.models.arguments import (
+    FEATURE_OUTPUTS,
+    TRAINING,
+    Param,
+    by_name,
+    default_only,
+    no_effect,
+)
 from ppinfer.models.layers import fresh_parameter_names, named_batch_norm
 from ppinfer.models.registry import register_model
 
@@ -27,6 +39,23 @@ _STAGE_DEPTHS: dict[int, tuple[int, int, int, int]] = {
 }
 _STAGE_WIDTHS = (64, 128, 256, 512)
 _BOTTLENECK_EXPANSION = 4
+
+# PaddleClas 2.x's ResNet(...) keywords (legendary_models/resnet.py). data_format: "NHWC"
+# transposes the NCHW input first; the math, and the exported program's input, are the same.
+PARAMS: tuple[Param, ...] = (
+    default_only("stem_act", "relu", unseen=True),
+    default_only("stride_list", [2, 2, 2, 2, 2], unseen=True),
+    default_only("max_pool", True, unseen=True),
+    default_only("input_image_channel", 3),
+    default_only("layer_type", "ConvBNLayer"),
+    default_only("use_first_short_conv", True),
+    no_effect("data_format", "NCHW"),
+    by_name("config", None),
+    by_name("stages_pattern", None),
+    by_name("version", None),
+    *TRAINING,
+    *FEATURE_OUTPUTS,
+)
 
 
 def _bn_name(conv_name: str) -> str:
@@ -243,51 +272,51 @@ def paddleclas_namings(depth: int, vd: bool = False) -> tuple[Naming, ...]:
     )
 
 
-@register_model(namings=paddleclas_namings(18))
+@register_model(namings=paddleclas_namings(18), params=PARAMS)
 def ResNet18(class_num: int = 1000) -> nn.Layer:
     return ResNet(18, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(34))
+@register_model(namings=paddleclas_namings(34), params=PARAMS)
 def ResNet34(class_num: int = 1000) -> nn.Layer:
     return ResNet(34, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(50))
+@register_model(namings=paddleclas_namings(50), params=PARAMS)
 def ResNet50(class_num: int = 1000) -> nn.Layer:
     return ResNet(50, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(101))
+@register_model(namings=paddleclas_namings(101), params=PARAMS)
 def ResNet101(class_num: int = 1000) -> nn.Layer:
     return ResNet(101, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(152))
+@register_model(namings=paddleclas_namings(152), params=PARAMS)
 def ResNet152(class_num: int = 1000) -> nn.Layer:
     return ResNet(152, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(18, vd=True))
+@register_model(namings=paddleclas_namings(18, vd=True), params=PARAMS)
 def ResNet18_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(18, vd=True, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(34, vd=True))
+@register_model(namings=paddleclas_namings(34, vd=True), params=PARAMS)
 def ResNet34_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(34, vd=True, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(50, vd=True))
+@register_model(namings=paddleclas_namings(50, vd=True), params=PARAMS)
 def ResNet50_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(50, vd=True, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(101, vd=True))
+@register_model(namings=paddleclas_namings(101, vd=True), params=PARAMS)
 def ResNet101_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(101, vd=True, class_num=class_num)
 
 
-@register_model(namings=paddleclas_namings(152, vd=True))
+@register_model(namings=paddleclas_namings(152, vd=True), params=PARAMS)
 def ResNet152_vd(class_num: int = 1000) -> nn.Layer:
     return ResNet(152, vd=True, class_num=class_num)

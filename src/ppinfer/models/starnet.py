@@ -22,6 +22,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
+from ppinfer.models.arguments import TRAINING, Param, channels, no_effect
 from ppinfer.models.layers import fresh_parameter_names
 from ppinfer.models.registry import register_model
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
@@ -37,7 +38,8 @@ SIZES = {
 # ppcls/configs/ImageNet/StarNet/StarNet_S*.yaml, Infer: cv2 bilinear resize to 224, crop 224.
 STARNET_PREPROCESS = PreprocessConfig(resize_short=224, crop_size=(224, 224))
 # PaddleClas's StarNet constructor arguments a training config's Arch may give.
-ARGUMENTS = {"mlp_ratio": 4, "drop_path_rate": 0.0}
+PARAMS: tuple[Param, ...] = (Param("mlp_ratio", 4, check=channels),
+                             no_effect("drop_path_rate", 0.0), *TRAINING)
 
 
 class ConvBN(nn.Layer):
@@ -102,13 +104,13 @@ class StarNet(nn.Layer):
 def _register(suffix: str) -> None:
     base_dim, depths = SIZES[suffix]
 
-    def factory(class_num: int = 1000, **arguments) -> nn.Layer:
-        return StarNet(base_dim, depths, class_num, **arguments)
+    def factory(class_num: int = 1000, **built) -> nn.Layer:
+        return StarNet(base_dim, depths, class_num, **built)
 
     factory.__name__ = factory.__qualname__ = f"StarNet_{suffix}"
     factory.__doc__ = f"StarNet-{suffix} (PaddleX: StarNet-{suffix})."
     register_model(paddlex_name=f"StarNet-{suffix}", preprocess=STARNET_PREPROCESS,
-                   arguments=ARGUMENTS)(factory)
+                   params=PARAMS)(factory)
 
 
 for _suffix in SIZES:

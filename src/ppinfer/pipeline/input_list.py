@@ -1,4 +1,6 @@
-"""``--input-list FILE``: image paths one a line, for lists too long for a shell.
+"""``--input-list FILE``: image paths one a line, for lists too long for a shell
+(``--input-list -`` reads them from standard input: ``find photos -name '*.jpg' | ppinfer
+predict --input-list -``).
 
 Each line is one image file, taken as written (no globbing, no directory walk, nothing checked
 up front): with millions of paths on shared storage, a stat per path in the driver would cost
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Iterable, Sequence
 
 from ppinfer.errors import ConfigError
@@ -26,8 +29,11 @@ def read_input_list(path: str | os.PathLike[str]) -> list[str]:
 
 
 def numbered_lines(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
-    """(line number, path) for every path listed in ``path``, blank lines skipped."""
+    """(line number, path) for every path listed in ``path`` (``-``: standard input), blank
+    lines skipped."""
     name = os.fspath(path)
+    if name == "-":
+        return _split(_read_stdin(), "standard input")
     try:
         info = os.stat(name)  # before open: opening a FIFO would block
         if not stat.S_ISREG(info.st_mode):
@@ -39,6 +45,23 @@ def numbered_lines(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
             data = fh.read(MAX_LIST_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"Cannot read the --input-list {name}: {exc.strerror or exc}.") from None
+    return _split(data, name)
+
+
+def _read_stdin() -> bytes:
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None or sys.stdin.isatty():
+        raise ConfigError("--input-list - reads paths from standard input, which is a terminal "
+                          "here: pipe them in (find photos -name '*.jpg' | ppinfer predict "
+                          "--input-list -).")
+    data = stream.read(MAX_LIST_BYTES + 1)
+    if len(data) > MAX_LIST_BYTES:
+        raise ConfigError(f"The --input-list on standard input is over {MAX_LIST_BYTES >> 30} "
+                          "GiB: split it into several --input-list files.")
+    return data
+
+
+def _split(data: bytes, name: str) -> list[tuple[int, str]]:
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark from some editors
         data = data[3:]
     elif data.startswith((b"\xff\xfe", b"\xfe\xff")):  # every line would hold NUL bytes
@@ -50,16 +73,8 @@ def numbered_lines(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
 
 
 def merge_inputs(*groups: Iterable[InputItem]) -> list[InputItem]:
-    """Concatenate item lists, dropping repeats (first kept), as ``expand_inputs`` does."""
-    items: list[InputItem] = []
-    seen: set[tuple[str, str | None]] = set()
-    for group in groups:
-        for item in group:
-            key = (os.path.normpath(os.path.abspath(item.path)), item.error)
-            if key not in seen:
-                seen.add(key)
-                items.append(item)
-    return items
+    """Concatenate item lists, repeats kept (one result per input given, as ``expand_inputs``)."""
+    return [item for group in groups for item in group]
 
 
 def items_from_lists(lists: Sequence[str | os.PathLike[str]]) -> list[InputItem]:

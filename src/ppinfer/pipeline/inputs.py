@@ -34,20 +34,17 @@ def expand_inputs(specs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
     A file named outright is kept whatever its extension; directories and globs keep image
     files only, in one sorted order (:func:`path_order`: ``photos/`` and ``'photos/**/*'``
     list the same files in the same order). Symlinks are followed, each directory walked once
-    (so links that loop are harmless). Duplicates are dropped, first occurrence kept.
+    (so links that loop are harmless); one glob names each file once. A file given twice, or
+    by two specs, runs twice: one result per input given, in order, so results line up with
+    what was asked (dropping repeats silently shifted every later result against its input).
     """
-    items: list[InputItem] = []
-    seen: set[tuple[str, str | None]] = set()
-    for spec in specs:
-        for item in _expand_one(os.fspath(spec)):
-            key = (os.path.normpath(os.path.abspath(item.path)), item.error)
-            if key not in seen:
-                seen.add(key)
-                items.append(item)
-    return items
+    return [item for spec in specs for item in _expand_one(os.fspath(spec))]
 
 
 def _expand_one(spec: str) -> list[InputItem]:
+    if spec == "-" and not os.path.lexists(spec):
+        return [InputItem(spec, "- (standard input) is not read as an image: pipe file names "
+                                "with --input-list -, or save the image to a file.")]
     if os.path.isdir(spec):
         return _from_directory(spec)
     if os.path.lexists(spec):  # a file, a dangling link or a special file: loading will tell
@@ -109,7 +106,10 @@ def _from_glob(pattern: str) -> list[InputItem]:
             items.append(InputItem(match))
     if not items:
         return [InputItem(pattern, f"No images ({_extension_list()}) match {pattern}.")]
-    return items
+    # one glob names each file once, though ** matches it and its folders (walked) alike
+    seen: set[str] = set()
+    return [item for item in items
+            if item.error is not None or not (item.path in seen or seen.add(item.path))]
 
 
 def _extension_list() -> str:

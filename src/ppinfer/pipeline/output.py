@@ -224,7 +224,8 @@ class ResultWriter:
             shown = result.to_json_dict()  # printable names and messages
             name = terminal_text(shown["file_name"])  # no markup, no escape codes, one line
             if result.error is not None:
-                table.add_row(name, "-", "-", f"[red]error: {terminal_text(shown['error'])}[/red]")
+                table.add_row(name, "-", "-", f"[red]error: {terminal_text(shown['error'])}[/red]",
+                              end_section=True)
                 continue
             for rank, (cid, score, label) in enumerate(
                 zip(result.class_ids, result.scores, shown["label_names"])

@@ -165,17 +165,19 @@ class PreprocessConfig:
 
     def for_input_shape(self, input_shape: tuple[int, int, int]) -> PreprocessConfig:
         """This preprocessing with the crop following ``input_shape`` (C, H, W) and the resize
-        scaled in proportion, e.g. 256 -> 224 becomes 146 -> 128 for a 128x128 input; a
-        non-square input is resized to exactly its size (a short-side resize cannot hold a
-        160x80 crop: it was refused)."""
+        scaled in proportion, e.g. 256 -> 224 becomes 146 -> 128 for a 128x128 input.
+
+        A crop that the scaled short side cannot hold (a wide 160x80 input: short side 91) is
+        not cropped at all: the image is resized to exactly the input, as PaddleClas's
+        text-line configs do (``ResizeImage: {size: [160, 80]}``)."""
         _, height, width = input_shape
         if (width, height) == tuple(self.crop_size):
             return self
-        if width != height:  # a non-square input (PULC's 160x80 text lines): resize to it
-            return replace(self, resize_size=(width, height), crop_size=(width, height))
-        ratio = self.resize_short / min(self.crop_size)
-        return replace(self, crop_size=(width, height),
-                       resize_short=round(min(width, height) * ratio))
+        if self.resize_size is None:
+            short = round(min(width, height) * self.resize_short / min(self.crop_size))
+            if max(width, height) <= short:
+                return replace(self, crop_size=(width, height), resize_short=short)
+        return replace(self, crop_size=(width, height), resize_size=(width, height))
 
     def to_paddleclas_ops(self) -> list[dict[str, Any]]:
         """The PaddleClas ``transform_ops`` list for this config (plain lists, YAML-safe)."""

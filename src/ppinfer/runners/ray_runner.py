@@ -86,17 +86,24 @@ def check_fits(plan: ResourcePlan, cluster_cpus: float) -> str | None:
             "--actors or --actor-cpus (fractions such as 0.5 are fine).")
 
 
+RAY_DATA_HINT = "--runner ray needs Ray Data: pip install 'ppinfer[ray]' (or 'ray[data]')."
+
+
 @contextlib.contextmanager
-def ray_session(address: str | None = None) -> Iterator[Any]:
+def ray_session(address: str | None = None, *, needs: str = "ray.data",
+                hint: str = RAY_DATA_HINT) -> Iterator[Any]:
     """Ray for the duration of a run: the one already initialised in this process, else a
-    connection to ``address``, else a new local Ray that is shut down afterwards."""
+    connection to ``address``, else a new local Ray that is shut down afterwards. ``needs``
+    is the Ray library the run uses (``hint`` says how to install it when it cannot load)."""
+    import importlib
+
     try:
         import ray
-        import ray.data  # noqa: F401  (plain `pip install ray` lacks its pandas, pyarrow)
+
+        # plain `pip install ray` lacks Ray Data's pandas and pyarrow, Ray Serve's grpcio
+        importlib.import_module(needs)
     except ImportError:
-        raise ConfigError(
-            "--runner ray needs Ray Data: pip install 'ppinfer[ray]' (or 'ray[data]')."
-        ) from None
+        raise ConfigError(hint) from None
     if ray.is_initialized():
         yield ray
         return

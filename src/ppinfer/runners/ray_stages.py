@@ -76,7 +76,7 @@ class PredictActor:
     """
 
     def __init__(self, *, engine: Any, source: Any, config: Any) -> None:
-        _check_model_on_this_node(source)
+        check_model_on_this_node(source)
         start = time.perf_counter()
         self.engine = engine_class(engine)(source, config)
         self.engine.ensure_built()
@@ -124,7 +124,7 @@ class PredictActor:
         })
 
 
-def _check_model_on_this_node(source: Any) -> None:
+def check_model_on_this_node(source: Any) -> None:
     """A model path missing on a worker node is a setup error, said in one sentence."""
     from ppinfer.errors import ConfigError
 

@@ -7,8 +7,8 @@ extension module ``paddle/base/libpaddle.so``, which loads in about a quarter of
 is not imported yet, :func:`paddle_core` loads that module alone, under the name
 ``paddle.base.core`` gives it, and makes the start-up calls ``import paddle`` would make (flags
 from ``FLAGS_*`` environment variables, ``OMP_NUM_THREADS`` defaulting to 1, device and kernel
-registries). A later ``import paddle`` (export, the executor engines) gets the same library
-state and classes and proceeds as usual.
+registries). A later ``import paddle`` (export, the executor engines) is handed that same module
+object (:class:`_HandOver`) and proceeds as usual.
 
 Only CPU builds on Linux are loaded this way: GPU, ROCm and XPU builds load their libraries
 from Python first, so they are imported whole, as is any Paddle whose files do not look as
@@ -17,7 +17,9 @@ expected. ``PPINFER_PADDLE_IMPORT=full`` turns the shortcut off.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -94,14 +96,64 @@ def _load_alone() -> PaddleCore | None:
             sys.modules[EXTENSION] = module
             loader.exec_module(module)
             _start(module)
+            _HandOver.install(module, extension)  # only a started module is handed over
     except Exception:  # whatever went wrong, `import paddle` is the documented way: fall back
         return None
     finally:
-        # Not left in sys.modules: a later `import paddle` must load the name itself so that
-        # it becomes an attribute of `paddle.base`; Python hands it the same extension state
-        # (the same classes) without initialising the library a second time.
+        # Not left in sys.modules: a later `import paddle` must import the name itself so that
+        # it becomes an attribute of `paddle.base`; _HandOver gives it this module object.
         sys.modules.pop(EXTENSION, None)
     return PaddleCore(module, build["full_version"], whole=False)
+
+
+class _HandOver(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Hands the extension module loaded alone to the next ``import paddle``, once.
+
+    Without it that import would not get this module object but a copy: libpaddle is a
+    single-phase extension module, which Python loads once and afterwards re-creates as a new
+    module filled from the dict it saved at that load (``PyModuleDef.m_base.m_copy``). The copy
+    carries no module definition, and it replaces the original in the interpreter's list of
+    extension modules; at exit Python drops each saved dict through the definition of the
+    module in that list, so it never drops libpaddle's. That dict holds ``_cleanup``, the
+    capsule whose destructor empties Paddle's ScopePool (every ``paddle.static.Scope()``, the
+    only owner of their tensors) during Python's own shutdown. Never dropped, the pool is
+    emptied by its C++ static destructor instead, after the host-memory statistics registries
+    (``phi::ThreadDataRegistry<HostMemoryStat*>``, built at the first allocation, so destroyed
+    first) that freeing each tensor updates: a use after free, which glibc reports as
+    ``corrupted double-linked list`` / ``free(): corrupted unsorted chunks`` (exit 134 or
+    139) or, as often, lets pass silently. Any process that loaded the core alone, then
+    imported paddle and built a static program (the executor engines, export) was exposed,
+    failed builds (a checkpoint that does not fit) most visibly. Handed this module, the
+    import leaves the list as a whole ``import paddle`` does, and Paddle's capsule runs.
+    """
+
+    def __init__(self, module, extension: Path) -> None:
+        self.module, self.directory = module, extension.parent
+        self.spec = module.__spec__
+
+    @classmethod
+    def install(cls, module, extension: Path) -> None:
+        sys.meta_path.insert(0, cls(module, extension))
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != EXTENSION or not any(_same_dir(p, self.directory) for p in path or ()):
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)  # once: the module is in sys.modules from now on
+        return importlib.machinery.ModuleSpec(EXTENSION, self, origin=self.spec.origin)
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module) -> None:
+        module.__spec__ = self.spec  # as the extension loader left it: initialised already
+
+
+def _same_dir(entry, directory: Path) -> bool:
+    try:
+        return Path(entry).resolve() == directory.resolve()
+    except (OSError, TypeError, ValueError):
+        return False
 
 
 def _loadable_alone(build: dict[str, str]) -> bool:

@@ -5,8 +5,10 @@ One asyncio task takes the first waiting image, then whatever else arrives until
 spent or the batch is full, and runs the engine once for the group in a thread of its own, so
 the event loop keeps accepting and decoding while the engine works. Each request waits on its
 own future and gets its own row of scores; a request that gave up (its client's timeout) is
-left out of the next group. The queue is bounded (``max_queue``): a full queue is refused at
-once rather than holding memory for requests that would time out anyway. Nothing here knows
+left out of the next group. A group the engine fails is run again image by image, so an image
+the engine cannot take fails its own request only. The queue is bounded (``max_queue``): a
+full queue is refused at once rather than holding memory for requests that would time out
+anyway. Nothing here knows
 HTTP: a Ray Serve replica can hold one of these as well as the local server.
 """
 
@@ -18,9 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ppinfer.errors import PPInferError
+
 
 class QueueFull(Exception):
     """The batcher holds ``max_queue`` images already: ask again later."""
+
+
+class EngineFailed(PPInferError):
+    """The engine raised on this image (alone, after its group failed)."""
 
 
 class Batcher:
@@ -82,20 +90,37 @@ class Batcher:
                 continue
             self._busy = len(group)
             try:
-                batch = np.concatenate([tensor for tensor, _ in group])
-                scores = await loop.run_in_executor(self._engine_thread, self.infer, batch)
-            except Exception as exc:  # the engine failed this group: each request hears why
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                for row, (_, future) in zip(scores, group):
-                    if not future.done():
-                        future.set_result(row)
-                if self.on_batch is not None:
-                    self.on_batch(len(group))
+                tensors = [tensor for tensor, _ in group]
+                rows = await loop.run_in_executor(self._engine_thread, self._infer_group, tensors)
+            except Exception as exc:  # not the engine (it is caught per image): all hear why
+                rows = [exc] * len(group)
             finally:
                 self._busy = 0
+            for row, (_, future) in zip(rows, group):
+                if future.done():
+                    continue
+                if isinstance(row, BaseException):
+                    future.set_exception(row)
+                else:
+                    future.set_result(row)
+            if self.on_batch is not None:
+                self.on_batch(len(group))
+
+    def _infer_group(self, tensors: list[np.ndarray]) -> list:
+        """In the engine thread: each tensor's row of scores, or the exception its image alone
+        raised when the group's call failed."""
+        try:
+            return list(self.infer(np.concatenate(tensors)))
+        except Exception as exc:  # noqa: BLE001 - whatever the engine raised
+            if len(tensors) == 1:
+                return [_failure(exc)]
+        rows: list = []
+        for tensor in tensors:
+            try:
+                rows.append(self.infer(tensor)[0])
+            except Exception as exc:  # noqa: BLE001
+                rows.append(_failure(exc))
+        return rows
 
     async def _gather(self, loop) -> list:
         """The first waiting image and those that come within the delay, up to max_batch (no
@@ -116,6 +141,12 @@ class Batcher:
             except asyncio.TimeoutError:
                 break
         return [(tensor, future) for tensor, future in group if not future.done()]
+
+
+def _failure(exc: Exception) -> PPInferError:
+    if isinstance(exc, PPInferError):
+        return exc
+    return EngineFailed(str(exc) or type(exc).__name__)
 
 
 class _suppress_cancel:

@@ -1,0 +1,84 @@
+"""What PaddleClas and PaddleX training leave behind, read as the checkpoint it holds.
+
+PaddleClas saves ``output/<Arch>/best_model.pdparams`` beside ``.pdopt`` and ``.pdstates``
+(and with EMA ``.pdema``, the raw weights, while ``.pdparams`` holds the averaged ones), plus
+``best_model/model.pdparams``; PaddleX saves ``output/best_model/best_model.pdparams``. Its
+``load_dygraph_pretrain`` takes a path *prefix* and adds ``.pdparams``: ``-p
+output/PPLCNet_x1_0/best_model`` means ``best_model.pdparams`` there, even where a
+``best_model/`` folder shares the name. ppinfer reads ``-p`` the same way, and a training output
+folder as its best model.
+
+A distillation model's state dict keys every weight by the part it belongs to
+(``Student.blocks2.0.dw_conv.conv.weight``, ``Teacher.stem.0.conv.weight``): one part is
+exported, the student unless asked otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ppinfer.checkpoints.matching import is_training_state
+from ppinfer.checkpoints.namings import CheckpointState
+from ppinfer.errors import CheckpointError
+
+PDPARAMS = ".pdparams"
+STATE_DICT_SUFFIXES = (PDPARAMS, ".pdema")  # .pdema: the same paddle.save of a state dict
+NOT_WEIGHTS = {".pdopt": "optimizer state", ".pdstates": "training metrics"}  # saved beside
+BEST = "best_model"
+DEFAULT_PART = "Student"
+# A distillation part is a sublayer PaddleClas's config names (Teacher, Student, Student2...):
+# capitalised, unlike every layer attribute of the architectures (conv1, stem, blocks, fc).
+_PART = re.compile(r"^([A-Z][A-Za-z0-9_]*)\.")
+
+
+def checkpoint_file(path: Path) -> Path:
+    """The file or folder ``-p path`` means, PaddleClas's way (see the module doc)."""
+    prefixed = path.with_name(path.name + PDPARAMS)
+    if path.suffix != PDPARAMS and path.name and prefixed.is_file():
+        return prefixed
+    if not path.is_dir():
+        return path
+    for inner in (f"{BEST}{PDPARAMS}", f"{BEST}/{BEST}{PDPARAMS}", f"model{PDPARAMS}"):
+        if (path / inner).is_file():
+            return path / inner
+    return path
+
+
+def parts_of(state: Mapping[str, np.ndarray]) -> list[str]:
+    """The distillation parts ``state`` is keyed by (in file order), or [] when every key is
+    not under a capitalised part name."""
+    parts: dict[str, None] = {}
+    for key in state:
+        if is_training_state(key):
+            continue
+        match = _PART.match(key)
+        if match is None:
+            return []
+        parts.setdefault(match.group(1))
+    return list(parts)
+
+
+def select_part(state: CheckpointState, part: str | None, source: str, asked: bool = True
+                ) -> tuple[CheckpointState, str | None, list[str]]:
+    """``state``'s part ``part`` (default: Student) with the part's prefix taken off, the part
+    chosen and the parts found; ``state`` itself when it holds no parts and none was
+    ``asked`` for (a distillation config's part may be saved alone)."""
+    parts = parts_of(state)
+    if not parts:
+        if part is not None and asked:
+            raise CheckpointError(f"--checkpoint-part {part}: {source} is one model's state "
+                                  "dict, not a distillation model's: remove --checkpoint-part.")
+        return state, None, []
+    chosen = part or (DEFAULT_PART if DEFAULT_PART in parts else None)
+    if chosen not in parts:
+        asked = f"--checkpoint-part {part} is not one of them" if part else "which to export?"
+        raise CheckpointError(f"{source} holds the distillation parts {', '.join(parts)}: "
+                              f"{asked}; pass --checkpoint-part with one of them.")
+    prefix = chosen + "."
+    picked = CheckpointState((key[len(prefix):], value) for key, value in state.items()
+                             if key.startswith(prefix))
+    return picked, chosen, parts
