@@ -24,7 +24,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
-from ppinfer.models.arguments import TRAINING, Param, default_only, no_effect
+from ppinfer.models.arguments import TRAINING, Param, by_name, default_only, no_effect
 from ppinfer.models.layers import fresh_parameter_names
 from ppinfer.models.legacy_safe import gelu
 from ppinfer.models.registry import register_model
@@ -55,6 +55,11 @@ PREPROCESS_384 = PreprocessConfig(resize_short=384, crop_size=(384, 384),
 PARAMS: tuple[Param, ...] = (
     default_only("in_chans", 3), Param("layer_scale_init_value", 1e-6),
     no_effect("drop_path_rate", 0.0), no_effect("head_init_scale", 1.0), *TRAINING)
+
+
+def _params(size: str) -> tuple[Param, ...]:
+    depths, dims = SIZES[size]
+    return (*PARAMS, by_name("depths", list(depths)), by_name("dims", list(dims)))
 
 
 class ChannelsFirstLayerNorm(nn.Layer):
@@ -138,7 +143,7 @@ def _register(size: str) -> None:
     side = 384 if size.endswith("_384") else 224
     register_model(input_shape=(3, side, side),
                    preprocess=PREPROCESS_384 if side == 384 else PREPROCESS_224,
-                   params=PARAMS)(factory)
+                   params=_params(size))(factory)
 
 
 for _size in SIZES:

@@ -27,7 +27,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
-from ppinfer.models.arguments import TRAINING, Param, no_effect, one_of
+from ppinfer.models.arguments import TRAINING, Param, by_name, no_effect, one_of
 from ppinfer.models.layers import fresh_parameter_names
 from ppinfer.models.legacy_safe import gelu
 from ppinfer.models.registry import register_model
@@ -56,11 +56,23 @@ SIZES = {
 }
 
 PCONV_FORWARDS = ("split_cat", "slicing")
+DROP_PATH = {"T0": 0.0, "T1": 0.02, "T2": 0.05, "S": 0.1, "M": 0.2, "L": 0.3}  # NET_CONFIG
 # Constructor arguments a training config's Arch can give PaddleClas's FasterNet_* factories
 # (they pass every structural one themselves).
 PARAMS: tuple[Param, ...] = (
     Param("pconv_fw_type", "split_cat", check=one_of(*PCONV_FORWARDS)),
     no_effect("fork_feat", False), *TRAINING)
+# What PaddleClas's factories pass positionally (NET_CONFIG), the same for every size but the
+# first and the last.
+FIXED = {"in_chans": 3, "mlp_ratio": 2.0, "n_div": N_DIV, "patch_size": 4, "patch_stride": 4,
+         "patch_size_t": 2, "patch_stride_t": 2, "patch_norm": True, "feature_dim": FEATURE_DIM,
+         "layer_scale_init_value": 0, "norm_layer": "BN"}
+
+
+def _params(size: Size, drop_path_rate: float) -> tuple[Param, ...]:
+    fixed = {**FIXED, "embed_dim": size.embed_dim, "depths": list(size.depths),
+             "drop_path_rate": drop_path_rate, "act_layer": size.act}
+    return (*PARAMS, *(by_name(name, value) for name, value in fixed.items()))
 
 
 def _activation(name: str):
@@ -173,7 +185,8 @@ def _register(suffix: str, size: Size) -> None:
     factory.__doc__ = f"FasterNet-{suffix} (PaddleX: FasterNet-{suffix})."
     # ppcls/configs/ImageNet/FasterNet/FasterNet_*.yaml, Infer: ImageNet's defaults (cv2
     # bilinear resize to 256, crop 224).
-    register_model(paddlex_name=f"FasterNet-{suffix}", params=PARAMS)(factory)
+    register_model(paddlex_name=f"FasterNet-{suffix}",
+                   params=_params(size, DROP_PATH[suffix]))(factory)
 
 
 for _suffix, _size in SIZES.items():

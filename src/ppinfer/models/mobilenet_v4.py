@@ -33,6 +33,7 @@ from ppinfer.models.arguments import (
     FEATURE_OUTPUTS,
     TRAINING,
     Param,
+    by_name,
     channels,
     default_only,
     no_effect,
@@ -127,6 +128,17 @@ SIZES = {
 PARAMS: tuple[Param, ...] = (
     Param("class_expand", CLASS_EXPAND, check=channels), default_only("use_fused_attn", False),
     no_effect("drop_rate", 0.0), no_effect("drop_path_rate", 0.0), *TRAINING, *FEATURE_OUTPUTS)
+
+
+def _params(size: str) -> tuple[Param, ...]:
+    """:data:`PARAMS`, and what the size's PaddleClas factory sets (a training config may set
+    the others only to their defaults: ppinfer builds the factory's values)."""
+    stem, act, layer_scale, _ = SIZES[size]
+    fixed = [by_name("config", None), by_name("stages_pattern", None), by_name("scale", 1.0)]
+    for name, value, default in (("inplanes", stem, 32), ("act", act, "relu"),
+                                 ("layer_scale_init_value", layer_scale, 0.0)):
+        fixed.append(default_only(name, default) if value == default else by_name(name, value))
+    return (*PARAMS, *fixed)
 
 
 def _act(name: str | None):
@@ -288,7 +300,7 @@ def _register(size: str) -> None:
     # ppcls/configs/ImageNet/MobileNetV4/MobileNetV4_*.yaml, Infer: cv2 bilinear resize.
     register_model(input_shape=(3, crop, crop),
                    preprocess=PreprocessConfig(resize_short=resize, crop_size=(crop, crop)),
-                   params=PARAMS)(factory)
+                   params=_params(size))(factory)
 
 
 for _size in SIZES:

@@ -22,7 +22,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ppinfer.models import keyed
-from ppinfer.models.arguments import TRAINING, Param, channels, no_effect
+from ppinfer.models.arguments import TRAINING, Param, by_name, channels, no_effect
 from ppinfer.models.layers import fresh_parameter_names
 from ppinfer.models.registry import register_model
 from ppinfer.pipeline.preprocess_config import PreprocessConfig
@@ -110,7 +110,8 @@ def _register(suffix: str) -> None:
     factory.__name__ = factory.__qualname__ = f"StarNet_{suffix}"
     factory.__doc__ = f"StarNet-{suffix} (PaddleX: StarNet-{suffix})."
     register_model(paddlex_name=f"StarNet-{suffix}", preprocess=STARNET_PREPROCESS,
-                   params=PARAMS)(factory)
+                   params=(*PARAMS, by_name("base_dim", base_dim),
+                           by_name("depths", list(depths))))(factory)
 
 
 for _suffix in SIZES:
