@@ -135,9 +135,9 @@ def legendary_model(root: Path, module: str, factory: str, **kwargs):
 
 
 def classifier(model):
-    """The final Linear of a PaddleClas model: ``fc``, ``head.fc_head`` (foundation ViTs) or
-    ``head`` (Swin)."""
-    head = getattr(model, "fc", None) or model.head
+    """The final Linear of a PaddleClas model: ``fc``, ``head.fc_head`` (foundation ViTs),
+    ``classifier`` (MobileNetV4) or ``head`` (Swin, ConvNeXt)."""
+    head = getattr(model, "fc", None) or getattr(model, "classifier", None) or model.head
     return getattr(head, "fc_head", head)
 
 
@@ -242,6 +242,35 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def aim_classifier(model, fc, x, seed: int = 0) -> None:
+    """Set the linear classifier ``fc`` so photo i of the batch ``x`` has class i on top: class
+    i's weights point along photo i's features (``fc``'s input) minus the batch's mean (its bias
+    removes the mean), plus random weights that order the other classes, well apart yet below.
+    Like :func:`fit_classifier` for models without ``forward_features`` giving ``fc``'s input;
+    the scores still depend on every layer before ``fc``."""
+    import paddle
+
+    captured = []
+    hook = fc.register_forward_pre_hook(lambda _layer, inputs: captured.append(inputs[0]))
+    with paddle.no_grad():
+        model(x)
+    hook.remove()
+    features = captured[0].numpy().reshape(x.shape[0], -1).astype(np.float64)
+    mean = features.mean(axis=0)
+    centered = features - mean
+    margin = np.linalg.norm(centered, axis=1).min()  # photo i's class-i logit is at least this
+    rng = np.random.default_rng(seed)
+    weight = rng.normal(0.0, 1.0, fc.weight.shape)
+    weight *= 0.25 * margin / (centered @ weight).std()  # the others' order: random, below it
+    bias = -mean @ weight
+    for i, row in enumerate(centered):
+        direction = row / np.linalg.norm(row)
+        weight[:, i] += direction
+        bias[i] -= mean @ direction
+    fc.weight.set_value(paddle.to_tensor(weight, "float32"))
+    fc.bias.set_value(paddle.to_tensor(bias, "float32"))
+
+
 def spread_classifier(model, fc, x, low: float = 0.2, high: float = 0.95) -> np.ndarray:
     """Scale the classifier ``fc`` (weight and bias: a softmax temperature) until every photo's
     top-1 is at least ``low`` and none reaches ``high``: neither near-uniform scores (that differ
@@ -284,16 +313,18 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
                     high: float = 0.95, low: float = 0.2, ranked: int = 5,
                     arguments: dict | None = None, preprocess=None, prefix: str = "",
                     beside: dict | None = None, fit_head: bool = False,
-                    head: str | None = None) -> Reference:
+                    head: str | None = None, prepare=None) -> Reference:
     """PaddleClas's own ``name(**arguments)`` with random weights, BN statistics from
     ``calibration`` (a preprocessed batch; default ``photos`` themselves), a few training steps
     if the random network cannot tell ``photos`` apart (with ``fit_head``,
     :func:`fit_classifier` instead), and a classifier spread below ``high``; saved to ``out``,
     each key under ``prefix`` (a distillation part: ``"Student."``) and ``beside`` saved with
     it (the other parts' state). ``photos`` are preprocessed as ``preprocess`` says (default:
-    ppinfer's for ``name``). Asserts the scores make the top-5 comparison mean something (the
-    first ``ranked`` places apart, and the photos' top-1s). ``head``: the attribute holding the
-    model's last Linear where :func:`classifier` does not find it (MobileNetV2's ``out``)."""
+    ppinfer's for ``name``). ``prepare(model, x)``, if given, runs after the BN calibration
+    (e.g. layer scales that start near 0, then :func:`aim_classifier`). Asserts the scores make
+    the top-5 comparison mean something (the first ``ranked`` places apart, and the photos'
+    top-1s). ``head``: the attribute holding the model's last Linear where
+    :func:`classifier` does not find it (MobileNetV2's ``out``)."""
     import paddle
 
     paddle.disable_static()
@@ -302,6 +333,8 @@ def build_reference(root: Path, module: str, name: str, photos: list[Path], out:
     x = paddle.to_tensor(photo_batch(name, photos, preprocess))
     calibrate_on = x if calibration is None else paddle.to_tensor(calibration)
     calibrate_batch_norm(model, calibrate_on)
+    if prepare is not None:
+        prepare(model, x)
     last = getattr(model, head) if head else classifier(model)
     if fit_head:
         fit_classifier(model, last, x)
@@ -349,12 +382,12 @@ def image_args(ref: Reference) -> list[str]:
     return [arg for path in ref.photos for arg in ("-i", str(path))]
 
 
-def assert_agrees(lines: list[dict], ref: Reference) -> None:
+def assert_agrees(lines: list[dict], ref: Reference, atol: float = SCORE_ATOL) -> None:
     """One line per photo, in order; each photo's top-5 is PaddleClas's, its scores within
-    SCORE_ATOL of PaddleClas's."""
+    ``atol`` of PaddleClas's."""
     assert [line["file_name"] for line in lines] == [str(path) for path in ref.photos]
     for line, scores in zip(lines, ref.scores):
         order = np.argsort(-scores, kind="stable")[:len(line["class_ids"])]
         assert len(order) == min(5, len(scores)), line["file_name"]
         assert line["class_ids"] == order.tolist(), line["file_name"]
-        np.testing.assert_allclose(line["scores"], scores[order], rtol=0, atol=SCORE_ATOL)
+        np.testing.assert_allclose(line["scores"], scores[order], rtol=0, atol=atol)

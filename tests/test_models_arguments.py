@@ -85,6 +85,11 @@ def ir(request):
     ("pp_lcnet_v2", "PPLCNetV2", "PPLCNetV2_base"),
     ("mobilenet_v1", "MobileNet", "MobileNetV1"),
     ("model_zoo.mobilenet_v2", "MobileNet", "MobileNetV2"),
+    ("model_zoo.convnext", "ConvNeXt", "ConvNeXt_tiny"),
+    ("model_zoo.fasternet", "FasterNet", "FasterNet_T0"),
+    ("mobilenet_v4", "MobileNetV4", "MobileNetV4_conv_small"),
+    ("mobilenet_v4", "MobileNetV4", "MobileNetV4_hybrid_large"),
+    ("model_zoo.starnet", "StarNet", "StarNet_S1"),
 ])
 def test_declared_arguments_are_paddleclas_constructor_arguments(module, cls, name,
                                                                  paddleclas_root):
@@ -94,8 +99,16 @@ def test_declared_arguments_are_paddleclas_constructor_arguments(module, cls, na
 
     from .paddleclas_reference import import_legendary
 
-    signature = inspect.signature(
-        getattr(import_legendary(paddleclas_root, module), cls).__init__).parameters
+    if module.startswith("model_zoo."):  # as legendary_model imports a model-zoo file
+        import importlib
+
+        from .paddleclas_reference import PACKAGE, _install_packages
+
+        _install_packages(paddleclas_root / "paddleclas" / "ppcls")
+        found = importlib.import_module(f"{PACKAGE}.arch.backbone.{module}")
+    else:
+        found = import_legendary(paddleclas_root, module)
+    signature = inspect.signature(getattr(found, cls).__init__).parameters
     declared = {p.name: p for p in get_model(name).params}
     taken = {n for n, p in signature.items() if p.kind is p.POSITIONAL_OR_KEYWORD}
     assert taken - {"self", "class_num"} <= set(declared)

@@ -100,3 +100,14 @@ def tensor_parameter(
     parameter.stop_gradient = not trainable
     layer.add_parameter(attribute, parameter)
     return parameter
+
+
+def parameter(layer: nn.Layer, attribute: str, key: str, shape: list[int], value: float):
+    """A trainable float parameter ``layer.<attribute>`` of ``shape``, filled with ``value``,
+    named ``{key}.{attribute}`` (ConvNeXt's and MobileNetV4's layer scales ``gamma``)."""
+    created = layer.create_parameter(
+        shape=list(shape), attr=ParamAttr(name=f"{key}.{attribute}"),
+        default_initializer=Constant(value),
+    )
+    layer.add_parameter(attribute, created)
+    return created

@@ -30,6 +30,10 @@ FAMILY_MODULES = (
     "ppinfer.models.pp_lcnet_v2",
     "ppinfer.models.mobilenet_v2",
     "ppinfer.models.mobilenet_v1",
+    "ppinfer.models.convnext",
+    "ppinfer.models.fasternet",
+    "ppinfer.models.mobilenet_v4",
+    "ppinfer.models.starnet",
 )
 
 
