@@ -79,7 +79,7 @@ def test_info_names_the_peers_and_opencv_versions():
 
 @pytest.mark.parametrize(("extra", "says"), [
     (["--labels", "nosuch.txt"], "label file"),
-    (["--save", "nodir/r.jsonl"], "folder nodir does not exist"),
+    (["--save", "nodir/r.jsonl"], "Cannot write the --save file nodir/r.jsonl"),
 ])
 def test_a_bad_labels_or_save_path_is_refused_before_any_engine_is_built(
         tmp_path, monkeypatch, extra, says):

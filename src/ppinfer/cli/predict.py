@@ -197,10 +197,9 @@ def _check_save_target(save_file: str | None, runner: str) -> None:
         raise OutputError(f"The --save file {save_file} is a directory: name a file for the "
                           "JSON lines (a directory is written by --runner ray --save "
                           "NAME.parquet).")
-    folder = os.path.dirname(os.path.abspath(save_file))
-    if not os.path.isdir(folder):
-        raise OutputError(f"The --save file's folder {os.path.dirname(save_file) or folder} "
-                          "does not exist: create it first.")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(save_file))):  # before any measuring
+        raise OutputError(f"Cannot write the --save file {save_file}: No such file or "
+                          "directory.")
 
 
 def _check_labels_file(labels_file: str | None) -> None:
