@@ -45,8 +45,8 @@ def export(config, model_name, checkpoint, output, class_num, image_shape, arch_
 
     \b
     ppinfer export -m EfficientNet_lite0 -o out/lite0   # installed weights
-    ppinfer export -c PPLCNet_x1_0.yaml -p output/PPLCNet_x1_0/best_model -o out/pulc
-    ppinfer export -c paddlex_output/ -o out/textline   # PaddleX: config.yaml + best_model
+    ppinfer export -c PPLCNet_x1_0.yaml -p output/best_model -o out/pulc
+    ppinfer export -c paddlex_output/ -o out/textline  # PaddleX output folder
     ppinfer export -m ResNet50_vd -p ResNet50_vd_pretrained/ -o out/ResNet50_vd
     ppinfer export -m ResNet50_vd -p best.pdparams -o out/ --class-num 102
     """
