@@ -361,3 +361,21 @@ def test_paddlex_runs_the_pipeline_classifier_exported_from_its_training_output(
     for a, b in zip(ours, theirs):
         assert a["class_ids"][:1] == b["class_ids"][:1], (a, b)  # the card's topk is 1
         np.testing.assert_allclose(a["scores"][:1], b["scores"][:1], atol=SCORE_ATOL)
+
+
+def test_export_knows_every_model_paddlex_lists_for_image_classification():
+    """PaddleX 3.7's own list (its module configs, one per model) against ppinfer's registry:
+    every name resolves to an architecture ppinfer builds (docs/export.md, Architectures)."""
+    from ppinfer.models import get_model
+
+    spec = importlib.util.find_spec("paddlex")
+    configs = Path(spec.origin).parent / "configs" / "modules" / "image_classification"
+    names = sorted(p.stem for p in configs.glob("*.yaml"))
+    assert len(names) >= 80, names
+    missing = []
+    for name in names:
+        try:
+            get_model(name)
+        except Exception:  # noqa: BLE001 - a name ppinfer does not know
+            missing.append(name)
+    assert missing == []
