@@ -49,13 +49,16 @@ def test_the_six_paddlex_sizes_are_registered_with_their_input_and_preprocessing
 def test_paddleclas_training_arguments_are_accepted_and_others_refused():
     import paddle
 
+    from ppinfer.errors import ConfigError
+
     spec = get_model(TINY)
-    assert spec.arguments["drop_path_rate"] == 0.2
+    assert spec.arguments().values["drop_path_rate"] == 0.2
+    given = spec.arguments({"drop_path_rate": 0.1, "use_fused_attn": True,
+                            "use_imagenet22kto1k_pretrained": True})
     with paddle.LazyGuard():
-        spec.build(class_num=2, drop_path_rate=0.1, use_fused_attn=True,
-                   use_imagenet22kto1k_pretrained=True)
-    with pytest.raises(ValueError, match="takes no argument 'ape'"):
-        spec.build(class_num=2, ape=True)
+        spec.build(class_num=2, arguments=given)
+    with pytest.raises(ConfigError, match="sets ape, which ppinfer's"):
+        spec.arguments({"ape": True})
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -62,7 +62,8 @@ def test_variables_keep_paddleclas_1x_names(paddleclas_root):
 
 def test_prefix_name_prefixes_variables_not_keys():
     with paddle.LazyGuard():
-        net = get_model("MobileNetV2_x0_25").build(class_num=3, prefix_name="s_")
+        spec = get_model("MobileNetV2_x0_25")
+        net = spec.build(class_num=3, arguments=spec.arguments({"prefix_name": "s_"}))
     assert net.state_dict()["conv1._conv.weight"].name == "s_conv1_1_weights"
 
 

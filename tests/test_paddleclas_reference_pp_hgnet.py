@@ -68,7 +68,8 @@ def test_base_head_dropout_scales_at_inference_and_tiny_has_none():
     and small keep the constructor's 0, and a training config may set theirs."""
     with paddle.LazyGuard():  # the head alone runs: no weights needed
         base, tiny = built("PPHGNet_base"), built("PPHGNet_tiny")
-        small = get_model("PPHGNet_small").build(class_num=3, dropout_prob=0.5)
+        spec = get_model("PPHGNet_small")
+        small = spec.build(class_num=3, arguments=spec.arguments({"dropout_prob": 0.5}))
     for net, kept in ((base, 0.8), (small, 0.5)):
         net.dropout.eval()
         np.testing.assert_allclose(net.dropout(paddle.ones([1, 4])).numpy(), kept, rtol=1e-6)
@@ -78,17 +79,17 @@ def test_base_head_dropout_scales_at_inference_and_tiny_has_none():
 def test_base_takes_no_dropout_prob_as_paddleclas_factory_cannot(paddleclas_root):
     """PaddleClas's PPHGNet_base(dropout_prob=...) fails (the keyword twice), so no config
     trained one: ppinfer refuses the argument by name instead of guessing."""
-    from ppinfer.models.training_config import checked_arguments
-
     with pytest.raises(TypeError, match="dropout_prob"), paddle.LazyGuard():
         legendary_model(paddleclas_root, MODULE, "PPHGNet_base", dropout_prob=0.0)
-    with pytest.raises(ConfigError, match="Arch.dropout_prob in cfg.yaml is an argument"):
-        checked_arguments(get_model("PP-HGNet_base"), {"dropout_prob": 0.0}, "cfg.yaml")
+    with pytest.raises(ConfigError, match="cfg.yaml sets dropout_prob, which the name "
+                                          "PPHGNet_base already sets to 0.2"):
+        get_model("PP-HGNet_base").arguments({"dropout_prob": 0.0}, {"dropout_prob": "cfg.yaml"})
 
 
 def test_without_last_conv_the_classifier_reads_the_last_stage():
     with paddle.LazyGuard():
-        net = get_model("PPHGNet_tiny").build(class_num=3, use_last_conv=False)
+        spec = get_model("PPHGNet_tiny")
+        net = spec.build(class_num=3, arguments=spec.arguments({"use_last_conv": False}))
     assert net.last_conv is None and list(net.fc.weight.shape) == [768, 3]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
+from ppinfer.errors import ConfigError
 from ppinfer.models import get_model, list_models
 from ppinfer.pipeline.preprocess_config import IMAGENET_PREPROCESS
 
@@ -68,12 +69,16 @@ def test_head_dropout_scales_at_inference():
     it: PaddleClas's factories pass it themselves and fail on a second one."""
     net = built("PPLCNetV2_small")
     np.testing.assert_allclose(net.dropout(paddle.ones([1, 4])).numpy(), 0.8, rtol=1e-6)
-    assert "dropout_prob" not in get_model("PPLCNetV2_small").arguments
+    from ppinfer.models.arguments import BY_NAME
+
+    (dropout,) = [p for p in get_model("PPLCNetV2_small").params if p.name == "dropout_prob"]
+    assert dropout.kind == BY_NAME  # PaddleClas's factory sets 0.2: a config cannot
 
 
 def test_an_activation_ppinfer_does_not_implement_is_refused():
-    with pytest.raises(ValueError, match="act 'prelu': ppinfer's PP-LCNetV2 implements relu"):
-        get_model("PPLCNetV2_small").build(class_num=3, act="prelu")
+    with pytest.raises(ConfigError, match="sets act to prelu; PPLCNetV2_small's act must be "
+                                          "one of relu, hardswish, relu6, leaky_relu"):
+        get_model("PPLCNetV2_small").arguments({"act": "prelu"})
 
 
 @pytest.fixture(scope="module")
