@@ -79,3 +79,14 @@ def test_a_dash_among_the_images_says_how_to_pipe_names(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["predict", "--json", "-"], input=b"\xff\xd8 not read")
     assert result.exit_code == 1
     assert "pipe file names with --input-list -" in json.loads(result.stdout)["error"]
+
+
+def test_an_empty_input_list_on_standard_input_is_one_sentence_and_exit_2():
+    from click.testing import CliRunner
+
+    from ppinfer.cli import cli
+
+    result = CliRunner().invoke(cli, ["predict", "--input-list", "-"], input="\n\n")
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: The --input-list - named no image (blank lines are "
+                             "skipped): nothing to predict.\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -41,15 +42,29 @@ def models_cmd(pattern: str, as_json: bool) -> None:
 
     from ppinfer.pipeline.output import console as Console  # noqa: N812
 
-    # Names are never cut (aliases go on their own lines under the name, so 80 columns hold
-    # the table); the preprocess column wraps instead.
-    table = Table(Column("model (aliases)", no_wrap=True), Column("family", no_wrap=True),
-                  Column("params", no_wrap=True), Column("input", no_wrap=True), "preprocess")
+    # Names are never cut (aliases go on their own lines under the name). Below 110 columns
+    # (an 80-column terminal) the family and preprocess columns are left out so the longest
+    # name (SwinTransformer_base_patch4_window12_384) and the figures fit whole; a file or a
+    # pipe gets them all (--json has everything).
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=160)
+    wide = console.width >= 110
+    columns = [Column("model (aliases)", no_wrap=True)]
+    if wide:
+        columns.append(Column("family", no_wrap=True))
+    columns += [Column("params", no_wrap=True), Column("input", no_wrap=True)]
+    if wide:
+        columns.append(Column("preprocess"))
+    table = Table(*columns)
     for row in rows:
         name = "\n".join([row["name"], *(f"[dim]{alias}[/dim]" for alias in row["aliases"])])
-        table.add_row(name, row["family"], f"{row['parameters'] / 1e6:.2f}M",
-                      "x".join(map(str, row["input_shape"])), row["preprocess"])
-    Console().print(table)
+        cells = [name, f"{row['parameters'] / 1e6:.2f}M", "x".join(map(str, row["input_shape"]))]
+        if wide:
+            cells[1:1] = [row["family"]]
+            cells.append(row["preprocess"])
+        table.add_row(*cells)
+    console.print(table)
 
 
 # Distributions whose version `info` reports beside Paddle's (False when not installed).

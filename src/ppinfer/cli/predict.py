@@ -132,6 +132,11 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         from ppinfer.pipeline.input_list import merge_inputs
 
         items = merge_inputs(walked, listed)
+    if not items:  # only --input-list, and it named nothing
+        from ppinfer.errors import ConfigError
+
+        raise ConfigError(f"The --input-list {', '.join(input_lists)} named no image (blank "
+                          "lines are skipped): nothing to predict.")
     from ppinfer.pipeline.output import ResultWriter, refuse_input_as_save
 
     refuse_input_as_save(save_file, (item.path for item in walked if item.error is None),

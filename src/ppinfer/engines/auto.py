@@ -252,8 +252,11 @@ def measure_candidates(source: ModelSource, config: RunConfig,
     for name, exc in timing.failed.items():
         candidates[name].status, candidates[name].reason = "failed", _one_line(exc)
     if timing.ranking is None:
+        why = ("int8 needs a quantized model (ppinfer quantize writes one; run it with its "
+               "engine and --precision int8)" if config.precision == "int8" else
+               "`ppinfer engines --model M --precision P` lists each engine's reason")
         raise ConfigError("--engine auto found no engine that runs this model at "
-                          f"{config.precision}: `ppinfer engines --model M` says why.")
+                          f"{config.precision}: {why}.")
     ranking = timing.ranking
     for name, figures in timing.round_ms.items():
         c = candidates[name]

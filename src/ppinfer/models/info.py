@@ -56,9 +56,11 @@ def catalog_rows() -> list[dict[str, Any]]:
 
 
 def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
-    """Rows whose name or an alias matches the fnmatch ``pattern``, sorted by name."""
+    """Rows whose name or an alias matches the fnmatch ``pattern`` (case-insensitive: 'swin*'
+    finds SwinTransformer_*), sorted by name."""
     return [row for row in catalog_rows()
-            if any(fnmatch.fnmatchcase(n, pattern) for n in (row["name"], *row["aliases"]))]
+            if any(fnmatch.fnmatchcase(n.lower(), pattern.lower())
+                   for n in (row["name"], *row["aliases"]))]
 
 
 def catalog_text(rows: list[dict[str, Any]]) -> str:

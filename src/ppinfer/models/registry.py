@@ -197,11 +197,12 @@ def get_model(name: str) -> ModelSpec:
     known = [*_MODELS, *_ALIASES]
     close = [n for n in known if _fold(n) == _fold(name)] or [
         n for n in known if _same_spelled(name, n)]
-    hint = f" Did you mean {close[0]}?" if close else ""
-    aliased = f" (and aliases such as {min(_ALIASES)})" if _ALIASES else ""
+    listed = (f"`ppinfer models` lists the {len(_MODELS)} architectures ppinfer builds, by "
+              "PaddleClas's and PaddleX's names")
+    if close:
+        raise UnknownNameError(f"Unknown model {name!r}. Did you mean {close[0]}? ({listed}.)")
     raise UnknownNameError(
-        f"Unknown model {name!r}.{hint} Registered models: {', '.join(sorted(_MODELS))}"
-        f"{aliased}. A model PaddleClas or PaddleX exported (inference.json or "
-        "inference.pdmodel beside inference.pdiparams and inference.yml) runs without "
-        "ppinfer building it: ppinfer predict --model DIR."
+        f"Unknown model {name!r}: {listed}. A model PaddleClas or PaddleX exported "
+        "(inference.json or inference.pdmodel beside inference.pdiparams and inference.yml) "
+        "runs without ppinfer building it: ppinfer predict --model DIR."
     )

@@ -34,9 +34,10 @@ def problem(source: ModelSource) -> str | None:
 
     if importlib.util.find_spec("onnxruntime") is None:
         return INSTALL_HINT
-    if importlib.util.find_spec("onnx") is None:  # onnxruntime.quantization reads with it
-        return ("Quantizing for onnxruntime needs the onnx package: install it with "
-                "pip install 'ppinfer[onnx,quantize]'.")
+    for package in ("onnx", "ml_dtypes"):  # onnxruntime.quantization imports both
+        if importlib.util.find_spec(package) is None:
+            return (f"Quantizing for onnxruntime needs the {package} package: install it with "
+                    "pip install 'ppinfer[onnx,quantize]'.")
     if source.layout.kind not in ("pir", "legacy", "seed"):
         return f"The onnxruntime engine cannot convert the {source.layout.describe()}."
     return converter_problem(package_version("paddle2onnx"), paddle_env().version,
@@ -67,10 +68,19 @@ def quantize(source: ModelSource, calibration: np.ndarray, out: Path) -> dict:
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            # the scores stay float: a quantized softmax gives them in steps of 1/255
+            nodes_to_exclude=_softmax_nodes(prepared),
         )
     return {"format": "QDQ", "calibration": "MinMax", "weights": "int8 per channel",
             "activations": "uint8", "onnxruntime": package_version("onnxruntime"),
             "paddle2onnx": package_version("paddle2onnx")}
+
+
+def _softmax_nodes(path: Path) -> list[str]:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [node.name for node in graph.node if node.op_type == "Softmax"]
 
 
 def _input_name(path: Path) -> str:
