@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,12 @@ os.environ.setdefault("PPINFER_HOME", str(Path(__file__).parent / ".ppinfer-home
 # once per model (--engine auto, the users' default). tests/test_default_engine.py and the
 # README's blocks run without this.
 os.environ.setdefault("PPINFER_ENGINE", "analysis")
+# A test run started in the background by a non-interactive shell (`pytest &`) has SIGINT
+# ignored, and every ppinfer process the tests start would inherit that (an ignored signal
+# stays ignored across exec, and Python then installs no KeyboardInterrupt): the Ctrl-C tests
+# need it delivered.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 CLASS_NUM = 10  # small classifier: fast, and top-5 still means something
 

@@ -110,7 +110,7 @@ def test_engines_that_cannot_take_part_say_why(tiny_legacy):
     source = resolve_source(model=str(tiny_legacy), prefer="legacy")
     reasons = dict(candidate_engines(source, "bf16"))
     assert reasons["analysis"] is None
-    assert "fp32 only" in reasons["onnxruntime"]
+    assert "runs fp32, int8 only, not bf16" in reasons["onnxruntime"]
 
 
 def test_auto_needs_an_exported_model(tiny_checkpoint):  # noqa: F811

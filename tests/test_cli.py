@@ -53,7 +53,7 @@ def test_unknown_model_and_engine_list_the_valid_names(tmp_path):
                                       "-o", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert result.output.startswith("Error: Unknown model 'resnet50_vd'. Did you mean ResNet50_vd?")
-    assert "EfficientNet_lite0" in result.output
+    assert "`ppinfer models` lists the" in result.output and len(result.output) < 300
     result = CliRunner().invoke(cli, ["predict", "--engine", "tensorflow"])
     assert result.exit_code == 2
     assert result.output.startswith("Error: Unknown engine 'tensorflow': use one of analysis, ")

@@ -33,7 +33,7 @@ def trainable(name: str) -> int:
 
 
 def test_every_width_is_registered_with_its_paddlex_alias():
-    assert list_models("PPLCNet*") == sorted(NAMES)
+    assert list_models("PPLCNet_*") == sorted(NAMES)
     for width, name in zip(WIDTHS, NAMES):
         spec = get_model(name)
         assert spec.family == "pp_lcnet"

@@ -96,14 +96,19 @@ def test_bench_with_columns_80_in_a_pipe_fits(tmp_path):
     assert {r["engine"] for r in rows} == set(ENGINES.split(","))  # --json: every figure
 
 
-def test_models_at_80_columns_cuts_no_family_or_name():
+def test_models_at_80_columns_cuts_no_name_or_figure_and_a_pipe_gets_every_column():
     env = {**os.environ, "COLUMNS": "80"}
     run = subprocess.run([sys.executable, "-m", "ppinfer", "models"], capture_output=True,
                          text=True, env=env, check=True)
     assert "…" not in run.stdout
-    assert "efficientnet" in run.stdout and "mobilenet_v3" in run.stdout
-    assert "MobileNetV3_large_x1_25" in run.stdout
+    assert "SwinTransformer_large_patch4_window12_384" in run.stdout  # the longest name
+    assert "196.74M" in run.stdout and "3x384x384" in run.stdout
     assert max(map(len, run.stdout.splitlines())) <= 80
+    piped = subprocess.run([sys.executable, "-m", "ppinfer", "models"], capture_output=True,
+                           text=True, env={k: v for k, v in env.items() if k != "COLUMNS"},
+                           check=True)
+    assert "…" not in piped.stdout and "swin_transformer" in piped.stdout
+    assert "efficientnet" in piped.stdout and "mobilenet_v3" in piped.stdout
 
 
 def test_plot_message_names_the_file_written(tmp_path, monkeypatch):
