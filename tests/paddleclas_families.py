@@ -50,16 +50,17 @@ def assert_paddleclas_keys_shapes_and_count(root: Path, module: str, name: str, 
 
 def calibrated_reference(root: Path, module: str, name: str, photos: dict[str, Path],
                          out_dir: Path, classifier: str = "fc",
-                         varied: bool = True) -> Reference:
+                         varied: bool = True, fit_head: bool = False) -> Reference:
     """PaddleClas's ``name`` with BN statistics from scikit-image's varied photos (``varied``;
     else from ``photos`` themselves), saved in ``out_dir``; its scores depend on the photo.
-    ``classifier``: its last Linear's attribute."""
+    ``classifier``: its last Linear's attribute; ``fit_head``: the head fitted by least squares
+    instead of teaching the network (a random one that cannot tell the photos apart)."""
     from ppinfer.models.layers import fresh_parameter_names
 
     out = out_dir / f"{name}_pretrained.pdparams"
     with fresh_parameter_names():  # PaddleClas may fix names that another test took
         ref = build_reference(root, module, name, sorted(photos.values()), out,
-                              class_num=CLASS_NUM, head=classifier, high=0.7,
+                              class_num=CLASS_NUM, head=classifier, high=0.7, fit_head=fit_head,
                               calibration=photo_batch(name, calibration_images())
                               if varied else None)
     assert np.abs(ref.scores - ref.scores[0]).max() > 0.02

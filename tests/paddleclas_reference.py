@@ -216,13 +216,21 @@ def teach_photos_apart(model, x) -> None:
 
 def fit_classifier(model, fc, x, seed: int = 0) -> None:
     """Set the classifier ``fc`` by least squares on the model's own pooled features
-    (``forward_features``) so photo i's top-1 is class i, the other scores random. Deep random
-    transformers give photos different features but one top-1, and training a ViT on CPU to tell
-    them apart takes minutes; the features themselves still come from the random network."""
+    (``forward_features``, else the classifier's input) so photo i's top-1 is class i, the
+    other scores random. Deep random transformers (and PP-HGNet) give photos different features
+    but one top-1, and training them on CPU to tell them apart takes minutes; the features
+    themselves still come from the random network."""
     import paddle
 
     with paddle.no_grad():
-        features = model.forward_features(x).numpy().astype(np.float64)
+        if hasattr(model, "forward_features"):
+            features = model.forward_features(x).numpy().astype(np.float64)
+        else:  # what reaches the classifier, caught on its way in
+            seen = []
+            hook = fc.register_forward_pre_hook(lambda _layer, args: seen.append(args[0]))
+            model(x)
+            hook.remove()
+            features = seen[0].numpy().astype(np.float64)
     photos, classes = features.shape[0], fc.weight.shape[1]
     target = np.random.default_rng(seed).normal(0.0, 1.0, (photos, classes))
     target[np.arange(photos), np.arange(photos)] += 4.0

@@ -95,13 +95,16 @@ def test_without_last_conv_the_classifier_reads_the_last_stage():
 
 @pytest.fixture(scope="module")
 def reference(paddleclas_root, photos, tmp_path_factory):
-    return calibrated_reference(paddleclas_root, MODULE, "PPHGNet_tiny", photos,
-                                tmp_path_factory.mktemp("paddleclas"))
+    # small: one of PaddleX's core models (tiny and base share its code and differ in widths,
+    # depths and head, which the keys, shapes and counts above check); a random one cannot
+    # tell the photos apart, so its head is fitted by least squares
+    return calibrated_reference(paddleclas_root, MODULE, "PPHGNet_small", photos,
+                                tmp_path_factory.mktemp("paddleclas"), fit_head=True)
 
 
 def test_export_and_predict_agree_with_paddleclas_forward(reference, tmp_path):
-    assert_export_agrees(reference, "PPHGNet_tiny", tmp_path / "export")
+    assert_export_agrees(reference, "PPHGNet_small", tmp_path / "export")
 
 
 def test_executor_persistable_reads_the_state_dict_by_paddlex_name(reference):
-    assert_executor_persistable_agrees(reference, "PP-HGNet_tiny")
+    assert_executor_persistable_agrees(reference, "PP-HGNet_small")
