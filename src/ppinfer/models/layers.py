@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import paddle.nn.functional as F
 from paddle import ParamAttr, nn
 from paddle.utils import unique_name
 
@@ -55,16 +54,3 @@ def paddleclas_padding(height: int, width: int, multiple: int) -> tuple[int, int
     if height % multiple == 0 and width % multiple == 0:
         return 0, 0
     return multiple - height % multiple, multiple - width % multiple
-
-
-def sigmoid(x):
-    """``F.sigmoid`` that also builds into a legacy-IR program on Paddle 3.x, whose
-    ``F.sigmoid`` takes only dygraph tensors and PIR values (export builds both IRs)."""
-    from paddle.framework import LayerHelper, in_dynamic_or_pir_mode
-
-    if in_dynamic_or_pir_mode():
-        return F.sigmoid(x)
-    helper = LayerHelper("sigmoid")
-    out = helper.create_variable_for_type_inference(x.dtype)
-    helper.append_op(type="sigmoid", inputs={"X": x}, outputs={"Out": out})
-    return out

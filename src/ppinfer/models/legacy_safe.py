@@ -43,3 +43,15 @@ def roll(x: paddle.Tensor, shift: int, axes: tuple[int, ...]) -> paddle.Tensor:
             tail = paddle.slice(x, axes=[axis], starts=[cut], ends=[size])
             x = paddle.concat([tail, head], axis=axis)
     return x
+
+
+def sigmoid(x: paddle.Tensor) -> paddle.Tensor:
+    """``F.sigmoid``, appended directly as one ``sigmoid`` operator in a legacy-IR program."""
+    if not _legacy_static():
+        return F.sigmoid(x)
+    from paddle.base.layer_helper import LayerHelper
+
+    helper = LayerHelper("sigmoid")
+    out = helper.create_variable_for_type_inference(dtype=x.dtype)
+    helper.append_op(type="sigmoid", inputs={"X": x}, outputs={"Out": out})
+    return out

@@ -36,7 +36,8 @@ from ppinfer.models.arguments import (
     channels,
     probability,
 )
-from ppinfer.models.layers import fresh_parameter_names, sigmoid
+from ppinfer.models.layers import fresh_parameter_names
+from ppinfer.models.legacy_safe import sigmoid
 from ppinfer.models.pp_hgnetv2 import ConvBNAct
 from ppinfer.models.registry import register_model
 from ppinfer.pipeline.preprocess_config import PreprocessConfig

@@ -39,7 +39,8 @@ from ppinfer.models.arguments import (
     channels,
     one_of,
 )
-from ppinfer.models.layers import fresh_parameter_names, sigmoid
+from ppinfer.models.layers import fresh_parameter_names
+from ppinfer.models.legacy_safe import sigmoid
 from ppinfer.models.mobilenet_v3 import make_divisible
 from ppinfer.models.registry import register_model
 
