@@ -118,6 +118,11 @@ def test_predict_runs_the_int8_model_on_its_engine_and_names_what_fp32_names(
     fp32 = runner.invoke(cli, ["predict", cat, "--model", str(lite0), "--json"])
     assert int8.exit_code == 0, int8.output
     assert json.loads(int8.stdout)["label_names"][0] == json.loads(fp32.stdout)["label_names"][0]
+    # its agreement was measured at quantize time; no request for the --precision already given
+    assert "measured when it was quantized" in int8.stderr and "warning" not in int8.stderr
+    # the softmax stays float: scores are not all whole steps of 1/255
+    scores = np.array(json.loads(int8.stdout)["scores"])
+    assert np.abs(scores * 255 - np.round(scores * 255)).max() > 1e-3, scores
     elsewhere = runner.invoke(cli, ["predict", cat, "--model", str(out), "--engine", "openvino",
                                     "--precision", "int8"])
     assert elsewhere.exit_code != 0
