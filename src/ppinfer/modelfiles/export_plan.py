@@ -1,7 +1,8 @@
 """What an export builds: the architecture, its PaddleClas arguments, class count, input shape,
 preprocessing and labels, each from the first of: the command line, the training config
-(``-c``), the architecture's defaults. A default taken where the checkpoint cannot show the
-value and the scores depend on it is said in a note: an export never guesses silently.
+(``-c``, else the ``config.yaml`` PaddleX or PaddleClas training left beside the checkpoint,
+said in a note), the architecture's defaults. A default taken where the checkpoint cannot show
+the value and the scores depend on it is said in a note: an export never guesses silently.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ppinfer.checkpoints.training_outputs import configs_beside
 from ppinfer.errors import ConfigError
 from ppinfer.modelfiles.training_config import TrainingConfig, read_training_config
 from ppinfer.models import ModelSpec, get_model
@@ -55,11 +57,15 @@ def plan_export(
     arch_args: dict[str, Any] | None = None,
     labels_file: str | None = None,
     part: str | None = None,
+    checkpoint: str | os.PathLike | None = None,
 ) -> ExportPlan:
-    """Resolve an export's settings: explicit arguments first, then ``config``'s, then the
-    architecture's defaults (see the module doc)."""
-    trained = read_training_config(config, part) if config is not None else None
-    spec = _architecture(model_name, trained)
+    """Resolve an export's settings: explicit arguments first, then ``config``'s (without one,
+    the training config found beside ``checkpoint``), then the architecture's defaults (see the
+    module doc)."""
+    found = [Path(_shown(path)) for path in configs_beside(Path(checkpoint))] \
+        if config is None and checkpoint is not None else []
+    trained = _read_config(found[0] if found else config, part, beside=bool(found))
+    spec = _architecture(model_name, trained, beside=bool(found))
     where = {}
     given: dict[str, Any] = {}
     if trained is not None:
@@ -81,6 +87,8 @@ def plan_export(
         part=trained.part if trained is not None and trained.part_named else part,
         card_name=(trained.paddlex_name if trained is not None else None) or spec.card_name,
     )
+    if found:
+        plan.notes.append(_found_note(found))
     _shape_and_preprocess(plan, trained, input_shape)
     plan.labels_file = labels_file or _config_labels(plan, trained)
     if trained is not None and trained.topk:
@@ -92,7 +100,34 @@ def plan_export(
     return plan
 
 
-def _architecture(model_name: str | None, trained: TrainingConfig | None) -> ModelSpec:
+def _read_config(config: str | os.PathLike | None, part: str | None, beside: bool
+                 ) -> TrainingConfig | None:
+    if config is None:
+        return None
+    try:
+        return read_training_config(config, part)
+    except ConfigError as exc:
+        if not beside:
+            raise
+        raise ConfigError(f"{str(exc).rstrip('.')} (the training config found beside the "
+                          "checkpoint): pass -c with the one to use.") from None
+
+
+def _shown(path: Path) -> str:
+    """``path`` as the user would type it: relative to the current folder when inside it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _found_note(found: list[Path]) -> str:
+    farther = f", the nearest of {len(found)}: also {', '.join(map(_shown, found[1:]))}" \
+        if len(found) > 1 else ""
+    return (f"Using the training config {_shown(found[0])} (found beside the checkpoint"
+            f"{farther}); pass -c to use another.")
+
+
+def _architecture(model_name: str | None, trained: TrainingConfig | None, beside: bool = False
+                  ) -> ModelSpec:
     if trained is None:
         if not model_name:
             raise ConfigError("Name the architecture: pass -m/--model-name, or the training "
@@ -100,6 +135,11 @@ def _architecture(model_name: str | None, trained: TrainingConfig | None) -> Mod
         return get_model(model_name)
     spec = get_model(trained.model_name)
     if model_name and get_model(model_name).name != spec.name:
+        if beside:
+            raise ConfigError(
+                f"-m {model_name} is not the architecture {_shown(trained.path)}, the training "
+                f"config found beside the checkpoint, trained ({trained.model_name}): pass -c "
+                "with the config it was trained with, or leave -m out.")
         raise ConfigError(f"-m {model_name} is not the architecture {trained.path} trained "
                           f"({trained.model_name}): leave -m out, the config names it.")
     return spec
