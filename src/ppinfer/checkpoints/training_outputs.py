@@ -58,7 +58,9 @@ def checkpoint_file(path: Path) -> Path:
         return prefixed
     if not path.is_dir():
         return path
-    for inner in (f"{BEST}{PDPARAMS}", f"{BEST}/{BEST}{PDPARAMS}", f"model{PDPARAMS}"):
+    # uniform output's save folders hold their own prefix: output/epoch_5/epoch_5.pdparams
+    own = (f"{path.name}{PDPARAMS}",) if _SAVE_FOLDER.match(path.name) else ()
+    for inner in (*own, f"{BEST}{PDPARAMS}", f"{BEST}/{BEST}{PDPARAMS}", f"model{PDPARAMS}"):
         if (path / inner).is_file():
             return path / inner
     return path
