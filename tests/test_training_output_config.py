@@ -58,6 +58,8 @@ def training_config(output: Path) -> dict:
 
     doc = yaml.safe_load(configs.PADDLEX_TEXTLINE_ORI.replace("PPLCNet_x1_0", ARCH))
     doc["Global"]["output_dir"] = str(output.resolve())
+    # PaddleX's update_dataset: the dataset's label.txt (gone here: another machine's)
+    doc["Infer"]["PostProcess"]["class_id_map_file"] = "/data/textline_ori/label.txt"
     return doc
 
 
@@ -127,6 +129,10 @@ def test_an_export_from_a_paddlex_checkpoint_alone_uses_its_config_and_scores_as
     assert card(Path("alone"))["ppinfer"]["arguments"]["stride_list"] == [2, [2, 1], [2, 1],
                                                                          [2, 1], [2, 1]]
     np.testing.assert_array_equal(scores(Path("alone")), scores(Path("with_c")))
+    # The labels: PaddleX's copy of the dataset's label.txt beside the config, both ways.
+    assert "the labels are output/label_dict.txt, PaddleX's copy of it" in printed
+    assert card(Path("alone"))["PostProcess"]["Topk"]["label_list"] == ["0_degree", "180_degree"]
+    assert card(Path("with_c"))["PostProcess"] == card(Path("alone"))["PostProcess"]
     assert card(Path("alone"))["ppinfer"]["training_config"] == str(absolute(config))
     # Without it the same -p builds PaddleClas's defaults (strides 2, input 224), as before.
     os.rename(config, "kept.yaml")

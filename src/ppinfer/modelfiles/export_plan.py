@@ -22,6 +22,8 @@ from ppinfer.pipeline.preprocess_config import PreprocessConfig, PreprocessConfi
 DEFAULT_CLASS_NUM = 1000
 LABEL_SEARCH_DEPTH = 4  # PaddleClas's class_id_map_file is relative to its repository's root
 IMAGENET_LABELS = "imagenet1k_label_list.txt"  # ppcls/utils/'s, which ppinfer ships
+# PaddleX's trainer copies the dataset's label.txt, which the config names, beside config.yaml
+PADDLEX_LABELS = "label_dict.txt"
 
 
 @dataclass
@@ -175,7 +177,8 @@ def _shape_and_preprocess(plan: ExportPlan, trained: TrainingConfig | None,
 
 def _config_labels(plan: ExportPlan, trained: TrainingConfig | None) -> str | None:
     """The config's ``class_id_map_file``, found as PaddleClas would (from its repository's
-    root: the current folder, or a folder above the config), when its length fits."""
+    root: the current folder, or a folder above the config), else PaddleX's copy of it in the
+    training output folder, when its length fits."""
     if trained is None or trained.label_file is None:
         return None
     named = Path(trained.label_file)
@@ -186,6 +189,12 @@ def _config_labels(plan: ExportPlan, trained: TrainingConfig | None) -> str | No
             return str(candidate)
     if named.name == IMAGENET_LABELS and plan.class_num == 1000:
         return None  # the ImageNet-1k names ppinfer ships are that file's
+    copy = trained.path.parent / PADDLEX_LABELS
+    if copy.is_file():
+        plan.notes.append(f"{trained.path}'s Infer.PostProcess.class_id_map_file "
+                          f"{trained.label_file} is not found here: the labels are {copy}, "
+                          "PaddleX's copy of it beside the config.")
+        return str(copy)
     plan.notes.append(f"{trained.path}'s Infer.PostProcess.class_id_map_file "
                       f"{trained.label_file} is not found here: the labels are "
                       f"{'ImageNet-1k' if plan.class_num == 1000 else 'class numbers'} "
