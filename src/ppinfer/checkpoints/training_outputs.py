@@ -77,8 +77,16 @@ def configs_beside(checkpoint: Path) -> list[Path]:
     folders = [Path(os.path.abspath(weights)).parent]
     while len(folders) <= CONFIG_LEVELS_UP and _SAVE_FOLDER.match(folders[-1].name):
         folders.append(folders[-1].parent)
-    return [folder / TRAINING_CONFIG for folder in folders
-            if (folder / TRAINING_CONFIG).is_file()]
+    return [folder / TRAINING_CONFIG for folder in folders if _is_file(folder / TRAINING_CONFIG)]
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where it cannot be seen (a folder above that the user may not
+    search raises PermissionError there): the config is looked for, not required."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _saved_by_training(weights: Path) -> bool:
