@@ -237,3 +237,9 @@ def test_a_found_config_ppinfer_cannot_read_is_one_sentence_saying_where_it_came
     assert message.startswith("Training config output/config.yaml is not valid YAML (")
     assert message.endswith(") (the training config found beside the checkpoint): pass -c with "
                             "the one to use.")
+    config.write_text("Arch:\n  name: SE_ResNet50_vd\n", encoding="utf-8")  # not built here
+    with pytest.raises(ConfigError) as refused:
+        plan_export("PPLCNet_x0_25", checkpoint="output/latest/latest.pdparams")
+    assert str(refused.value).startswith(
+        "The training config found beside the checkpoint, output/config.yaml, trains "
+        "SE_ResNet50_vd, which ppinfer does not build: pass -c with the config to use")

@@ -111,14 +111,23 @@ def _read_config(config: str | os.PathLike | None, part: str | None, beside: boo
     except ConfigError as exc:
         if not beside:
             raise
-        raise ConfigError(f"{str(exc).rstrip('.')} (the training config found beside the "
-                          "checkpoint): pass -c with the one to use.") from None
+        raise _from_found_config(exc) from None
+
+
+def _from_found_config(exc: ConfigError) -> ConfigError:
+    """``exc``, raised by a config nobody passed, saying where it came from and what to do."""
+    return type(exc)(f"{str(exc).rstrip('.')} (the training config found beside the "
+                     "checkpoint): pass -c with the one to use.")
 
 
 def _shown(path: Path) -> str:
     """``path`` as the user would type it: relative to the current folder when inside it."""
-    relative = os.path.relpath(path)
-    return str(path) if relative.startswith("..") else relative
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # Windows: another drive
+        return str(path)
+    outside = relative == os.pardir or relative.startswith(os.pardir + os.sep)
+    return str(path) if outside else relative
 
 
 def _found_note(found: list[Path]) -> str:
@@ -135,7 +144,16 @@ def _architecture(model_name: str | None, trained: TrainingConfig | None, beside
             raise ConfigError("Name the architecture: pass -m/--model-name, or the training "
                               "config with -c/--config.")
         return get_model(model_name)
-    spec = get_model(trained.model_name)
+    try:
+        spec = get_model(trained.model_name)
+    except ConfigError as exc:  # an architecture ppinfer does not build
+        if not beside:
+            raise
+        raise type(exc)(
+            f"The training config found beside the checkpoint, {_shown(trained.path)}, trains "
+            f"{trained.model_name}, which ppinfer does not build: pass -c with the config to "
+            "use (a model PaddleClas or PaddleX exported runs as it is: ppinfer predict "
+            "--model DIR).") from None
     if model_name and get_model(model_name).name != spec.name:
         if beside:
             raise ConfigError(
