@@ -141,6 +141,38 @@ def test_an_export_from_a_paddlex_checkpoint_alone_uses_its_config_and_scores_as
     assert card(Path("defaults"))["ppinfer"]["input_shape"] == [3, 224, 224]
 
 
+def test_the_python_api_finds_it_too_and_warns_it_as_an_export_note(state, tmp_path,
+                                                                     monkeypatch):
+    import ppinfer
+
+    monkeypatch.chdir(tmp_path)
+    config = uniform_output(state, Path("output"))
+    with pytest.warns(ppinfer.ExportNote, match="Using the training config output/config.yaml"):
+        result = ppinfer.export(None, "output/latest", "out", validate=False)
+    assert result.notes[0] == USING.format(config)
+    assert (result.model_name, result.input_shape) == (ARCH, (3, 80, 160))
+
+
+def test_a_distillation_students_own_file_exports_with_the_config_beside_it(state, tmp_path,
+                                                                            monkeypatch):
+    """PaddleClas's save_model also writes best_model_student.pdparams (the Student's
+    weights alone) when training a DistillationModel: its config's student arguments
+    (dropout_prob 0.0) build it."""
+    import paddle
+
+    monkeypatch.chdir(tmp_path)
+    Path("output/best_model").mkdir(parents=True)
+    Path("output/config.yaml").write_text(
+        configs.PPLCNET_SSLD.replace("PPLCNet_x1_0", ARCH).replace("&class_num 1000",
+                                                                   "&class_num 2"))
+    paddle.save(state, "output/best_model/best_model_student.pdparams")
+    printed = run_cli(["export", "-p", "output/best_model/best_model_student.pdparams",
+                       "-o", "student", "--no-validate"])
+    assert USING.format("output/config.yaml") in printed and "Assumed" not in printed
+    written = card(Path("student"))["ppinfer"]
+    assert written["arguments"]["dropout_prob"] == 0.0 and "checkpoint_part" not in written
+
+
 @pytest.mark.parametrize("given", [
     "output/best_model/best_model.pdparams", "output/best_model/best_model",
     "output/best_model/", "output", "output/best_model/best_model/model.pdparams",
