@@ -213,8 +213,10 @@ def mobilenet_dml(paddleclas_root, photos, tmp_path_factory) -> dict[str, Refere
                         "mobilenet_v3", "MobileNetV3_small_x1_0", 1000, {"dropout_prob": None},
                         prefix="Student.", beside=beside)
     teacher.pdparams = student.pdparams  # the one file, with both parts
-    write(folder, "config.yaml", text)
-    return {"Student": student, "Teacher": teacher, "config": folder / "config.yaml"}
+    # PaddleClas's own name for it: a config.yaml beside best_model.pdparams is what training
+    # leaves, which export would read without -c.
+    config = write(folder, "mv3_large_x1_0_distill_mv3_small_x1_0_dml.yaml", text)
+    return {"Student": student, "Teacher": teacher, "config": config}
 
 
 @pytest.mark.parametrize("part", ["Student", "Teacher"])

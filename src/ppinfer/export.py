@@ -303,7 +303,8 @@ def export_model(
     if class_num is not None and class_num < 1:
         raise ConfigError("--class-num must be at least 1.")
     plan = plan_export(model_name, config=config, class_num=class_num, input_shape=input_shape,
-                       arch_args=arch_args, labels_file=labels_file, part=checkpoint_part)
+                       arch_args=arch_args, labels_file=labels_file, part=checkpoint_part,
+                       checkpoint=checkpoint)
     env = paddle_env()
     fmt = _check_format(fmt, env)
     output = Path(output)

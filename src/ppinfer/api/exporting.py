@@ -39,7 +39,9 @@ def export(
     ``config``: the PaddleClas/PaddleX training config (``CONFIG.yaml``, or a PaddleX training
     output folder holding ``config.yaml``): the architecture (``model_name`` may then be
     ``None``), its arguments, class count, input shape and preprocessing come from it, as
-    PaddleClas's ``tools/export_model.py -c`` builds them. ``arch_args``: PaddleClas
+    PaddleClas's ``tools/export_model.py -c`` builds them. Without it, the ``config.yaml`` that
+    PaddleX or PaddleClas training left in ``checkpoint``'s output folder is used, and a note
+    says so (docs/export.md). ``arch_args``: PaddleClas
     constructor arguments (``{"dropout_prob": 0.0}`` or ``["dropout_prob=0.0"]``), over the
     config's. ``checkpoint_part``: a distillation checkpoint's part (default ``"Student"``).
 

@@ -12,7 +12,8 @@ from ppinfer.cli.options import parse_shape
 @click.option("-c", "--config", "config", default=None, type=click.Path(),
               help="The PaddleClas/PaddleX training config (or PaddleX's training output "
                    "folder): architecture, its arguments, classes, input shape and "
-                   "preprocessing, as PaddleClas's export_model.py -c reads them.")
+                   "preprocessing, as PaddleClas's export_model.py -c reads them. Default: "
+                   "the config.yaml that training left in -p's output folder, if any.")
 @click.option("-m", "--model-name", default=None,
               help="Architecture (see `ppinfer models`); optional with -c.")
 @click.option("-p", "--params", "checkpoint", default=None, type=click.Path(),
@@ -47,6 +48,7 @@ def export(config, model_name, checkpoint, output, class_num, image_shape, arch_
     ppinfer export -m EfficientNet_lite0 -o out/lite0   # installed weights
     ppinfer export -c PPLCNet_x1_0.yaml -p output/best_model -o out/pulc
     ppinfer export -c paddlex_output/ -o out/textline  # PaddleX output folder
+    ppinfer export -p paddlex_output/best_model -o out/textline  # finds its config.yaml
     ppinfer export -m ResNet50_vd -p ResNet50_vd_pretrained/ -o out/ResNet50_vd
     ppinfer export -m ResNet50_vd -p best.pdparams -o out/ --class-num 102
     """

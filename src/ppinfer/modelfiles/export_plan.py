@@ -1,7 +1,8 @@
 """What an export builds: the architecture, its PaddleClas arguments, class count, input shape,
 preprocessing and labels, each from the first of: the command line, the training config
-(``-c``), the architecture's defaults. A default taken where the checkpoint cannot show the
-value and the scores depend on it is said in a note: an export never guesses silently.
+(``-c``, else the ``config.yaml`` PaddleX or PaddleClas training left beside the checkpoint,
+said in a note), the architecture's defaults. A default taken where the checkpoint cannot show
+the value and the scores depend on it is said in a note: an export never guesses silently.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ppinfer.checkpoints.training_outputs import configs_beside
 from ppinfer.errors import ConfigError
 from ppinfer.modelfiles.training_config import TrainingConfig, read_training_config
 from ppinfer.models import ModelSpec, get_model
@@ -20,6 +22,8 @@ from ppinfer.pipeline.preprocess_config import PreprocessConfig, PreprocessConfi
 DEFAULT_CLASS_NUM = 1000
 LABEL_SEARCH_DEPTH = 4  # PaddleClas's class_id_map_file is relative to its repository's root
 IMAGENET_LABELS = "imagenet1k_label_list.txt"  # ppcls/utils/'s, which ppinfer ships
+# PaddleX's trainer copies the dataset's label.txt, which the config names, beside config.yaml
+PADDLEX_LABELS = "label_dict.txt"
 
 
 @dataclass
@@ -55,11 +59,15 @@ def plan_export(
     arch_args: dict[str, Any] | None = None,
     labels_file: str | None = None,
     part: str | None = None,
+    checkpoint: str | os.PathLike | None = None,
 ) -> ExportPlan:
-    """Resolve an export's settings: explicit arguments first, then ``config``'s, then the
-    architecture's defaults (see the module doc)."""
-    trained = read_training_config(config, part) if config is not None else None
-    spec = _architecture(model_name, trained)
+    """Resolve an export's settings: explicit arguments first, then ``config``'s (without one,
+    the training config found beside ``checkpoint``), then the architecture's defaults (see the
+    module doc)."""
+    found = [Path(_shown(path)) for path in configs_beside(Path(checkpoint))] \
+        if config is None and checkpoint is not None else []
+    trained = _read_config(found[0] if found else config, part, beside=bool(found))
+    spec = _architecture(model_name, trained, beside=bool(found))
     where = {}
     given: dict[str, Any] = {}
     if trained is not None:
@@ -81,6 +89,8 @@ def plan_export(
         part=trained.part if trained is not None and trained.part_named else part,
         card_name=(trained.paddlex_name if trained is not None else None) or spec.card_name,
     )
+    if found:
+        plan.notes.append(_found_note(found))
     _shape_and_preprocess(plan, trained, input_shape)
     plan.labels_file = labels_file or _config_labels(plan, trained)
     if trained is not None and trained.topk:
@@ -92,14 +102,64 @@ def plan_export(
     return plan
 
 
-def _architecture(model_name: str | None, trained: TrainingConfig | None) -> ModelSpec:
+def _read_config(config: str | os.PathLike | None, part: str | None, beside: bool
+                 ) -> TrainingConfig | None:
+    if config is None:
+        return None
+    try:
+        return read_training_config(config, part)
+    except ConfigError as exc:
+        if not beside:
+            raise
+        raise _from_found_config(exc) from None
+
+
+def _from_found_config(exc: ConfigError) -> ConfigError:
+    """``exc``, raised by a config nobody passed, saying where it came from and what to do."""
+    return type(exc)(f"{str(exc).rstrip('.')} (the training config found beside the "
+                     "checkpoint): pass -c with the one to use.")
+
+
+def _shown(path: Path) -> str:
+    """``path`` as the user would type it: relative to the current folder when inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # Windows: another drive
+        return str(path)
+    outside = relative == os.pardir or relative.startswith(os.pardir + os.sep)
+    return str(path) if outside else relative
+
+
+def _found_note(found: list[Path]) -> str:
+    farther = f", the nearest of {len(found)}: also {', '.join(map(_shown, found[1:]))}" \
+        if len(found) > 1 else ""
+    return (f"Using the training config {_shown(found[0])} (found beside the checkpoint"
+            f"{farther}); pass -c to use another.")
+
+
+def _architecture(model_name: str | None, trained: TrainingConfig | None, beside: bool = False
+                  ) -> ModelSpec:
     if trained is None:
         if not model_name:
             raise ConfigError("Name the architecture: pass -m/--model-name, or the training "
                               "config with -c/--config.")
         return get_model(model_name)
-    spec = get_model(trained.model_name)
+    try:
+        spec = get_model(trained.model_name)
+    except ConfigError as exc:  # an architecture ppinfer does not build
+        if not beside:
+            raise
+        raise type(exc)(
+            f"The training config found beside the checkpoint, {_shown(trained.path)}, trains "
+            f"{trained.model_name}, which ppinfer does not build: pass -c with the config to "
+            "use (a model PaddleClas or PaddleX exported runs as it is: ppinfer predict "
+            "--model DIR).") from None
     if model_name and get_model(model_name).name != spec.name:
+        if beside:
+            raise ConfigError(
+                f"-m {model_name} is not the architecture {_shown(trained.path)}, the training "
+                f"config found beside the checkpoint, trained ({trained.model_name}): pass -c "
+                "with the config it was trained with, or leave -m out.")
         raise ConfigError(f"-m {model_name} is not the architecture {trained.path} trained "
                           f"({trained.model_name}): leave -m out, the config names it.")
     return spec
@@ -135,7 +195,8 @@ def _shape_and_preprocess(plan: ExportPlan, trained: TrainingConfig | None,
 
 def _config_labels(plan: ExportPlan, trained: TrainingConfig | None) -> str | None:
     """The config's ``class_id_map_file``, found as PaddleClas would (from its repository's
-    root: the current folder, or a folder above the config), when its length fits."""
+    root: the current folder, or a folder above the config), else PaddleX's copy of it in the
+    training output folder, when its length fits."""
     if trained is None or trained.label_file is None:
         return None
     named = Path(trained.label_file)
@@ -146,6 +207,12 @@ def _config_labels(plan: ExportPlan, trained: TrainingConfig | None) -> str | No
             return str(candidate)
     if named.name == IMAGENET_LABELS and plan.class_num == 1000:
         return None  # the ImageNet-1k names ppinfer ships are that file's
+    copy = trained.path.parent / PADDLEX_LABELS
+    if copy.is_file():
+        plan.notes.append(f"{trained.path}'s Infer.PostProcess.class_id_map_file "
+                          f"{trained.label_file} is not found here: the labels are {copy}, "
+                          "PaddleX's copy of it beside the config.")
+        return str(copy)
     plan.notes.append(f"{trained.path}'s Infer.PostProcess.class_id_map_file "
                       f"{trained.label_file} is not found here: the labels are "
                       f"{'ImageNet-1k' if plan.class_num == 1000 else 'class numbers'} "
