@@ -121,21 +121,27 @@ def plan_load(model: str | os.PathLike | None = None, *, engine: str | None = No
 
     prepare_paddle_for([engine])  # before the run options load Paddle's core alone
     config = make_run_config(**run_kw)
+    engine_cls = None if engine in (None, "auto") else get_engine(engine)
+    source = open_source(model, needs_architecture=engine_cls is not None
+                         and engine_cls.needs_architecture, **model_kw)
+    config = config.for_model(source.quantized_for)  # no precision: a quantized model's int8
     if engine is None:
         from ppinfer.engines.auto import default_engine
 
-        engine = default_engine(open_source(model, **model_kw))
+        engine = default_engine(source)
     if engine == "auto":  # measured once per model and setting, then cached (autoselect.py)
         from ppinfer.engines.auto import choose_engine, source_for
 
-        source = open_source(model, **model_kw)
         choice = choose_engine(source, config)
         # the program the choice ran on (of two in one directory): replicas build on it too
-        return LoadPlan(source_for(choice, source), config, choice.engine, max_pixels,
+        plan = LoadPlan(source_for(choice, source), config, choice.engine, max_pixels,
                         max_image_bytes, choice.built)
-    engine_cls = get_engine(engine)
-    source = open_source(model, needs_architecture=engine_cls.needs_architecture, **model_kw)
-    return LoadPlan(source, config, engine, max_pixels, max_image_bytes)
+    else:
+        plan = LoadPlan(source, config, engine, max_pixels, max_image_bytes)
+    from ppinfer.engines.base import warn_precision_cost
+
+    warn_precision_cost(get_engine(plan.engine), plan.source, config)
+    return plan
 
 
 class RayOptionsSpec(NamedTuple):
