@@ -62,7 +62,8 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
                    "(default 512 MiB).")
 @click.option("--input-list", "input_lists", multiple=True, type=click.Path(dir_okay=False),
               help="Text file of image paths, one a line (for lists too long for a shell; "
-                   "- reads standard input); repeatable, combined with -i.")
+                   "- reads standard input; blank lines and lines starting with # are "
+                   "skipped); repeatable, combined with -i.")
 @ray_options
 def predict(inputs, images, engine, tolerance, precision_check, model, model_file, params_file,
             model_dir, model_name, class_num, image_shape, top_k, labels_file, as_json, save_file,
@@ -137,7 +138,7 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         from ppinfer.errors import ConfigError
 
         raise ConfigError(f"The --input-list {', '.join(input_lists)} named no image (blank "
-                          "lines are skipped): nothing to predict.")
+                          "and # comment lines are skipped): nothing to predict.")
     from ppinfer.pipeline.output import ResultWriter, refuse_input_as_save
 
     refuse_input_as_save(save_file, (item.path for item in walked if item.error is None),
