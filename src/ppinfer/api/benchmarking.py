@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ def bench(model: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
     """Measure and return one dict per configuration: the rows ``ppinfer bench --json`` writes
     under ``"results"`` (status, reason, latency_ms, throughput_ips, ratio_to_baseline, ...).
 
-    Takes :func:`bench_report`'s arguments.
+    Takes :func:`bench_report`'s arguments:
     """
     from ppinfer.bench.report import case_json
 
@@ -90,6 +91,12 @@ def bench_report(
         inputs=_inputs(input), end_to_end=end_to_end, baseline=baseline, rounds=rounds,
     )
     return run_bench(bench_models(model), settings, make_config, on_case=on_case)
+
+
+# help(ppinfer.bench) and IDEs show the arguments bench passes on, not ``**kwargs``
+bench.__signature__ = inspect.signature(bench_report).replace(  # type: ignore[attr-defined]
+    return_annotation="list[dict[str, Any]]")
+bench.__doc__ = f"{bench.__doc__.rstrip()}\n\n{bench_report.__doc__.split(chr(10) * 2, 1)[1]}"
 
 
 def default_bench_engines() -> list[str]:
