@@ -7,10 +7,10 @@ from __future__ import annotations
 import inspect
 import pydoc
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import ppinfer
 

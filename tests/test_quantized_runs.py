@@ -98,9 +98,9 @@ def test_a_float_precision_named_on_an_int8_model_runs_as_asked_and_warns_in_one
                      "runs its quantize ops as float arithmetic, far slower than int8 (24x for "
                      "the built-in Lite0) and than the float model; drop --precision (or pass "
                      "--precision int8) to run it as int8.")], result.stderr
-    with pytest.warns(PrecisionWarning, match="--precision fp32 runs its quantize ops"):
-        with ppinfer.load(int8_analysis, engine="analysis", precision="fp32") as predictor:
-            assert predictor.config.precision == "fp32"
+    with (pytest.warns(PrecisionWarning, match="--precision fp32 runs its quantize ops"),
+          ppinfer.load(int8_analysis, engine="analysis", precision="fp32") as predictor):
+        assert predictor.config.precision == "fp32"
 
 
 def test_other_engines_refuse_another_engine_s_int8_files_and_say_which_runs_them(

@@ -70,6 +70,7 @@ def load(model: str | os.PathLike | None = None, *, engine: str | None = None,
     with ``analysis`` for this model and setting, measured once and cached. ``None`` (the
     default) is ``$PPINFER_ENGINE`` if set, else ``"auto"`` for an exported model where a peer
     of analysis is installed, else ``"analysis"``, as on the command line.
+    A model ``ppinfer quantize`` wrote runs on its engine at int8 when neither is given.
     ``options`` are ``ppinfer predict``'s options with underscores: ``batch_size``,
     ``precision``, ``cpu_threads``, ``device`` (or ``use_gpu``/``gpu_id``), ``use_tensorrt``,
     ``top_k``, ``params_file``, ``model_name``, ``labels``, ``max_pixels``, ... An unknown
