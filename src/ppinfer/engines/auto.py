@@ -274,8 +274,8 @@ def measure_candidates(source: ModelSource, config: RunConfig,
     for name, exc in timing.failed.items():
         candidates[name].status, candidates[name].reason = "failed", _one_line(exc)
     if timing.ranking is None:
-        why = ("int8 needs a quantized model (ppinfer quantize writes one; run it with its "
-               "engine and --precision int8)" if config.precision == "int8" else
+        why = ("int8 needs a quantized model (ppinfer quantize writes one, which then runs on "
+               "its engine at int8 by itself)" if config.precision == "int8" else
                "`ppinfer engines --model M --precision P` lists each engine's reason")
         raise ConfigError("--engine auto found no engine that runs this model at "
                           f"{config.precision}: {why}.")
