@@ -151,7 +151,8 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
 
             choice = choose_engine(source, config)
             engine, source = choice.engine, source_for(choice, source)
-        _say_precision_cost(get_engine(engine), source, config)
+        if engine != "all":  # refused in predict_with_ray, in one sentence
+            _say_precision_cost(get_engine(engine), source, config)
         predict_with_ray(source, config, items, engine=engine, ray_address=ray_address,
                          actors=actors, actor_cpus=actor_cpus, cpu_threads=cpu_threads,
                          max_pixels=max_pixels, as_json=as_json, save_file=save_file,
