@@ -88,5 +88,25 @@ def test_an_empty_input_list_on_standard_input_is_one_sentence_and_exit_2():
 
     result = CliRunner().invoke(cli, ["predict", "--input-list", "-"], input="\n\n")
     assert result.exit_code == 2
-    assert result.stderr == ("Error: The --input-list - named no image (blank lines are "
-                             "skipped): nothing to predict.\n")
+    assert result.stderr == ("Error: The --input-list - named no image (blank and # comment "
+                             "lines are skipped): nothing to predict.\n")
+
+
+def test_input_list_lines_starting_with_a_hash_are_comments_and_blank_ones_skipped(tmp_path):
+    from ppinfer.pipeline.input_list import numbered_lines
+
+    listing = tmp_path / "paths.txt"
+    listing.write_bytes(b"# photos to check\na.jpg\n\n   # indented comment\n\t#tab\n"
+                        b"  \r\n./#b.jpg\nc #1.jpg\r\n")
+    assert numbered_lines(listing) == [(2, "a.jpg"), (7, "./#b.jpg"), (8, "c #1.jpg")]
+
+
+def test_an_input_list_of_only_comments_on_standard_input_names_nothing():
+    from click.testing import CliRunner
+
+    from ppinfer.cli import cli
+
+    result = CliRunner().invoke(cli, ["predict", "--input-list", "-"],
+                                input="# nothing yet\n  # still nothing\n")
+    assert result.exit_code == 2
+    assert "named no image (blank and # comment lines are skipped)" in result.stderr

@@ -13,10 +13,10 @@ model is loaded, exported or benchmarked.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-from typing import Any
+import importlib as _importlib
+import sys as _sys
+import types as _types
+from typing import Any as _Any
 
 from ppinfer import errors as _errors
 
@@ -44,22 +44,23 @@ _CALLABLE_MODULES = ("export", "bench")
 __all__ = sorted([*_LAZY, *_CALLABLE_MODULES, *_ERRORS, "__version__"])
 
 
-class CallableModule(types.ModuleType):
+class _CallableModule(_types.ModuleType):
     """A module whose call runs the API function named by its ``__call_target__``.
 
     ``ppinfer.export`` and ``ppinfer.bench`` are modules (the library code) and, in the Python
     API, functions. Python sets ``ppinfer.export`` to the module as soon as anything imports
     ``ppinfer.export.<name>``, so a plain function of that name here would be replaced behind
     the user's back. Instead the module itself is made callable: whatever was imported first,
-    ``ppinfer.export(...)`` calls :func:`ppinfer.api.exporting.export`.
+    ``ppinfer.export(...)`` calls :func:`ppinfer.api.exporting.export`, and its ``__doc__``
+    (what ``help()`` and IDEs show) starts with that function's signature and docstring.
     """
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: _Any, **kwargs: _Any) -> _Any:
         return self._call_target()(*args, **kwargs)
 
     def _call_target(self):
         module_name, function_name = self.__dict__["__call_target__"]
-        return getattr(importlib.import_module(module_name), function_name)
+        return getattr(_importlib.import_module(module_name), function_name)
 
     @property
     def __signature__(self):
@@ -68,23 +69,39 @@ class CallableModule(types.ModuleType):
 
         return inspect.signature(self._call_target())
 
+    @property
+    def __doc__(self) -> str:  # type: ignore[override]
+        """The API function's signature and docstring, then the package's own."""
+        import inspect
 
-def make_callable(module_name: str, target: str) -> None:
+        target = self._call_target()
+        name = self.__name__
+        own = inspect.cleandoc(self.__dict__.get("__doc__") or "")
+        return (f"{name}{inspect.signature(target)}\n\n{inspect.getdoc(target) or ''}\n\n"
+                f"The module {name} (the code behind it): {own}")
+
+    @__doc__.setter
+    def __doc__(self, value: str | None) -> None:
+        self.__dict__["__doc__"] = value
+
+
+def _make_callable(module_name: str, target: str) -> None:
     """Make the module ``module_name`` callable as ``target`` (``"package.module:function"``)."""
-    module = sys.modules[module_name]
+    module = _sys.modules[module_name]
     module.__call_target__ = tuple(target.split(":"))
-    module.__class__ = CallableModule
+    module.__class__ = _CallableModule
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name in _CALLABLE_MODULES:
-        return importlib.import_module(f"ppinfer.{name}")
+        return _importlib.import_module(f"ppinfer.{name}")
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'ppinfer' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    """The public surface: ``__all__`` (the helpers above are not part of it)."""
+    return list(__all__)

@@ -60,3 +60,8 @@ class ExportError(PPInferError):
 
 class OpenCVError(PPInferError):
     """OpenCV (any of its pip distributions) is missing, too old, or cannot be imported."""
+
+
+class PrecisionWarning(UserWarning):
+    """A run asked for a precision its model was not made for (fp32 on an int8 model): it
+    runs as asked, and costs what the message says."""

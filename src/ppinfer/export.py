@@ -363,8 +363,8 @@ def export_model(
     )
 
 
-# ``ppinfer.export(...)``, the Python API's export, is this module called (CallableModule in
+# ``ppinfer.export(...)``, the Python API's export, is this module called (_CallableModule in
 # ppinfer/__init__.py).
-from ppinfer import make_callable  # noqa: E402
+from ppinfer import _make_callable  # noqa: E402
 
-make_callable(__name__, "ppinfer.api.exporting:export")
+_make_callable(__name__, "ppinfer.api.exporting:export")

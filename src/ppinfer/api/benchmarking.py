@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ def bench(model: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
     """Measure and return one dict per configuration: the rows ``ppinfer bench --json`` writes
     under ``"results"`` (status, reason, latency_ms, throughput_ips, ratio_to_baseline, ...).
 
-    Takes :func:`bench_report`'s arguments.
+    Takes :func:`bench_report`'s arguments:
     """
     from ppinfer.bench.report import case_json
 
@@ -36,7 +37,7 @@ def bench_report(
     *,
     engine: str | Sequence[str] | None = None,
     batch_size: int | str | Sequence[int] = 1,
-    precision: str | Sequence[str] = "fp32",
+    precision: str | Sequence[str] | None = None,
     cpu_threads: int | str | Sequence[int] | None = None,
     warmup: int = 5,
     iterations: int | None = None,
@@ -52,7 +53,8 @@ def bench_report(
 
     ``model``: one model directory or several (default: the built-in model). ``engine``,
     ``batch_size``, ``precision``, ``cpu_threads``: one value, a list, or a comma string as on
-    the command line (``engine="all"`` runs every engine). ``options``: the device options
+    the command line (``engine="all"`` runs every engine; no ``precision``: each model's own,
+    int8 for a model ``ppinfer quantize`` wrote, else fp32). ``options``: the device options
     (``use_gpu``, ``mkldnn``, ``ir_optim``, ...). The timed batches (``iterations`` or
     ``duration``) are shared out over ``rounds`` interleaved rounds, every configuration
     timing one slice per round. ``on_case(index, total, result)`` is called for each
@@ -83,12 +85,18 @@ def bench_report(
 
     settings = BenchSettings(
         engines=engine_names, batch_sizes=int_list("batch_size", batch_size),
-        precisions=precision_list(precision),
+        precisions=[None] if precision is None else precision_list(precision),
         cpu_threads=int_list("cpu_threads", cpu_threads) if cpu_threads is not None else [None],
         warmup=warmup, stop=StopRule(iterations=iterations, duration=duration),
         inputs=_inputs(input), end_to_end=end_to_end, baseline=baseline, rounds=rounds,
     )
     return run_bench(bench_models(model), settings, make_config, on_case=on_case)
+
+
+# help(ppinfer.bench) and IDEs show the arguments bench passes on, not ``**kwargs``
+bench.__signature__ = inspect.signature(bench_report).replace(  # type: ignore[attr-defined]
+    return_annotation="list[dict[str, Any]]")
+bench.__doc__ = f"{bench.__doc__.rstrip()}\n\n{bench_report.__doc__.split(chr(10) * 2, 1)[1]}"
 
 
 def default_bench_engines() -> list[str]:

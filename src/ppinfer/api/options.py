@@ -30,7 +30,8 @@ def _kind(annotation: str) -> str:
 # field, plus the command line's spelling of ``device``
 RUN_OPTIONS: dict[str, str] = {
     "use_gpu": "bool", "gpu_id": "int",
-    **{f.name: _kind(str(f.type)) for f in fields(RunConfig) if f.name != "resolved"},
+    **{f.name: _kind(str(f.type)) for f in fields(RunConfig)
+       if f.name not in ("resolved", "precision_given")},
     "trt_cache_dir": "path",
 }
 # options that say which model to run and how to read images

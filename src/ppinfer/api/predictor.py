@@ -70,6 +70,7 @@ def load(model: str | os.PathLike | None = None, *, engine: str | None = None,
     with ``analysis`` for this model and setting, measured once and cached. ``None`` (the
     default) is ``$PPINFER_ENGINE`` if set, else ``"auto"`` for an exported model where a peer
     of analysis is installed, else ``"analysis"``, as on the command line.
+    A model ``ppinfer quantize`` wrote runs on its engine at int8 when neither is given.
     ``options`` are ``ppinfer predict``'s options with underscores: ``batch_size``,
     ``precision``, ``cpu_threads``, ``device`` (or ``use_gpu``/``gpu_id``), ``use_tensorrt``,
     ``top_k``, ``params_file``, ``model_name``, ``labels``, ``max_pixels``, ... An unknown
@@ -121,21 +122,27 @@ def plan_load(model: str | os.PathLike | None = None, *, engine: str | None = No
 
     prepare_paddle_for([engine])  # before the run options load Paddle's core alone
     config = make_run_config(**run_kw)
+    engine_cls = None if engine in (None, "auto") else get_engine(engine)
+    source = open_source(model, needs_architecture=engine_cls is not None
+                         and engine_cls.needs_architecture, **model_kw)
+    config = config.for_model(source.quantized_for)  # no precision: a quantized model's int8
     if engine is None:
         from ppinfer.engines.auto import default_engine
 
-        engine = default_engine(open_source(model, **model_kw))
+        engine = default_engine(source)
     if engine == "auto":  # measured once per model and setting, then cached (autoselect.py)
         from ppinfer.engines.auto import choose_engine, source_for
 
-        source = open_source(model, **model_kw)
         choice = choose_engine(source, config)
         # the program the choice ran on (of two in one directory): replicas build on it too
-        return LoadPlan(source_for(choice, source), config, choice.engine, max_pixels,
+        plan = LoadPlan(source_for(choice, source), config, choice.engine, max_pixels,
                         max_image_bytes, choice.built)
-    engine_cls = get_engine(engine)
-    source = open_source(model, needs_architecture=engine_cls.needs_architecture, **model_kw)
-    return LoadPlan(source, config, engine, max_pixels, max_image_bytes)
+    else:
+        plan = LoadPlan(source, config, engine, max_pixels, max_image_bytes)
+    from ppinfer.engines.base import warn_precision_cost
+
+    warn_precision_cost(get_engine(plan.engine), plan.source, config)
+    return plan
 
 
 class RayOptionsSpec(NamedTuple):

@@ -24,8 +24,8 @@ __all__ = [
     "run_bench", "throughput",
 ]
 
-# ``ppinfer.bench(...)``, the Python API's bench, is this package called (CallableModule in
+# ``ppinfer.bench(...)``, the Python API's bench, is this package called (_CallableModule in
 # ppinfer/__init__.py).
-from ppinfer import make_callable  # noqa: E402
+from ppinfer import _make_callable  # noqa: E402
 
-make_callable(__name__, "ppinfer.api.benchmarking:bench")
+_make_callable(__name__, "ppinfer.api.benchmarking:bench")

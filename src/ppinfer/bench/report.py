@@ -92,7 +92,8 @@ def to_json(report: BenchReport, env: dict[str, Any] | None = None) -> dict[str,
         "settings": {
             "engines": list(s.engines),
             "batch_sizes": list(s.batch_sizes),
-            "precisions": list(s.precisions),
+            "precisions": (list(s.precisions) if None not in s.precisions  # None: the models'
+                           else list(dict.fromkeys(r.case.precision for r in report.results))),
             "cpu_threads": list(s.cpu_threads),
             "warmup": s.warmup, "rounds": s.rounds,
             "iterations": s.stop.iterations,

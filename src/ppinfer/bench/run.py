@@ -31,6 +31,7 @@ from ppinfer.bench.measure import (
     merged,
 )
 from ppinfer.config import RunConfig
+from ppinfer.config.run import model_precision
 from ppinfer.engines import get_engine, list_engines
 from ppinfer.engines.base import precision_problem
 from ppinfer.errors import ImageError, PPInferError
@@ -78,7 +79,7 @@ class CaseResult:
 class BenchSettings:
     engines: Sequence[str]
     batch_sizes: Sequence[int] = (1,)
-    precisions: Sequence[str] = ("fp32",)
+    precisions: Sequence[str | None] = (None,)  # None: each model's own (int8 if quantized)
     cpu_threads: Sequence[int | None] = (None,)
     warmup: int = 5
     stop: StopRule = field(default_factory=StopRule)
@@ -119,7 +120,7 @@ def cases(models: Sequence[BenchModel], settings: BenchSettings) -> list[Case]:
     """Every combination; the engines vary fastest, so the configurations a ratio compares
     run one after another (a machine that gets busier affects them alike)."""
     return [
-        Case(m.label, e, p, b, t)
+        Case(m.label, e, p or model_precision(m.source.quantized_for), b, t)
         for m in models for t in settings.cpu_threads for b in settings.batch_sizes
         for p in settings.precisions for e in settings.engines
     ]

@@ -31,7 +31,9 @@ def int_list(_ctx, _param, value: str | None) -> list[int] | None:
     return list(dict.fromkeys(numbers))
 
 
-def precision_list(_ctx, _param, value: str) -> list[str]:
+def precision_list(_ctx, _param, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
     names = _comma_list(value)
     unknown = [n for n in names if n not in PRECISIONS]
     if unknown or not names:
@@ -50,8 +52,9 @@ def precision_list(_ctx, _param, value: str) -> list[str]:
                    "chooses among.")
 @click.option("-b", "--batch-size", "batch_sizes", default="1", show_default=True,
               callback=int_list, help="Comma list of batch sizes: 1,8,32.")
-@click.option("--precision", "precisions", default="fp32", show_default=True,
-              callback=precision_list, help=f"Comma list of {', '.join(PRECISIONS)}.")
+@click.option("--precision", "precisions", default=None, callback=precision_list,
+              help=f"Comma list of {', '.join(PRECISIONS)}. Default: each model's own, int8 "
+                   "for a model ppinfer quantize wrote, else fp32.")
 @click.option("--cpu-threads", "threads", default=None, callback=int_list,
               help="Comma list of math-library thread counts (default: all cores).")
 @device_options(exclude=LIST_VALUED)

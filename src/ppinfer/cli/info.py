@@ -118,8 +118,9 @@ def info(as_json: bool) -> None:
 @cli.command("engines")
 @click.option("--model", type=click.Path(), default=None,
               help="Also measure which engine --engine auto picks for this model (cached).")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="The precision --engine auto's choice is for.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+              help="The precision --engine auto's choice is for (default: the model's, int8 "
+                   "for one ppinfer quantize wrote, else fp32).")
 @click.option("-b", "--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="The batch size --engine auto's choice is for.")
 @click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
@@ -180,9 +181,13 @@ def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) ->
                        cpu_threads=cpu_threads)
     choice = choose_engine(source, config, refresh=refresh)
     if as_json:
-        click.echo(json.dumps({**choice.to_json_dict(), "cached": choice.cached,
+        click.echo(json.dumps({**choice.to_json_dict(), "quantized": choice.quantized,
+                               "cached": choice.cached,
                                "path": str(choice.path) if choice.path else None,
                                "not_cached": choice.not_cached}))
+        return
+    if choice.quantized:  # taken from the card, nothing measured
+        click.echo(choice.describe())
         return
     from rich.table import Column, Table
 
@@ -190,7 +195,7 @@ def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) ->
 
     table = Table(Column("engine", no_wrap=True), "img/s", "ms/batch", "rounds' ms",
                   "build s", "max |Δ| vs analysis", "status",
-                  title=f"{source.display_name}: {precision}, batch {batch_size}, "
+                  title=f"{source.display_name}: {choice.precision}, batch {batch_size}, "
                         f"{choice.cpu_threads} threads")
     for c in choice.candidates:
         if c.status == "skipped":

@@ -82,6 +82,28 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     from ppinfer.runtime.quiet import set_verbose
 
     set_verbose(verbose or debug)  # each invocation its own (one process may run several)
+    _show_precision_warnings()
+
+
+def _show_precision_warnings() -> None:
+    """The library's PrecisionWarning (``ppinfer serve`` loads through ``ppinfer.load``) as
+    one ``warning:`` line on stderr, like the command's own, not Python's file:line form."""
+    import warnings
+
+    from ppinfer.errors import PrecisionWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "ppinfer", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, PrecisionWarning):
+            click.echo(f"warning: {message}", err=True)
+            return
+        shown(message, category, filename, lineno, file, line)
+
+    show.ppinfer = True
+    warnings.showwarning = show
 
 
 

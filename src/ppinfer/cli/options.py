@@ -73,8 +73,9 @@ _DEVICE_OPTIONS: dict[str, Callable] = {
         "--trt-cache-dir", type=click.Path(file_okay=False), default=None,
         help="Where serialized TensorRT engines go (default: ~/.cache/ppinfer/trt)."),
     "precision": click.option(
-        "--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-        help="Arithmetic: bf16 needs avx512_bf16 or AMX; int8 a quantized model."),
+        "--precision", type=click.Choice(PRECISIONS), default=None,
+        help="Arithmetic: bf16 needs avx512_bf16 or AMX; int8 a quantized model. Default: "
+             "int8 for a model ppinfer quantize wrote (its inference.yml says so), else fp32."),
     "cpu_threads": click.option(
         "--cpu-threads", type=click.IntRange(min=1), default=None,
         help="Math-library threads (default: all cores)."),

@@ -62,7 +62,8 @@ ENGINE_NAMES = ("analysis", "executor-persistable", "executor-inference", "onnxr
                    "(default 512 MiB).")
 @click.option("--input-list", "input_lists", multiple=True, type=click.Path(dir_okay=False),
               help="Text file of image paths, one a line (for lists too long for a shell; "
-                   "- reads standard input); repeatable, combined with -i.")
+                   "- reads standard input; blank lines and lines starting with # are "
+                   "skipped); repeatable, combined with -i.")
 @ray_options
 def predict(inputs, images, engine, tolerance, precision_check, model, model_file, params_file,
             model_dir, model_name, class_num, image_shape, top_k, labels_file, as_json, save_file,
@@ -112,6 +113,7 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         labels=labels_file,
         needs_architecture=engine_cls is not None and engine_cls.needs_architecture,
     )
+    config = config.for_model(source.quantized_for)  # no --precision: a quantized model's int8
     if engine is None:
         from ppinfer.engines.auto import default_engine
 
@@ -136,7 +138,7 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         from ppinfer.errors import ConfigError
 
         raise ConfigError(f"The --input-list {', '.join(input_lists)} named no image (blank "
-                          "lines are skipped): nothing to predict.")
+                          "and # comment lines are skipped): nothing to predict.")
     from ppinfer.pipeline.output import ResultWriter, refuse_input_as_save
 
     refuse_input_as_save(save_file, (item.path for item in walked if item.error is None),
@@ -149,6 +151,8 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
 
             choice = choose_engine(source, config)
             engine, source = choice.engine, source_for(choice, source)
+        if engine != "all":  # refused in predict_with_ray, in one sentence
+            _say_precision_cost(get_engine(engine), source, config)
         predict_with_ray(source, config, items, engine=engine, ray_address=ray_address,
                          actors=actors, actor_cpus=actor_cpus, cpu_threads=cpu_threads,
                          max_pixels=max_pixels, as_json=as_json, save_file=save_file,
@@ -159,6 +163,7 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         return
     runner = (_auto_engine(source, config, model) if engine == "auto"
               else engine_cls(source, config))
+    _say_precision_cost(type(runner), source, config)
     checked = None
     if precision_check and config.precision != "fp32":
         from ppinfer.engines.precision_check import CheckedEngine
@@ -183,6 +188,15 @@ def predict(inputs, images, engine, tolerance, precision_check, model, model_fil
         click.echo(f"{summary.errors} of {len(items)} inputs failed; their lines say why.",
                    err=True)
         sys.exit(1)
+
+
+def _say_precision_cost(engine_cls, source, config) -> None:
+    """A float precision asked for on an int8 model: runs, and says what it costs."""
+    from ppinfer.engines.base import precision_cost
+
+    note = precision_cost(engine_cls, source, config)
+    if note:
+        click.echo(f"warning: {note}", err=True)
 
 
 def _check_save_target(save_file: str | None, runner: str) -> None:
@@ -234,6 +248,8 @@ def _auto_engine(source, config, model=None):
 def auto_line(choice, model=None) -> str:
     """One short sentence: the engine, why, and whether measured now or cached; every figure
     is in ``--verbose`` and ``ppinfer engines --model M``."""
+    if choice.quantized:
+        return choice.describe()
     if choice.margin is None:
         why = "the only engine that runs this model"
     elif not choice.near_tie:

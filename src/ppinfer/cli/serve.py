@@ -104,8 +104,8 @@ def serve(ctx, model, engine, host, port, max_batch, max_delay_ms, max_queue, ti
         if runner == "ray":  # what Ray Serve deployed, with its replicas' build times
             click.echo(served.describe() + " (Ctrl-C stops.)", err=True)
             return
-        click.echo(f"Serving {served.source.display_name} on {served.engine.name} at "
-                   f"{url} (Ctrl-C stops).", err=True)
+        click.echo(f"Serving {served.source.display_name} on {served.engine.name} "
+                   f"{served.config.precision} at {url} (Ctrl-C stops).", err=True)
 
     run(model, host=host, port=port, engine=engine, on_ready=ready, max_batch=max_batch,
         max_delay_ms=max_delay_ms, max_queue=max_queue, timeout_s=timeout_s,

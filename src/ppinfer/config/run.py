@@ -42,6 +42,12 @@ def _check_trt_cache_dir(path: str, given: bool) -> None:
                       "--trt-cache-dir.")
 
 
+def model_precision(quantized_for: str | None) -> str:
+    """The precision a run takes when none is given: int8 for a model ``ppinfer quantize``
+    made (for the engine ``quantized_for``, as its card says), else fp32."""
+    return "int8" if quantized_for else "fp32"
+
+
 MAX_BATCH_SIZE = 256
 """Largest --batch-size: memory grows linearly with it (docs/faults.md)."""
 THREADS_PER_CORE_MAX = 4
@@ -63,12 +69,15 @@ class RunConfig:
     mkldnn: bool = True
     mkldnn_cache_capacity: int = 10  # input shapes oneDNN keeps kernels for
     cpu_threads: int | None = None  # None: all cores
-    precision: str = "fp32"
+    # None: not given, so the model's: int8 for one ``ppinfer quantize`` wrote (its card names
+    # the engine), else fp32 (:meth:`for_model`)
+    precision: str | None = None
     batch_size: int = 1
     top_k: int = 5
     # bf16 on a CPU without avx512_bf16: oneDNN simulates it (slow; Paddle 3.3 runs batch 1
     # only). For checking bf16 numerics on such a machine; also PPINFER_BF16_EMULATION=1.
     bf16_emulation: bool = False
+    precision_given: bool | None = None  # set by resolve(): was the precision asked for?
     resolved: bool = False
 
     # -- resolution -------------------------------------------------------------------------
@@ -84,6 +93,11 @@ class RunConfig:
         """Check every option against ``env`` (default: the installed Paddle); fill the Nones."""
         if self.resolved:
             return self
+        if self.precision is None or self.precision_given is None:
+            given = self.precision is not None if self.precision_given is None \
+                else self.precision_given
+            return replace(self, precision=self.precision or "fp32",
+                           precision_given=given).resolve(env)
         if env is None:
             from ppinfer.runtime.paddle_env import paddle_env
 
@@ -124,6 +138,17 @@ class RunConfig:
             mkldnn=self.mkldnn and env.with_onednn,
             resolved=True,
         )
+
+    def for_model(self, quantized_for: str | None) -> RunConfig:
+        """This configuration, resolved, for a model ``ppinfer quantize`` made for the engine
+        ``quantized_for`` (its card says; None for a float model): a precision not given is
+        then int8, since running such a model at fp32 runs its quantize ops as float
+        arithmetic (slower than the float model) or not at all. A given one is kept."""
+        config = self.resolve()
+        chosen = model_precision(quantized_for)
+        if not config.precision_given and config.precision != chosen:
+            return replace(config, precision=chosen, resolved=False).resolve()
+        return config
 
     def _check_ranges(self) -> None:
         for name in ("gpu_mem", "batch_size", "top_k", "trt_min_subgraph_size", "trt_workspace"):

@@ -88,9 +88,13 @@ class Choice:
     not_cached: str | None = None  # why the cache could not be written
     program: str | None = None  # the winner ran the directory's other program (pir/legacy)
     built: object | None = field(default=None, repr=False)  # the winner, built, when measured
+    quantized: bool = False  # taken from the card of a model ppinfer quantize wrote, not timed
 
     def describe(self) -> str:
         """One line: the choice and every candidate's throughput."""
+        if self.quantized:
+            return (f"--engine auto: {self.engine} {self.precision}: the model was quantized "
+                    "for it (its inference.yml says so; no engine was timed).")
         figures = ", ".join(
             f"{c.label} {c.images_per_s:.1f}" if c.images_per_s is not None
             else f"{c.label} {c.status}" for c in self.candidates)
@@ -151,10 +155,12 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
     (``announce()`` is called first when it is measured).
     ``seconds`` is the timing budget (default :data:`~ppinfer.engines.auto_timing.BUDGET_SECONDS`),
     ``policy`` every knob of the measurement (auto_timing.Policy)."""
-    config = config.resolve()
+    config = config.for_model(source.quantized_for)
     if source.layout is None or not source.layout.is_inference_model:
         raise ConfigError("--engine auto chooses among engines that run an exported model: "
                           "pass --model DIR (export a checkpoint first).")
+    if source.quantized_for:  # one engine runs it at int8: the others refuse its files
+        return _quantized_choice(source, config)
     path = cache_path(source, config, cache_root)
     if not refresh:
         cached = _read(path, config)
@@ -173,6 +179,21 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
         choice.not_cached = (f"cannot write {path} ({exc.strerror or exc}); set PPINFER_HOME to "
                              "a writable folder")
     return choice
+
+
+def _quantized_choice(source: ModelSource, config: RunConfig) -> Choice:
+    """The engine ``ppinfer quantize`` made ``source`` for, without timing: no other engine
+    runs its int8 files at int8 (``precision_problem`` says why for each)."""
+    from ppinfer.engines.base import get_engine
+
+    engine = source.quantized_for
+    missing = get_engine(engine).missing()
+    if missing:
+        raise ConfigError(f"This model was quantized for the {engine} engine, which cannot run "
+                          f"here: {missing}")
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return Choice(engine, config.precision, config.batch_size, int(config.cpu_threads),
+                  [Candidate(engine, "ok")], now, stop="single", quantized=True)
 
 
 DEFAULT_ENGINE_ENV = "PPINFER_ENGINE"
@@ -198,7 +219,8 @@ def default_engine(source: ModelSource | None = None) -> str:
         return given
     exported = source is None or (source.layout is not None
                                   and source.layout.is_inference_model)
-    return "auto" if exported and len(installed_candidates()) > 1 else REFERENCE
+    quantized = source is not None and source.quantized_for is not None  # auto takes its engine
+    return "auto" if exported and (quantized or len(installed_candidates()) > 1) else REFERENCE
 
 
 def candidate_engines(source: ModelSource, precision: str) -> list[tuple[str, str | None]]:
@@ -252,8 +274,8 @@ def measure_candidates(source: ModelSource, config: RunConfig,
     for name, exc in timing.failed.items():
         candidates[name].status, candidates[name].reason = "failed", _one_line(exc)
     if timing.ranking is None:
-        why = ("int8 needs a quantized model (ppinfer quantize writes one; run it with its "
-               "engine and --precision int8)" if config.precision == "int8" else
+        why = ("int8 needs a quantized model (ppinfer quantize writes one, which then runs on "
+               "its engine at int8 by itself)" if config.precision == "int8" else
                "`ppinfer engines --model M --precision P` lists each engine's reason")
         raise ConfigError("--engine auto found no engine that runs this model at "
                           f"{config.precision}: {why}.")

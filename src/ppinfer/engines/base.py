@@ -220,11 +220,38 @@ def precision_problem(engine_cls: type[Engine], source: ModelSource, precision: 
     return None
 
 
+def precision_cost(engine_cls: type[Engine], source: ModelSource,
+                   config: RunConfig) -> str | None:
+    """One line when ``config`` asks, by name, for a float precision on a model ``ppinfer
+    quantize`` wrote and ``engine_cls`` runs it so (a Paddle PTQ model on analysis: its
+    quantize ops become float arithmetic, 24x slower than int8 for the built-in Lite0), else
+    None. A precision left to ppinfer is int8 there (RunConfig.for_model)."""
+    made_for = source.quantized_for
+    if (not made_for or not config.precision_given or config.precision == "int8"
+            or engine_cls.quantized_as_int8):
+        return None
+    return (f"this model is int8 (quantized for {made_for}): --precision {config.precision} "
+            "runs its quantize ops as float arithmetic, far slower than int8 (24x for the "
+            "built-in Lite0) and than the float model; drop --precision (or pass --precision "
+            "int8) to run it as int8.")
+
+
+def warn_precision_cost(engine_cls: type[Engine], source: ModelSource,
+                        config: RunConfig) -> None:
+    """:func:`precision_cost`'s line as a :class:`ppinfer.errors.PrecisionWarning` (the
+    command line prints it on stderr)."""
+    note = precision_cost(engine_cls, source, config)
+    if note:
+        import warnings
+
+        from ppinfer.errors import PrecisionWarning
+
+        warnings.warn(note, PrecisionWarning, stacklevel=3)
+
+
 def _quantized_for(source: ModelSource) -> str | None:
     """The engine ``ppinfer quantize`` made ``source`` for (its card's record), or None."""
-    record = source.card.provenance.get("quantization") if source.card is not None else None
-    engine = record.get("engine") if isinstance(record, dict) else None
-    return engine if isinstance(engine, str) else None
+    return source.quantized_for
 
 
 def _runs_as_int8_only(engine_cls: type[Engine], source: ModelSource) -> bool:

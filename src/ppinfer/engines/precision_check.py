@@ -110,10 +110,12 @@ class CheckedEngine:
 def agreement_message(checked: CheckedEngine, tolerance: float = SCORE_TOLERANCE) -> str | None:
     """One line for stderr: the first batch's agreement, a warning when beyond tolerance."""
     engine = checked._engine
-    if getattr(engine, "quantized_as_int8", False) and engine.source.layout is not None:
+    if engine.source.quantized_for or (getattr(engine, "quantized_as_int8", False)
+                                       and engine.source.layout is not None):
         from ppinfer.modelfiles.formats import is_quantized
 
-        if is_quantized(engine.source.layout):  # no fp32 of it here: its engine runs int8 ops
+        # no fp32 of it here: its engine runs int8 ops, or (analysis) simulates them in fp32
+        if engine.source.quantized_for or is_quantized(engine.source.layout):
             return ("int8 model: its agreement with fp32 was measured when it was quantized "
                     "(inference.yml, ppinfer.quantization).")
     checked.check()

@@ -42,6 +42,14 @@ class ModelSource:
             return self.layout.root.name
         return str(self.checkpoint)
 
+    @property
+    def quantized_for(self) -> str | None:
+        """The engine ``ppinfer quantize`` made this int8 model for (its card's
+        ``ppinfer.quantization`` record), or None for a float model."""
+        record = self.card.provenance.get("quantization") if self.card is not None else None
+        engine = record.get("engine") if isinstance(record, dict) else None
+        return engine if isinstance(engine, str) and engine else None
+
     def output_kind(self) -> str | None:
         """What the model's program ends in (``softmax``, ``sigmoid`` or ``logits``), decided
         once: read from the program itself (ppinfer's exports, PaddleClas and PaddleX models

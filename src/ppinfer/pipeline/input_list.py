@@ -5,7 +5,9 @@ predict --input-list -``).
 Each line is one image file, taken as written (no globbing, no directory walk, nothing checked
 up front): with millions of paths on shared storage, a stat per path in the driver would cost
 more than the run. A path that cannot be read gets its error line in its place when its turn
-comes, like any unreadable image. Blank lines are skipped; relative paths are relative to the
+comes, like any unreadable image. Blank lines are skipped, and so is a line whose first
+character other than a space or tab is ``#`` (a comment: list ``./#name.jpg`` for a file whose
+name starts with ``#``); relative paths are relative to the
 current directory, as for ``-i``. Bytes that are not UTF-8 are kept (surrogateescape), so any
 file name the file system allows can be listed.
 """
@@ -30,7 +32,7 @@ def read_input_list(path: str | os.PathLike[str]) -> list[str]:
 
 def numbered_lines(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
     """(line number, path) for every path listed in ``path`` (``-``: standard input), blank
-    lines skipped."""
+    lines and ``#`` comment lines skipped."""
     name = os.fspath(path)
     if name == "-":
         return _split(_read_stdin(), "standard input")
@@ -69,7 +71,7 @@ def _split(data: bytes, name: str) -> list[tuple[int, str]]:
                           "a line).")
     text = data.decode("utf-8", "surrogateescape")
     return [(number, line.rstrip("\r")) for number, line in enumerate(text.split("\n"), 1)
-            if line.strip()]
+            if line.strip() and not line.lstrip(" \t").startswith("#")]
 
 
 def merge_inputs(*groups: Iterable[InputItem]) -> list[InputItem]:

@@ -3,8 +3,8 @@
 The card is the float model's own ``inference.yml`` (preprocessing, labels, PaddleX's or
 PaddleClas's spellings kept as they were), with ``ppinfer.quantization`` added: which engine and
 tool, the settings, how many images calibrated and their digest, and the agreement with fp32
-on the held-out images. A run names the engine and ``--precision int8`` itself: the card
-records, it does not choose.
+on the held-out images. A run that names neither engine nor precision takes both from the
+record (``ModelSource.quantized_for``, ``RunConfig.for_model``, ``--engine auto``).
 """
 
 from __future__ import annotations

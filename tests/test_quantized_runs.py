@@ -1,0 +1,128 @@
+"""A model ``ppinfer quantize`` wrote runs as quantized without being told (issue 22): with
+neither --engine nor --precision, on the engine its card names, at int8, with no engines timed;
+``--engine analysis`` alone runs a Paddle PTQ model at int8, not as simulated float
+arithmetic; a float precision asked for by name runs as asked with a one-line warning. The same
+for ``ppinfer.load`` (and so ``serve``) and ``bench``. Models: the built-in Lite0 quantized on
+scikit-image's views, 16 calibration images (tests/test_quantize.py)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import ppinfer
+from ppinfer.cli import cli
+from ppinfer.errors import PrecisionWarning
+from tests.test_quantize import SAMPLES, _tool_problem, lite0, views  # noqa: F401 (fixtures)
+
+
+def _quantized(lite0: Path, views: Path, out: Path, engine: str) -> Path:  # noqa: F811
+    problem = _tool_problem(engine)
+    if problem:
+        pytest.skip(problem)
+    result = CliRunner().invoke(cli, ["quantize", "--model", str(lite0), "--calib", str(views),
+                                      "-o", str(out), "--samples", SAMPLES, "--engine", engine])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def int8_analysis(lite0, views, tmp_path_factory) -> Path:  # noqa: F811
+    return _quantized(lite0, views, tmp_path_factory.mktemp("q") / "analysis", "analysis")
+
+
+@pytest.fixture(scope="module")
+def int8_openvino(lite0, views, tmp_path_factory) -> Path:  # noqa: F811
+    return _quantized(lite0, views, tmp_path_factory.mktemp("q") / "openvino", "openvino")
+
+
+@pytest.fixture
+def cat(views) -> str:  # noqa: F811
+    return str(sorted(views.glob("chelsea-1.0-*"))[0])
+
+
+@pytest.fixture
+def no_default_engine(monkeypatch):
+    monkeypatch.delenv("PPINFER_ENGINE", raising=False)  # conftest pins analysis
+
+
+def test_predict_naming_neither_engine_nor_precision_runs_an_openvino_int8_model_on_openvino(
+        int8_openvino, cat, no_default_engine):
+    result = CliRunner().invoke(cli, ["predict", cat, "--model", str(int8_openvino), "--json"])
+    assert result.exit_code == 0, result.output
+    assert ("--engine auto: openvino int8: the model was quantized for it" in result.stderr), \
+        result.stderr
+    assert "Measuring" not in result.stderr  # no other engine timed: none runs its files
+    assert json.loads(result.stdout)["label_names"][0] in ("tiger cat", "tabby, tabby cat",
+                                                           "Egyptian cat")
+    with ppinfer.load(int8_openvino) as predictor:  # the Python API and serve: the same
+        assert (predictor.engine.name, predictor.config.precision) == ("openvino", "int8")
+
+
+def test_engine_auto_takes_an_analysis_int8_model_s_engine_and_serve_loads_it_at_int8(
+        int8_analysis, cat, no_default_engine):
+    from ppinfer.api.predictor import plan_load
+
+    result = CliRunner().invoke(cli, ["predict", cat, "--model", str(int8_analysis),
+                                      "--engine", "auto"])
+    assert result.exit_code == 0, result.output
+    assert "--engine auto: analysis int8: the model was quantized for it" in result.stderr
+    plan = plan_load(int8_analysis)  # what ppinfer serve builds, locally or on Ray replicas
+    assert (plan.engine, plan.config.precision) == ("analysis", "int8")
+
+
+def test_engine_analysis_without_precision_runs_a_paddle_int8_model_at_int8_silently(
+        int8_analysis, cat):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrecisionWarning)
+        with ppinfer.load(int8_analysis, engine="analysis") as predictor:
+            assert predictor.config.precision == "int8"
+    result = CliRunner().invoke(cli, ["predict", cat, "--model", str(int8_analysis),
+                                      "--engine", "analysis"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr, result.stderr
+    assert "measured when it was quantized" in result.stderr  # no fp32 twin run on it
+
+
+def test_a_float_precision_named_on_an_int8_model_runs_as_asked_and_warns_in_one_line(
+        int8_analysis, cat):
+    result = CliRunner().invoke(cli, ["predict", cat, "--model", str(int8_analysis),
+                                      "--engine", "analysis", "--precision", "fp32", "--json"])
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert said == [("warning: this model is int8 (quantized for analysis): --precision fp32 "
+                     "runs its quantize ops as float arithmetic, far slower than int8 (24x for "
+                     "the built-in Lite0) and than the float model; drop --precision (or pass "
+                     "--precision int8) to run it as int8.")], result.stderr
+    with (pytest.warns(PrecisionWarning, match="--precision fp32 runs its quantize ops"),
+          ppinfer.load(int8_analysis, engine="analysis", precision="fp32") as predictor):
+        assert predictor.config.precision == "fp32"
+
+
+def test_other_engines_refuse_another_engine_s_int8_files_and_say_which_runs_them(
+        int8_analysis, cat):
+    for engine in ("onnxruntime", "openvino"):
+        result = CliRunner().invoke(cli, ["predict", cat, "--model", str(int8_analysis),
+                                          "--engine", engine])
+        assert result.exit_code == 2, result.output
+        assert ("This model was quantized for the analysis engine (ppinfer quantize): run it "
+                "with --engine analysis --precision int8.") in result.stderr, result.stderr
+
+
+def test_bench_without_precision_measures_an_int8_model_at_int8(int8_analysis):
+    rows = ppinfer.bench(int8_analysis, engine="analysis", iterations=2, warmup=0, rounds=1)
+    assert [(r["engine"], r["precision"], r["status"]) for r in rows] == [
+        ("analysis", "int8", "ok")]
+
+
+def test_a_float_model_with_precision_int8_on_engine_auto_still_says_quantize_first(
+        lite0, no_default_engine):  # noqa: F811
+    result = CliRunner().invoke(cli, ["predict", "--model", str(lite0), "--engine", "auto",
+                                      "--precision", "int8"])
+    assert result.exit_code == 2
+    assert "int8 needs a quantized model (ppinfer quantize writes one" in result.stderr, \
+        result.stderr
