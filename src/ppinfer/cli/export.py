@@ -48,7 +48,7 @@ def export(config, model_name, checkpoint, output, class_num, image_shape, arch_
     ppinfer export -m EfficientNet_lite0 -o out/lite0   # installed weights
     ppinfer export -c PPLCNet_x1_0.yaml -p output/best_model -o out/pulc
     ppinfer export -c paddlex_output/ -o out/textline  # PaddleX output folder
-    ppinfer export -p paddlex_output/best_model -o out/textline  # finds its config.yaml
+    ppinfer export -p paddlex_output/best_model -o out/tl  # finds config.yaml
     ppinfer export -m ResNet50_vd -p ResNet50_vd_pretrained/ -o out/ResNet50_vd
     ppinfer export -m ResNet50_vd -p best.pdparams -o out/ --class-num 102
     """
