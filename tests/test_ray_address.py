@@ -20,6 +20,9 @@ from ppinfer.runners.ray_runner import check_reachable
 ROOT = Path(__file__).resolve().parents[1]
 
 
+pytestmark = pytest.mark.paddle3_only  # Ray plumbing: see tests/conftest.py
+
+
 def _server(greeting: bytes | None):
     """A TCP server on a free port that accepts and then says ``greeting`` (None: nothing)."""
     listener = socket.create_server(("127.0.0.1", 0))

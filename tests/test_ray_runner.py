@@ -116,6 +116,7 @@ def test_two_ray_actors_give_the_local_lines_and_exit_1_for_a_corrupt_file(
 
 
 @needs_ray
+@pytest.mark.paddle3_only
 def test_an_input_list_and_parquet_output_give_the_same_results(
         local_ray, photo_dir, local_lines, tmp_path, monkeypatch):
     monkeypatch.chdir(photo_dir)  # listed relative paths are relative to the current directory
@@ -146,6 +147,7 @@ def test_an_input_list_and_parquet_output_give_the_same_results(
 
 
 @needs_ray
+@pytest.mark.paddle3_only
 def test_a_nul_byte_in_an_input_list_line_is_that_line_s_error_on_ray(
         local_ray, photo_dir, local_lines, tmp_path):
     listing = tmp_path / "paths.txt"
@@ -163,6 +165,7 @@ def test_a_nul_byte_in_an_input_list_line_is_that_line_s_error_on_ray(
 
 
 @needs_ray
+@pytest.mark.paddle3_only
 def test_a_name_that_is_not_utf8_comes_back_from_ray_with_its_bytes(local_ray, photo_dir,
                                                                    tmp_path):
     import base64
@@ -183,6 +186,7 @@ def test_a_name_that_is_not_utf8_comes_back_from_ray_with_its_bytes(local_ray, p
 
 
 @needs_ray
+@pytest.mark.paddle3_only
 def test_a_ray_run_can_be_repeated_onto_its_own_parquet_output(local_ray, photo_dir, tmp_path):
     import pyarrow.parquet as pq
 
@@ -213,6 +217,7 @@ def test_a_parquet_output_folder_holding_other_files_is_not_replaced(photo_dir, 
 
 
 @needs_ray
+@pytest.mark.paddle3_only
 def test_an_actor_that_dies_is_restarted_and_its_batch_predicted_again(
         local_ray, photo_dir, local_lines, builtin_source):
     from ppinfer.config import RunConfig
@@ -302,6 +307,7 @@ def test_an_unreachable_cluster_address_fails_in_one_sentence_not_after_minutes(
 
 
 @needs_ray
+@pytest.mark.paddle3_only
 def test_ctrl_c_during_a_ray_run_keeps_every_written_line_whole(photo_dir, tmp_path):
     """A real SIGINT to a real ``python -m ppinfer`` process running its own local Ray."""
     import shutil
@@ -345,6 +351,7 @@ def test_ray_options_without_runner_ray_are_refused_not_ignored(photo_dir):
 
 
 @needs_ray
+@pytest.mark.paddle3_only
 def test_the_results_dataset_composes_with_ray_data_and_keeps_input_order(
         local_ray, photo_dir, local_lines, builtin_source):
     from ppinfer.config import RunConfig
@@ -372,6 +379,7 @@ def test_the_python_api_predicts_on_ray_with_the_local_results(local_ray, photo_
 
 
 @needs_ray
+@pytest.mark.paddle3_only
 def test_a_ray_run_in_its_own_process_prints_only_ppinfers_lines_on_stderr(photo_dir):
     """Ray's C++ notices ("E ... core_worker.cc: ... constructor arguments in the object
     store") came on every run; without --verbose stderr holds ppinfer's summary lines only."""

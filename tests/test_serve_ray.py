@@ -111,6 +111,7 @@ def _ask(url: str, files: dict[str, bytes]) -> dict[str, list]:
     return answers
 
 
+@pytest.mark.paddle3_only
 def test_the_command_starts_a_local_ray_serves_and_stops_it_on_sigterm(tmp_path, photos):
     import threading
 
@@ -225,6 +226,7 @@ def _replicas(ray) -> list[str]:
                   if a["name"].startswith(REPLICA_PREFIX))
 
 
+@pytest.mark.paddle3_only
 def test_a_replica_killed_under_load_is_replaced_and_clients_never_hang(local_ray, on_ray,
                                                                         files):
     ray = local_ray
@@ -268,6 +270,7 @@ def test_a_replica_killed_under_load_is_replaced_and_clients_never_hang(local_ra
     assert httpx.post(url, content=files["chelsea"], timeout=60).status_code == 200
 
 
+@pytest.mark.paddle3_only
 def test_a_model_path_a_replica_cannot_see_fails_the_deploy_in_one_sentence(local_ray,
                                                                             tmp_path):
     # last in this module: it replaces the module's application (one name, one app)
@@ -286,6 +289,7 @@ def test_a_model_path_a_replica_cannot_see_fails_the_deploy_in_one_sentence(loca
         deploy(plan, options, {}, port=free_port())
 
 
+@pytest.mark.paddle3_only
 def test_autoscale_starts_min_replicas_that_answer(local_ray, files):
     # after the test above: it deploys under the same name
     from ray import serve
