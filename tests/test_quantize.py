@@ -24,10 +24,16 @@ from ppinfer.runtime.paddle_env import package_version, paddle_env
 
 PHOTOS = ("chelsea", "coffee", "camera", "rocket", "clock")
 SAMPLES = "16"  # calibration images: few, to keep each engine's test under a minute
-# Top-1 agreement with fp32 every engine reaches on these photos (measured 85-97% by split and
-# engine; issue 22's 97% target is not met, see BENCHMARKS.md "int8 vs fp32"); a broken
-# quantization (wrong scales, wrong preprocessing) agrees on a few percent.
-AGREEMENT_FLOOR = 0.75
+# Top-1 agreement with fp32 on the 18 held-out views: issue 22's 97% (18/18) for openvino and
+# onnxruntime. analysis agrees on 17/18: the one that differs (a crop of the clock) is a near
+# tie in fp32 (its two best scores 0.023 apart) and Paddle's post-training quantization leaves
+# its scores 2-3x further from fp32's than NNCF's does (mean KL divergence 0.013 against 0.0046
+# on 112 views of seven photos, BENCHMARKS.md "int8 vs fp32"), so its floor is one image lower.
+# A broken quantization (wrong scales, wrong preprocessing) agrees on a few percent.
+AGREEMENT_FLOOR = {"analysis": 0.94, "openvino": 0.97, "onnxruntime": 0.97}
+# the convolutions ppinfer.quantization.float_layers keeps in float on Lite0 (stem, first two
+# depthwise), recorded in the card by the tools that honour it
+KEPT_FLOAT = {"analysis": 3, "openvino": 3}
 
 
 def _tool_problem(engine: str) -> str | None:
@@ -94,7 +100,9 @@ def test_int8_model_is_written_and_verified_against_fp32_on_held_out_photos(
 
     record = yaml.safe_load((out / "inference.yml").read_text())["ppinfer"]["quantization"]
     assert record["engine"] == engine and record["samples"] == int(SAMPLES)
-    assert record["images"] == 18 and record["top1_rate"] >= AGREEMENT_FLOOR, record
+    assert record["images"] == 18 and record["top1_rate"] >= AGREEMENT_FLOOR[engine], record
+    if engine in KEPT_FLOAT:
+        assert len(record["settings"]["kept_float"]["ops"]) == KEPT_FLOAT[engine], record
     below = record["top1_rate"] < 0.97
     assert ("warning: int8 agrees with fp32 on" in result.stderr) == below, result.stderr
     if below:
