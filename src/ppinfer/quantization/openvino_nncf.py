@@ -7,8 +7,9 @@ activation ranges from the calibration images (min/max, symmetric, the ``PERFORM
 preset), weights per channel, corrects the biases the rounding shifts (fast bias correction),
 and leaves in float the few convolutions :mod:`~ppinfer.quantization.float_layers` names
 (NNCF's ``ignored_scope``: on EfficientNet-Lite0 the stem and the first two depthwise
-convolutions, the three NNCF's own accuracy-aware pass puts back). The result is saved as an OpenVINO IR (``inference.xml`` + ``inference.bin``) whose
-``FakeQuantize`` ops the CPU plugin runs in int8.
+convolutions, the three NNCF's own accuracy-aware pass puts back). The result is saved as an
+OpenVINO IR (``inference.xml`` + ``inference.bin``) whose ``FakeQuantize`` ops the CPU plugin
+runs in int8.
 
 NNCF comes with the ``quantize`` extra (``pip install 'ppinfer[quantize]'``); it needs no torch.
 """
