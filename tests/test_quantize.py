@@ -1,11 +1,12 @@
 """ppinfer quantize (issue 22): post-training int8 of the built-in EfficientNet-Lite0 (real
 weights) for each engine with its own tool, calibrated and verified on scikit-image's photos.
 
-The photos are the five of scikit-image's that show things ImageNet has classes for (a cat, a
-cup of coffee, a camera on a tripod, a rocket, a wall clock), each as a whole, flipped and
-cropped (22 views each): scikit-image's textures and micrographs are near ties for an ImageNet
-model at fp32 already (its two best scores within 0.05 on a third of them), which any
-rounding swaps, so they would measure the images, not the quantization.
+The photos are the six of scikit-image's that show things ImageNet has classes for (a cat, a
+cup of coffee, a camera on a tripod, a rocket, a wall clock, a motorcycle: the left view of its
+stereo pair, added to the first five so that more distinct photos are held out), each as a
+whole, flipped and cropped (12 views each): scikit-image's textures and micrographs are near
+ties for an ImageNet model at fp32 already (its two best scores within 0.05 on a third of them),
+which any rounding swaps, so they would measure the images, not the quantization.
 """
 
 from __future__ import annotations
@@ -22,12 +23,23 @@ from ppinfer.cli import cli
 from ppinfer.engines.onnxruntime import converter_problem
 from ppinfer.runtime.paddle_env import package_version, paddle_env
 
-PHOTOS = ("chelsea", "coffee", "camera", "rocket", "clock")
+PHOTOS = ("chelsea", "coffee", "camera", "rocket", "clock", "stereo_motorcycle")
 SAMPLES = "16"  # calibration images: few, to keep each engine's test under a minute
-# Top-1 agreement with fp32 every engine reaches on these photos (measured 85-97% by split and
-# engine; issue 22's 97% target is not met, see BENCHMARKS.md "int8 vs fp32"); a broken
-# quantization (wrong scales, wrong preprocessing) agrees on a few percent.
-AGREEMENT_FLOOR = 0.75
+# Top-1 agreement with fp32 on the 22 held-out views: issue 22's 97% (22/22) for openvino.
+# analysis and onnxruntime agree on 21/22: the one that differs is a near tie in fp32 (a crop
+# of the clock whose two best scores are 0.023 apart for analysis, 0.003 for onnxruntime), and
+# their int8 scores stay 2-3x further from fp32's than openvino's (mean KL divergence 0.013 and
+# 0.011 against 0.0046 on 112 views of seven photos, BENCHMARKS.md "int8 vs fp32"), so their
+# floor is one image lower. Every engine must get every view right on which fp32 is decided
+# (the views that differ are all near ties). A broken quantization (wrong scales, wrong
+# preprocessing) agrees on a few percent.
+AGREEMENT_FLOOR = {"analysis": 0.94, "openvino": 0.97, "onnxruntime": 0.94}
+# the convolutions ppinfer.quantization.float_layers keeps in float on Lite0 (stem, first two
+# depthwise), recorded in the card by the tools that honour it
+KEPT_FLOAT = {"analysis": 3, "openvino": 3}  # onnxruntime keeps none (its module says why)
+# onnxruntime's int8 has its biases corrected (ppinfer.quantization.onnx_bias): every quantized
+# convolution of Lite0 (all 49)
+CORRECTED = {"onnxruntime": "per channel, 49 convolutions one at a time"}
 
 
 def _tool_problem(engine: str) -> str | None:
@@ -44,14 +56,16 @@ def _tool_problem(engine: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def views(tmp_path_factory) -> Path:
-    """60 JPEGs: each photo whole, and crops of 70% of it at its corners and centre, each also
-    mirrored (18 held out to verify)."""
+    """72 JPEGs: each photo whole, and crops of 70% of it at its corners and centre, each also
+    mirrored (22 held out to verify)."""
     import cv2
     from skimage import data
 
     root = tmp_path_factory.mktemp("calib")
     for name in PHOTOS:
         image = getattr(data, name)()
+        if isinstance(image, tuple):  # the stereo pair (left, right, disparity): its left view
+            image = image[0]
         if image.ndim == 2:
             image = np.stack([image] * 3, axis=-1)
         h, w = image.shape[:2]
@@ -94,7 +108,12 @@ def test_int8_model_is_written_and_verified_against_fp32_on_held_out_photos(
 
     record = yaml.safe_load((out / "inference.yml").read_text())["ppinfer"]["quantization"]
     assert record["engine"] == engine and record["samples"] == int(SAMPLES)
-    assert record["images"] == 18 and record["top1_rate"] >= AGREEMENT_FLOOR, record
+    assert record["images"] == 22 and record["top1_rate"] >= AGREEMENT_FLOOR[engine], record
+    assert record["images"] - record["top1_agree"] == record["near_ties"], record
+    if engine in KEPT_FLOAT:
+        assert len(record["settings"]["kept_float"]["ops"]) == KEPT_FLOAT[engine], record
+    if engine in CORRECTED:
+        assert record["settings"]["bias_correction"] == CORRECTED[engine], record
     below = record["top1_rate"] < 0.97
     assert ("warning: int8 agrees with fp32 on" in result.stderr) == below, result.stderr
     if below:

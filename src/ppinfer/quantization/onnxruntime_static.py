@@ -5,8 +5,16 @@ and checked against Paddle Inference: :func:`ppinfer.engines.onnxruntime.onnx_mo
 ``onnxruntime.quantization.quant_pre_process`` optimizes it (fusions, shapes) so that the
 quantize / dequantize pairs land where ONNX Runtime fuses them into int8 kernels; then
 ``quantize_static`` calibrates activation ranges on the calibration images (min/max),
-quantizes weights per channel (int8) and activations as uint8, in the QDQ format, and the
+quantizes weights per channel (int8) and activations as uint8, in the QDQ format,
+:mod:`~ppinfer.quantization.onnx_bias` corrects the biases the rounding shifts, and the
 result is saved as ``inference.onnx``, which the onnxruntime engine runs as it is.
+
+Unlike the other two tools it quantizes every convolution: keeping
+:mod:`~ppinfer.quantization.float_layers`'s three in float (with float inputs: ONNX Runtime
+quantizes a float convolution's weights per tensor when it meets one behind a
+``DequantizeLinear``) halved the int8 scores' KL divergence from fp32 on EfficientNet-Lite0 but
+changed no top-1 on 112 held-out views, and halved int8's speed (the float convolutions at
+112x112 and the conversions around them): BENCHMARKS.md, "int8 vs fp32".
 
 onnxruntime ships its quantization tools (the ``onnx`` extra); they read models with the
 ``onnx`` package, which the ``quantize`` extra brings.
@@ -21,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ppinfer.modelfiles.source import ModelSource
+from ppinfer.quantization.onnx_bias import correct_biases
 
 ENGINE = "onnxruntime"
 TOOL = "onnxruntime.quantization.quantize_static"
@@ -71,8 +80,11 @@ def quantize(source: ModelSource, calibration: np.ndarray, out: Path) -> dict:
             # the scores stay float: a quantized softmax gives them in steps of 1/255
             nodes_to_exclude=_softmax_nodes(prepared),
         )
+        corrected = correct_biases(prepared, out / FILES[0], calibration)
     return {"format": "QDQ", "calibration": "MinMax", "weights": "int8 per channel",
-            "activations": "uint8", "onnxruntime": package_version("onnxruntime"),
+            "activations": "uint8",
+            "bias_correction": f"per channel, {corrected} convolutions one at a time",
+            "onnxruntime": package_version("onnxruntime"),
             "paddle2onnx": package_version("paddle2onnx")}
 
 

@@ -5,8 +5,11 @@ conversion of a PIR program), converted by ``openvino.convert_model`` (its front
 transformations fold batch norms into the convolutions first). ``nncf.quantize`` then sets
 activation ranges from the calibration images (min/max, symmetric, the ``PERFORMANCE``
 preset), weights per channel, corrects the biases the rounding shifts (fast bias correction),
-and the result is saved as an OpenVINO IR (``inference.xml`` + ``inference.bin``) whose
-``FakeQuantize`` ops the CPU plugin runs in int8.
+and leaves in float the few convolutions :mod:`~ppinfer.quantization.float_layers` names
+(NNCF's ``ignored_scope``: on EfficientNet-Lite0 the stem and the first two depthwise
+convolutions, the three NNCF's own accuracy-aware pass puts back). The result is saved as an
+OpenVINO IR (``inference.xml`` + ``inference.bin``) whose ``FakeQuantize`` ops the CPU plugin
+runs in int8.
 
 NNCF comes with the ``quantize`` extra (``pip install 'ppinfer[quantize]'``); it needs no torch.
 """
@@ -20,6 +23,7 @@ import numpy as np
 
 from ppinfer.config import RunConfig
 from ppinfer.modelfiles.source import ModelSource
+from ppinfer.quantization.float_layers import RULE, Conv, kept_float
 
 ENGINE = "openvino"
 TOOL = "nncf.quantize"
@@ -51,10 +55,31 @@ def quantize(source: ModelSource, calibration: np.ndarray, out: Path) -> dict:
         model = ov.convert_model(str(engine.model_file()))
         # one image per item: NNCF gathers its statistics image by image
         dataset = nncf.Dataset([calibration[i : i + 1] for i in range(len(calibration))])
+        kept = _kept_float(model)
         quantized = nncf.quantize(model, dataset, subset_size=len(calibration),
                                   preset=nncf.QuantizationPreset.PERFORMANCE,
-                                  fast_bias_correction=True)
+                                  fast_bias_correction=True,
+                                  ignored_scope=nncf.IgnoredScope(names=kept))
         ov.save_model(quantized, str(out / FILES[0]), compress_to_fp16=False)
     return {"preset": "performance", "fast_bias_correction": True,
+            "kept_float": {"rule": RULE, "ops": kept},
             "read_by": "openvino.convert_model", "nncf": package_version("nncf"),
             "openvino": package_version("openvino")}
+
+
+def _kept_float(model) -> list[str]:
+    """The names of ``model``'s convolutions :func:`kept_float` keeps in float."""
+    convs = []
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind not in ("Convolution", "GroupConvolution"):
+            continue
+        source = op.input(0).get_source_output().get_node()
+        convs.append(Conv(op.get_friendly_name(), source.get_type_name() == "Parameter",
+                          kind == "GroupConvolution", _height(op.input(0).get_partial_shape())))
+    return kept_float(convs, _height(model.inputs[0].get_partial_shape()))
+
+
+def _height(shape) -> int | None:
+    """The height of an NCHW shape, None when dynamic."""
+    return shape[2].get_length() if shape.rank.is_static and shape[2].is_static else None

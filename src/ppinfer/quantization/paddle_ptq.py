@@ -5,7 +5,9 @@ calibration images (``hist``: the range holding 99.999% of the values seen), qua
 matmul weights per output channel, and saves a ``.pdmodel`` program with ``quantize_linear`` /
 ``dequantize_linear`` ops. Paddle Inference runs that program through oneDNN's int8 kernels at
 ``--precision int8`` (``enable_mkldnn_int8``); at fp32 it simulates the int8 arithmetic, 6-20x
-slower (BENCHMARKS.md, "int8 on the CPU").
+slower (BENCHMARKS.md, "int8 on the CPU"). The few convolutions
+:mod:`~ppinfer.quantization.float_layers` names stay in float (``skip_tensor_list``, by weight
+name; on EfficientNet-Lite0 the stem and the first two depthwise convolutions).
 
 It reads legacy ``ProgramDesc`` programs only (on Paddle 3 it runs under the legacy IR), so a
 PIR ``.json`` model must be exported with ``--format legacy`` first. Works on Paddle 2.6 and 3.
@@ -21,6 +23,7 @@ import numpy as np
 
 from ppinfer.modelfiles.source import ModelSource
 from ppinfer.quantization.calibration import batches
+from ppinfer.quantization.float_layers import RULE, Conv, kept_float
 
 ENGINE = "analysis"
 TOOL = "paddle.static.quantization.PostTrainingQuantization"
@@ -58,8 +61,10 @@ def quantize(source: ModelSource, calibration: np.ndarray, out: Path) -> dict:
     scope = paddle.static.Scope()  # its own: the model's variables stay out of the global one
     with static_mode(), legacy_ir_guard(), paddle.static.scope_guard(scope), \
             captured_output(), contextlib.redirect_stdout(sys.stderr):  # its progress bars
+        executor = paddle.static.Executor(paddle.CPUPlace())
+        kept = _kept_float(paddle, executor, source)
         ptq = PostTrainingQuantization(
-            executor=paddle.static.Executor(paddle.CPUPlace()),
+            executor=executor,
             scope=scope,
             model_dir=str(layout.root),
             model_filename=layout.program.name,
@@ -71,11 +76,40 @@ def quantize(source: ModelSource, calibration: np.ndarray, out: Path) -> dict:
             weight_quantize_type="channel_wise_abs_max",
             onnx_format=True,  # quantize_linear ops: what Paddle Inference's int8 pass reads
             round_type="round",
+            skip_tensor_list=kept,
         )
         ptq.quantize()
         ptq.save_quantized_model(str(out), model_filename=FILES[0], params_filename=FILES[1])
     return {"algo": ALGO, "weights": "per-channel abs max", "ops": list(OP_TYPES),
+            "kept_float": {"rule": RULE, "ops": kept},
             "paddle": package_version("paddlepaddle") or package_version("paddlepaddle-gpu")}
+
+
+def _kept_float(paddle, executor, source: ModelSource) -> list[str]:
+    """The weight names of the convolutions :func:`kept_float` keeps in float, read from the
+    legacy program (its variables carry their static shapes)."""
+    layout = source.layout
+    with paddle.static.scope_guard(paddle.static.Scope()):
+        program, feeds, _ = paddle.static.load_inference_model(
+            str(layout.root), executor, model_filename=layout.program.name,
+            params_filename=layout.params.name if layout.params is not None else None)
+    block = program.global_block()
+    convs = []
+    for op in block.ops:
+        if op.type not in ("conv2d", "depthwise_conv2d"):
+            continue
+        name = op.input("Input")[0]
+        channels = block.var(name).shape[1]
+        depthwise = op.type == "depthwise_conv2d" or (
+            channels > 1 and op.attr("groups") == channels)
+        convs.append(Conv(op.input("Filter")[0], name in feeds, depthwise,
+                          _height(block.var(name).shape)))
+    return kept_float(convs, _height(block.var(feeds[0]).shape))
+
+
+def _height(shape) -> int | None:
+    """The height of an NCHW shape, None when dynamic."""
+    return int(shape[2]) if len(shape) == 4 and shape[2] > 0 else None
 
 
 def feeds_loader(paddle, input_name: str, feeds: list[np.ndarray]):
