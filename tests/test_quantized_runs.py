@@ -110,7 +110,33 @@ def test_other_engines_refuse_another_engine_s_int8_files_and_say_which_runs_the
                                           "--engine", engine])
         assert result.exit_code == 2, result.output
         assert ("This model was quantized for the analysis engine (ppinfer quantize): run it "
-                "with --engine analysis --precision int8.") in result.stderr, result.stderr
+                "with --engine analysis, or leave --engine out.") in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("precision", [[], ["--precision", "fp32"]])
+def test_a_paddle_executor_on_an_openvino_int8_model_names_openvino_in_one_message(
+        int8_openvino, cat, precision):
+    """Found by a stranger: the executors said 'use --engine analysis for int8' (which refuses
+    these files too), and with --precision fp32 warned of a slow run that never happened."""
+    result = CliRunner().invoke(cli, ["predict", cat, "--model", str(int8_openvino),
+                                      "--engine", "executor-inference", *precision])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "Error: This model was quantized for the openvino engine (ppinfer quantize): run it with "
+        "--engine openvino, or leave --engine out."], result.stderr
+
+
+def test_engine_auto_at_a_float_precision_refuses_what_the_quantized_engine_refuses(
+        int8_openvino, no_default_engine):
+    """`ppinfer engines --precision fp32` promised openvino fp32 on an OpenVINO int8 IR, which
+    predict then refused: both refuse now, naming the same reason."""
+    engines = CliRunner().invoke(cli, ["engines", "--model", str(int8_openvino),
+                                       "--precision", "fp32"])
+    predict = CliRunner().invoke(cli, ["predict", "--model", str(int8_openvino),
+                                       "--precision", "fp32"])
+    assert engines.exit_code == predict.exit_code == 2, (engines.output, predict.output)
+    assert "runs its int8 ops as int8, not fp32" in engines.stderr, engines.stderr
+    assert "runs its int8 ops as int8, not fp32" in predict.stderr, predict.stderr
 
 
 def test_bench_without_precision_measures_an_int8_model_at_int8(int8_analysis):

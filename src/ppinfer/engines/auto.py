@@ -184,13 +184,16 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
 def _quantized_choice(source: ModelSource, config: RunConfig) -> Choice:
     """The engine ``ppinfer quantize`` made ``source`` for, without timing: no other engine
     runs its int8 files at int8 (``precision_problem`` says why for each)."""
-    from ppinfer.engines.base import get_engine
+    from ppinfer.engines.base import get_engine, precision_problem
 
     engine = source.quantized_for
     missing = get_engine(engine).missing()
     if missing:
         raise ConfigError(f"This model was quantized for the {engine} engine, which cannot run "
                           f"here: {missing}")
+    problem = precision_problem(get_engine(engine), source, config.precision)
+    if problem:  # e.g. --precision fp32 on an OpenVINO int8 IR: what predict would refuse
+        raise ConfigError(problem)
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return Choice(engine, config.precision, config.batch_size, int(config.cpu_threads),
                   [Candidate(engine, "ok")], now, stop="single", quantized=True)

@@ -204,16 +204,16 @@ def _serialized(execute):
 
 def precision_problem(engine_cls: type[Engine], source: ModelSource, precision: str) -> str | None:
     """Why ``engine_cls`` would not really run ``precision`` on ``source`` (None if it would)."""
+    made_for = _quantized_for(source)
+    if made_for and made_for != engine_cls.name:  # first: no other advice helps
+        return (f"This model was quantized for the {made_for} engine (ppinfer quantize): run it "
+                f"with --engine {made_for}, or leave --engine out.")
     if precision not in engine_cls.precisions:
         return (f"The {engine_cls.name} engine runs {', '.join(sorted(engine_cls.precisions))} "
                 f"only, not {precision}: use --engine analysis for {precision}.")
     if precision == "int8" and source.layout is not None and not is_quantized(source.layout):
         return ("int8 on the CPU needs a quantized model (quantize_linear or fake_quantize ops, "
                 "e.g. from ppinfer quantize), and this one has none: use bf16 or fp32.")
-    made_for = _quantized_for(source)
-    if made_for and made_for != engine_cls.name:
-        return (f"This model was quantized for the {made_for} engine (ppinfer quantize): run it "
-                f"with --engine {made_for} --precision int8.")
     if precision != "int8" and _runs_as_int8_only(engine_cls, source):
         return (f"This model is quantized, and the {engine_cls.name} engine runs its int8 ops as "
                 f"int8, not {precision}: pass --precision int8.")
@@ -228,7 +228,8 @@ def precision_cost(engine_cls: type[Engine], source: ModelSource,
     None. A precision left to ppinfer is int8 there (RunConfig.for_model)."""
     made_for = source.quantized_for
     if (not made_for or not config.precision_given or config.precision == "int8"
-            or engine_cls.quantized_as_int8):
+            or engine_cls.quantized_as_int8
+            or precision_problem(engine_cls, source, config.precision)):  # refused, not run
         return None
     return (f"this model is int8 (quantized for {made_for}): --precision {config.precision} "
             "runs its quantize ops as float arithmetic, far slower than int8 (24x for the "
