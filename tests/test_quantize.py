@@ -177,3 +177,14 @@ def test_a_missing_model_is_one_sentence(views, tmp_path):
     assert result.exit_code != 0
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1 and "does not exist" in message, message
+
+
+def test_samples_below_the_calibration_minimum_are_refused_by_the_option_itself():
+    """--help said x>=1 while 3 was refused later as too few (a stranger's find)."""
+    from ppinfer.cli.quantize import MIN_SAMPLES
+    from ppinfer.quantization.calibration import MIN_CALIBRATION
+
+    assert MIN_SAMPLES == MIN_CALIBRATION
+    result = CliRunner().invoke(cli, ["quantize", "--calib", "x", "-o", "y", "--samples",
+                                      str(MIN_CALIBRATION - 1)])
+    assert result.exit_code == 2 and f"x>={MIN_CALIBRATION}" in result.output, result.output

@@ -275,3 +275,14 @@ def test_a_found_config_ppinfer_cannot_read_is_one_sentence_saying_where_it_came
     assert str(refused.value).startswith(
         "The training config found beside the checkpoint, output/config.yaml, trains "
         "SE_ResNet50_vd, which ppinfer does not build: pass -c with the config to use")
+
+
+@pytest.mark.parametrize("given", ["train_output/nope", "train_output/best_model.pdparams"])
+def test_a_mistyped_checkpoint_without_m_says_it_does_not_exist(tmp_path, monkeypatch, given):
+    """A stranger's find: with no -m (the found config makes that usual) a path that is not
+    there said 'Name the architecture'; the missing file comes first."""
+    from ppinfer.errors import CheckpointError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match=f"Checkpoint {given} does not exist"):
+        plan_export(None, checkpoint=given)

@@ -7,6 +7,7 @@ import click
 from ppinfer.cli.main import cli
 
 ENGINES = ("analysis", "openvino", "onnxruntime")
+MIN_SAMPLES = 4  # quantization.calibration.MIN_CALIBRATION (not imported: it brings NumPy)
 
 
 @cli.command()
@@ -17,7 +18,7 @@ ENGINES = ("analysis", "openvino", "onnxruntime")
                    "hash of each path) are held out to verify.")
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Directory for the int8 model.")
-@click.option("--samples", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--samples", type=click.IntRange(min=MIN_SAMPLES), default=64, show_default=True,
               help="Most images to calibrate on (the rest of --calib is not used).")
 @click.option("--engine", type=click.Choice(ENGINES), default="analysis", show_default=True,
               help="Engine to quantize for, with its own tool: Paddle's PTQ, NNCF, or "
@@ -30,8 +31,7 @@ def quantize(model, calib, output, samples, engine, force) -> None:
     ppinfer quantize --calib photos/ -o out/lite0-int8     # built-in model
     ppinfer quantize --model out/r50 --calib photos/ -o out/r50-int8 \\
         --engine openvino
-    ppinfer predict cat.jpg --model out/r50-int8 --engine openvino \\
-        --precision int8
+    ppinfer predict cat.jpg --model out/r50-int8   # openvino int8: its card says
     """
     from ppinfer.api.quantizing import quantize as quantize_api
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ppinfer.checkpoints.training_outputs import configs_beside
-from ppinfer.errors import ConfigError
+from ppinfer.checkpoints.training_outputs import checkpoint_file, configs_beside
+from ppinfer.errors import CheckpointError, ConfigError
 from ppinfer.modelfiles.training_config import TrainingConfig, read_training_config
 from ppinfer.models import ModelSpec, get_model
 from ppinfer.models.arguments import ArchArguments, assumed_note
@@ -67,6 +67,10 @@ def plan_export(
     found = [Path(_shown(path)) for path in configs_beside(Path(checkpoint))] \
         if config is None and checkpoint is not None else []
     trained = _read_config(found[0] if found else config, part, beside=bool(found))
+    if trained is None and not model_name and checkpoint is not None \
+            and not checkpoint_file(Path(checkpoint)).exists():  # a mistyped -p: say that first
+        raise CheckpointError(f"Checkpoint {checkpoint} does not exist: check the -p/--params "
+                              "path.")
     spec = _architecture(model_name, trained, beside=bool(found))
     where = {}
     given: dict[str, Any] = {}
