@@ -152,3 +152,18 @@ def test_a_float_model_with_precision_int8_on_engine_auto_still_says_quantize_fi
     assert result.exit_code == 2
     assert "int8 needs a quantized model (ppinfer quantize writes one" in result.stderr, \
         result.stderr
+
+
+def test_engine_all_on_an_openvino_int8_model_names_the_int8_reference_not_fp32(
+        int8_openvino, cat):
+    """A stranger's find: the column said 'vs openvino fp32' over the int8 run compared with
+    itself, and the JSON's two analysis lines (fp32 reference, int8) said no precision."""
+    table = CliRunner().invoke(cli, ["predict", cat, "--model", str(int8_openvino),
+                                     "--engine", "all", "--precision", "int8"],
+                               env={"COLUMNS": "120"})
+    assert "openvino int8" in table.stdout and "openvino fp32" not in table.stdout, table.stdout
+    lines = CliRunner().invoke(cli, ["predict", cat, "--model", str(int8_openvino),
+                                     "--engine", "all", "--precision", "int8", "--json"])
+    runs = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert sorted((r["engine"], r["precision"]) for r in runs if r["engine"] == "analysis") == [
+        ("analysis", "fp32"), ("analysis", "int8")], runs

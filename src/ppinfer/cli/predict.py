@@ -279,7 +279,7 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
 
     report = compare_engines(source, config, items, tolerance=tolerance, max_pixels=limits[0],
                              max_image_bytes=limits[1])
-    reference_precision = "fp32"
+    reference_precision = report.reference_precision
     if as_json:
         for run in report.runs:
             click.echo(json.dumps(run.to_json_dict(), ensure_ascii=False))
@@ -331,7 +331,8 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
                        f"{worst.max_abs_diff:.2e}{agree}, more than --tolerance {tolerance:g}.",
                        err=True)
         else:
-            click.echo(f"{worst.engine} {worst.precision} differs from {report.reference} fp32 "
+            click.echo(f"{worst.engine} {worst.precision} differs from {report.reference} "
+                       f"{report.reference_precision} "
                        f"by {worst.max_abs_diff:.2e}{agree}, more than the {worst.precision} "
                        f"tolerance {report.tolerance_for(worst):g}.", err=True)
         sys.exit(1)

@@ -53,7 +53,7 @@ class EngineRun:
 
     def to_json_dict(self) -> dict:
         if self.skipped:
-            return {"engine": self.engine, "skipped": self.skipped}
+            return {"engine": self.engine, "precision": self.precision, "skipped": self.skipped}
         return {
             "engine": self.engine,
             "precision": self.precision,
@@ -74,6 +74,9 @@ class ParityReport:
     tolerance: float
     errors: list[Result]  # images that could not be read
     reduced_tolerance: float = 0.05  # for runs in a reduced precision, against fp32
+    # the reference run's precision: fp32, or (a quantized model no engine runs at fp32) the
+    # precision of the first engine that ran, compared with itself
+    reference_precision: str = "fp32"
 
     def tolerance_for(self, run: EngineRun) -> float:
         return self.tolerance if run.precision == "fp32" else max(self.tolerance,
@@ -184,7 +187,8 @@ def compare_engines(
         reference.max_abs_diff = 0.0
         reference.top1_agree = len(reference.results)
     return ParityReport(runs, reference.engine if reference else None, tolerance, errors,
-                        reduced_tolerance=SCORE_TOLERANCE)
+                        reduced_tolerance=SCORE_TOLERANCE,
+                        reference_precision=reference.precision if reference else "fp32")
 
 
 def _try_run(name: str, source: ModelSource, config: RunConfig, images, names) -> EngineRun:
