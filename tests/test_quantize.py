@@ -188,3 +188,18 @@ def test_samples_below_the_calibration_minimum_are_refused_by_the_option_itself(
     result = CliRunner().invoke(cli, ["quantize", "--calib", "x", "-o", "y", "--samples",
                                       str(MIN_CALIBRATION - 1)])
     assert result.exit_code == 2 and f"x>={MIN_CALIBRATION}" in result.output, result.output
+
+
+def test_an_output_holding_the_users_files_is_refused_as_export_refuses_it(lite0, views,
+                                                                           tmp_path):
+    """quantize and export share one -o check (modelfiles/output_dir.py): nothing is deleted."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    result = CliRunner().invoke(cli, ["quantize", "--model", str(lite0), "--calib", str(views),
+                                      "-o", str(out), "--force"])
+    assert result.exit_code != 0 and (out / "notes.txt").exists()
+    assert (f"Output directory {out} holds no model, so --force will not replace it: it would "
+            "delete notes.txt. Choose another -o, or empty it yourself.") in result.stderr, \
+        result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

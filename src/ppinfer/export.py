@@ -26,11 +26,12 @@ import numpy as np
 
 from ppinfer import __version__
 from ppinfer.checkpoints import read_checkpoint, sha256
-from ppinfer.errors import ConfigError, ExportError, ModelFormatError
+from ppinfer.errors import ConfigError, ExportError
 from ppinfer.io.publish import make_temp_dir, swap_into_place, sync_dir, tidy_after_killed_exports
 from ppinfer.modelfiles.export_plan import ExportPlan, plan_export, with_part
 from ppinfer.modelfiles.formats import detect_directory
 from ppinfer.modelfiles.modelcard import ModelCard, write_card
+from ppinfer.modelfiles.output_dir import check_output_dir
 from ppinfer.modelfiles.program_output import output_kind
 from ppinfer.models.program import INPUT_NAME, build_static_model
 from ppinfer.pipeline.labels import imagenet_labels, load_labels
@@ -63,45 +64,6 @@ class ExportResult:
     # What the export assumed or chose that the user should know (one sentence each): the
     # arguments the checkpoint cannot show, the distillation part exported, ...
     notes: list[str] = field(default_factory=list)
-
-
-def _check_output(output: Path, force: bool) -> None:
-    """Refuse, before any work, an output export may not write or replace.
-
-    ``--force`` replaces a directory only when it is empty or holds a model (ppinfer deletes
-    only what it or Paddle wrote); the filesystem root, the current directory and its parents
-    are never replaced.
-    """
-    resolved = output.resolve()
-    cwd = Path.cwd().resolve()
-    if resolved == Path(resolved.anchor) or resolved == cwd or resolved in cwd.parents:
-        what = ("the filesystem root" if resolved == Path(resolved.anchor)
-                else "the current directory or one of its parents")
-        raise ExportError(f"-o {output} is {what}: export into a folder of its own, such as "
-                          "-o ./model.")
-    if not os.path.lexists(output):
-        return
-    if not output.is_dir():
-        raise ExportError(f"{output} is a file: choose a directory for -o/--output.")
-    try:
-        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in output.iterdir())
-    except OSError as exc:
-        raise ExportError(f"Cannot read the output directory {output}: {exc.strerror}.") from None
-    if not entries:
-        return
-    if not force:
-        raise ExportError(f"Output directory {output} is not empty: pass --force to replace it.")
-    try:
-        holds_model = detect_directory(output).is_inference_model
-    except ModelFormatError:
-        holds_model = False
-    if not holds_model:
-        shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5
-                                          else "")
-        raise ExportError(
-            f"Output directory {output} holds no model, so --force will not replace it: it "
-            f"would delete {shown}. Choose another -o, or empty it yourself."
-        )
 
 
 def _save(static_model, directory: Path, fmt: str) -> list[str]:
@@ -309,7 +271,7 @@ def export_model(
     fmt = _check_format(fmt, env)
     output = Path(output)
     tidy_after_killed_exports(output)
-    _check_output(output, force)
+    check_output_dir(output, force)
     labels = load_labels(plan.labels_file, plan.class_num) if plan.labels_file else (
         imagenet_labels() if plan.class_num == 1000 else None
     )

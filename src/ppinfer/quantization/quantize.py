@@ -27,7 +27,8 @@ from pathlib import Path
 from ppinfer import __version__
 from ppinfer.errors import ConfigError, ExportError, ModelFormatError, UnknownNameError
 from ppinfer.io.publish import make_temp_dir, swap_into_place, sync_dir, tidy_after_killed_exports
-from ppinfer.modelfiles.formats import PADDLE_KINDS, detect_directory
+from ppinfer.modelfiles.formats import PADDLE_KINDS
+from ppinfer.modelfiles.output_dir import check_output_dir
 from ppinfer.modelfiles.source import ModelSource, resolve_source
 from ppinfer.quantization import calibration as calib
 from ppinfer.quantization.card import write_quantized_card
@@ -141,31 +142,12 @@ def _record(tool, settings: dict, source: ModelSource, images: calib.Calibration
 
 
 def _check_output(output: Path, source: ModelSource, force: bool) -> None:
-    """Refuse, before any work, an output that is the float model itself, or that holds
-    something other than a model (``--force`` replaces a model, nothing else)."""
-    resolved = output.resolve()
-    if resolved == source.layout.root.resolve():
+    """Refuse, before any work, an output that is the float model itself, or one export
+    would refuse (``--force`` replaces a model, nothing else)."""
+    if output.resolve() == source.layout.root.resolve():
         raise ConfigError("-o is the float model's own directory: write the int8 model "
                           "beside it, e.g. -o MODEL-int8.")
-    cwd = Path.cwd().resolve()
-    if resolved == Path(resolved.anchor) or resolved == cwd or resolved in cwd.parents:
-        raise ExportError(f"-o {output} is the filesystem root or the current directory (or a "
-                          "parent of it): write into a folder of its own.")
-    if not os.path.lexists(output):
-        return
-    if not output.is_dir():
-        raise ExportError(f"{output} is a file: choose a directory for -o/--output.")
-    if not any(output.iterdir()):
-        return
-    if not force:
-        raise ExportError(f"Output directory {output} is not empty: pass --force to replace it.")
-    try:
-        holds_model = detect_directory(output).is_inference_model
-    except ModelFormatError:
-        holds_model = False
-    if not holds_model:
-        raise ExportError(f"Output directory {output} holds no model, so --force will not "
-                          "replace it: choose another -o, or empty it yourself.")
+    check_output_dir(output, force, command="quantize")
 
 
 def _temp_dir(output: Path) -> Path:
