@@ -204,7 +204,7 @@ def _serialized(execute):
 
 def precision_problem(engine_cls: type[Engine], source: ModelSource, precision: str) -> str | None:
     """Why ``engine_cls`` would not really run ``precision`` on ``source`` (None if it would)."""
-    made_for = _quantized_for(source)
+    made_for = source.quantized_for
     if made_for and made_for != engine_cls.name:  # first: no other advice helps
         return (f"This model was quantized for the {made_for} engine (ppinfer quantize): run it "
                 f"with --engine {made_for}, or leave --engine out.")
@@ -250,11 +250,6 @@ def warn_precision_cost(engine_cls: type[Engine], source: ModelSource,
         warnings.warn(note, PrecisionWarning, stacklevel=3)
 
 
-def _quantized_for(source: ModelSource) -> str | None:
-    """The engine ``ppinfer quantize`` made ``source`` for (its card's record), or None."""
-    return source.quantized_for
-
-
 def _runs_as_int8_only(engine_cls: type[Engine], source: ModelSource) -> bool:
     """Whether ``engine_cls`` would run ``source`` as int8 whatever precision is asked: an
     ONNX or OpenVINO program with int8 ops, or a Paddle model ``ppinfer quantize`` wrote (its
@@ -264,7 +259,7 @@ def _runs_as_int8_only(engine_cls: type[Engine], source: ModelSource) -> bool:
         return False
     if layout.kind in PEER_KINDS:
         return is_quantized(layout)
-    return _quantized_for(source) is not None
+    return source.quantized_for is not None
 
 
 def first_line(exc: BaseException) -> str:
