@@ -259,14 +259,45 @@ def test_mounted_in_another_fastapi_service_the_app_answers(predictor, files, ex
     from fastapi import FastAPI
 
     service = FastAPI()
-    service.mount("/classify", create_app(predictor))
+    app = create_app(predictor)
+    service.mount("/classify", app)
     running = Running(service)
     try:
         answer = httpx.post(f"{running.url}/classify/predict", content=files["chelsea"])
     finally:
         running.stop()
+        app.state.ppinfer.close()  # never drained: its lifespan was not passed on
     assert answer.status_code == 200, answer.text
     same(answer.json(), expected["chelsea"])
+
+
+def _ppinfer_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("ppinfer-")}
+
+
+def test_mounted_with_its_lifespan_the_host_drains_it_and_no_thread_is_left(predictor, files):
+    """docs/serving.md: the host passes the app's lifespan on, so its batcher starts and stops
+    with the host's; nothing of it outlives the server (a batcher left running keeps its engine
+    alive until the interpreter tears down, after the runtime beneath it)."""
+    from fastapi import FastAPI
+
+    before = _ppinfer_threads()
+    app = create_app(predictor)
+    service = FastAPI(lifespan=app.router.lifespan_context)
+    service.mount("/classify", app)
+    running = Running(service)
+    try:
+        assert app.state.ppinfer.ready  # started by the host's lifespan, before any request
+        answer = httpx.post(f"{running.url}/classify/predict", content=files["chelsea"])
+    finally:
+        running.stop()
+    assert answer.status_code == 200, answer.text
+    assert not app.state.ppinfer.ready
+    assert not running.thread.is_alive()
+    deadline = time.monotonic() + 10
+    while _ppinfer_threads() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _ppinfer_threads() - before
 
 
 def test_the_server_binds_loopback_unless_told_otherwise():

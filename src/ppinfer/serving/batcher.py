@@ -71,6 +71,10 @@ class Batcher:
                 await self._task
         self._engine_thread.shutdown(wait=True)
 
+    def close(self) -> None:
+        """End the engine thread without draining (its event loop is gone)."""
+        self._engine_thread.shutdown(wait=False, cancel_futures=True)
+
     async def submit(self, tensor: np.ndarray) -> np.ndarray:
         """Scores for one preprocessed image ([1, C, H, W]): its row of the group's output."""
         if self._queue is None:

@@ -68,6 +68,13 @@ class ServingContext:
         await self.batcher.stop()
         self._decode.shutdown(wait=False, cancel_futures=True)
 
+    def close(self) -> None:
+        """End the decode and engine threads without draining: for a host whose event loop
+        is gone and that never ran the app's lifespan (a mounted app, docs/serving.md)."""
+        self.ready = False
+        self._decode.shutdown(wait=False, cancel_futures=True)
+        self.batcher.close()
+
     async def classify(self, data: bytes, name: str, top_k: int | None = None) -> Result:
         """The result ``ppinfer predict`` gives for this encoded image. Raises ImageError
         (unreadable), QueueFull, or TimeoutError (waited longer than the timeout)."""
