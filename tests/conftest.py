@@ -98,6 +98,31 @@ def photos(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def lite0() -> Path:
+    """The built-in EfficientNet-Lite0's model directory (real weights)."""
+    from ppinfer.api.builtin_model import default_model_dir
+
+    return default_model_dir()
+
+
+@pytest.fixture(scope="session")
+def views(tmp_path_factory) -> Path:
+    """Calibration views of photos (tests/quantized_lite0.py)."""
+    from .quantized_lite0 import write_views
+
+    return write_views(tmp_path_factory.mktemp("calib"))
+
+
+@pytest.fixture(scope="session")
+def quantized(lite0, views, tmp_path_factory):
+    """``quantized(engine)``: Lite0 quantized for ``engine`` once a session (the CliRunner
+    result, the output directory)."""
+    from .quantized_lite0 import Quantized
+
+    return Quantized(lite0, views, tmp_path_factory.mktemp("int8"))
+
+
+@pytest.fixture(scope="session")
 def paddleclas_root() -> Path:
     """The unpacked PaddleClas 2.6.0 wheel (tests/paddleclas_reference.py): skips without it."""
     from .paddleclas_reference import require_paddleclas

@@ -17,31 +17,24 @@ from click.testing import CliRunner
 import ppinfer
 from ppinfer.cli import cli
 from ppinfer.errors import PrecisionWarning
-from tests.test_quantize import SAMPLES, _tool_problem, lite0, views  # noqa: F401 (fixtures)
 
 
-def _quantized(lite0: Path, views: Path, out: Path, engine: str) -> Path:  # noqa: F811
-    problem = _tool_problem(engine)
-    if problem:
-        pytest.skip(problem)
-    result = CliRunner().invoke(cli, ["quantize", "--model", str(lite0), "--calib", str(views),
-                                      "-o", str(out), "--samples", SAMPLES, "--engine", engine])
+@pytest.fixture(scope="module")
+def int8_analysis(quantized) -> Path:
+    result, out = quantized("analysis")
     assert result.exit_code == 0, result.output
     return out
 
 
 @pytest.fixture(scope="module")
-def int8_analysis(lite0, views, tmp_path_factory) -> Path:  # noqa: F811
-    return _quantized(lite0, views, tmp_path_factory.mktemp("q") / "analysis", "analysis")
-
-
-@pytest.fixture(scope="module")
-def int8_openvino(lite0, views, tmp_path_factory) -> Path:  # noqa: F811
-    return _quantized(lite0, views, tmp_path_factory.mktemp("q") / "openvino", "openvino")
+def int8_openvino(quantized) -> Path:
+    result, out = quantized("openvino")
+    assert result.exit_code == 0, result.output
+    return out
 
 
 @pytest.fixture
-def cat(views) -> str:  # noqa: F811
+def cat(views) -> str:
     return str(sorted(views.glob("chelsea-1.0-*"))[0])
 
 
@@ -146,7 +139,7 @@ def test_bench_without_precision_measures_an_int8_model_at_int8(int8_analysis):
 
 
 def test_a_float_model_with_precision_int8_on_engine_auto_still_says_quantize_first(
-        lite0, no_default_engine):  # noqa: F811
+        lite0, no_default_engine):
     result = CliRunner().invoke(cli, ["predict", "--model", str(lite0), "--engine", "auto",
                                       "--precision", "int8"])
     assert result.exit_code == 2

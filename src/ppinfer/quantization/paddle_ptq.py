@@ -7,7 +7,9 @@ matmul weights per output channel, and saves a ``.pdmodel`` program with ``quant
 ``--precision int8`` (``enable_mkldnn_int8``); at fp32 it simulates the int8 arithmetic, 6-20x
 slower (BENCHMARKS.md, "int8 on the CPU"). The few convolutions
 :mod:`~ppinfer.quantization.float_layers` names stay in float (``skip_tensor_list``, by weight
-name; on EfficientNet-Lite0 the stem and the first two depthwise convolutions).
+name; on EfficientNet-Lite0 the stem and the first two depthwise convolutions). Before saving,
+:mod:`~ppinfer.quantization.paddle_bias` corrects the shift rounding leaves in each
+convolution's mean output (into its batch norm's running mean).
 
 It reads legacy ``ProgramDesc`` programs only (on Paddle 3 it runs under the legacy IR), so a
 PIR ``.json`` model must be exported with ``--format legacy`` first. Works on Paddle 2.6 and 3.
@@ -24,6 +26,7 @@ import numpy as np
 from ppinfer.modelfiles.source import ModelSource
 from ppinfer.quantization.calibration import batches
 from ppinfer.quantization.float_layers import RULE, Conv, kept_float
+from ppinfer.quantization.paddle_bias import correct_biases
 
 ENGINE = "analysis"
 TOOL = "paddle.static.quantization.PostTrainingQuantization"
@@ -62,7 +65,9 @@ def quantize(source: ModelSource, calibration: np.ndarray, out: Path) -> dict:
     with static_mode(), legacy_ir_guard(), paddle.static.scope_guard(scope), \
             captured_output(), contextlib.redirect_stdout(sys.stderr):  # its progress bars
         executor = paddle.static.Executor(paddle.CPUPlace())
-        kept = _kept_float(paddle, executor, source)
+        float_scope = paddle.static.Scope()
+        float_program, float_feeds = _load_float(paddle, executor, float_scope, source)
+        kept = _kept_float(float_program, float_feeds)
         ptq = PostTrainingQuantization(
             executor=executor,
             scope=scope,
@@ -78,21 +83,29 @@ def quantize(source: ModelSource, calibration: np.ndarray, out: Path) -> dict:
             round_type="round",
             skip_tensor_list=kept,
         )
-        ptq.quantize()
+        program = ptq.quantize()
+        corrected = correct_biases(paddle, executor, scope, program, float_program, float_scope,
+                                   source.input_name, calibration)
         ptq.save_quantized_model(str(out), model_filename=FILES[0], params_filename=FILES[1])
     return {"algo": ALGO, "weights": "per-channel abs max", "ops": list(OP_TYPES),
             "kept_float": {"rule": RULE, "ops": kept},
+            "bias_correction": f"per channel, {corrected} convolutions one at a time",
             "paddle": package_version("paddlepaddle") or package_version("paddlepaddle-gpu")}
 
 
-def _kept_float(paddle, executor, source: ModelSource) -> list[str]:
-    """The weight names of the convolutions :func:`kept_float` keeps in float, read from the
-    legacy program (its variables carry their static shapes)."""
+def _load_float(paddle, executor, scope, source: ModelSource):
+    """The float program and its feed names, its parameters loaded into ``scope``."""
     layout = source.layout
-    with paddle.static.scope_guard(paddle.static.Scope()):
+    with paddle.static.scope_guard(scope):
         program, feeds, _ = paddle.static.load_inference_model(
             str(layout.root), executor, model_filename=layout.program.name,
             params_filename=layout.params.name if layout.params is not None else None)
+    return program, feeds
+
+
+def _kept_float(program, feeds: list[str]) -> list[str]:
+    """The weight names of the convolutions :func:`kept_float` keeps in float, read from the
+    legacy program (its variables carry their static shapes)."""
     block = program.global_block()
     convs = []
     for op in block.ops:
