@@ -24,7 +24,7 @@ from tests.quantized_lite0 import SAMPLES, tool_problem
 # analysis (with its bias correction: mean KL divergence from fp32 0.0036 on 112 views of seven
 # photos, as close as bf16's 0.0033-0.0043, BENCHMARKS.md "int8 vs fp32"). onnxruntime agrees
 # on 21/22: the one that differs is a crop of the clock whose two best scores are 0.003 apart
-# in fp32, and its int8 scores stay further from fp32's (mean KL 0.011), so its floor is one
+# in fp32, and its int8 scores stay further from fp32's (mean KL 0.0064), so its floor is one
 # image lower. Every engine must get every view right on which fp32 is decided (the views that
 # differ are all near ties). A broken quantization (wrong scales, wrong preprocessing) agrees
 # on a few percent.
