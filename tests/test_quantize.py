@@ -12,6 +12,7 @@ which any rounding swaps, so they would measure the images, not the quantization
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +39,12 @@ CORRECTED = {engine: "per channel, 49 convolutions one at a time"
              for engine in ("analysis", "onnxruntime")}
 
 
+def record_tool(out: Path) -> str:
+    import yaml
+
+    return yaml.safe_load((out / "inference.yml").read_text())["ppinfer"]["quantization"]["tool"]
+
+
 @pytest.mark.parametrize("engine", ["analysis", "openvino", "onnxruntime"])
 def test_int8_model_is_written_and_verified_against_fp32_on_held_out_photos(engine, quantized):
     problem = tool_problem(engine)
@@ -46,6 +53,9 @@ def test_int8_model_is_written_and_verified_against_fp32_on_held_out_photos(engi
     result, out = quantized(engine)
     assert result.exit_code == 0, result.output
     assert "top-1 agrees on" in result.stdout and "largest score difference" in result.stdout
+    assert result.stderr.splitlines()[0] == (  # said before the long part starts
+        f"Quantizing EfficientNet_lite0 for {engine} with {record_tool(out)} on 16 calibration "
+        "images, then verifying on 22 held out...")
     import yaml
 
     record = yaml.safe_load((out / "inference.yml").read_text())["ppinfer"]["quantization"]

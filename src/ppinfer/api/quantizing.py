@@ -15,6 +15,7 @@ def quantize(
     engine: str = "analysis",
     samples: int | None = None,
     force: bool = False,
+    progress=None,
 ):
     """Quantize ``model`` (default: the built-in model) for ``engine`` to int8 in ``output``.
 
@@ -25,7 +26,8 @@ def quantize(
     ``"onnxruntime"`` (``quantize_static``). Returns a
     :class:`ppinfer.quantization.quantize.QuantizeResult`: ``.output``, ``.verification``
     (``.agreement.top1_rate``, ``.agreement.max_score_diff``, ``.warning(engine)``) and
-    ``.meets_target`` (top-1 agreement with fp32 at least 97%).
+    ``.meets_target`` (top-1 agreement with fp32 at least 97%). ``progress``: a callable
+    given one line (what is being quantized, on how many images) before the long part starts.
     """
     from ppinfer.quantization import calibration
     from ppinfer.quantization.quantize import quantize_model
@@ -35,5 +37,5 @@ def quantize(
 
         model = default_model_dir()
     images = [calib] if isinstance(calib, (str, os.PathLike)) else list(calib)
-    return quantize_model(model, images, output, engine=engine, force=force,
+    return quantize_model(model, images, output, engine=engine, force=force, progress=progress,
                           samples=calibration.DEFAULT_SAMPLES if samples is None else samples)

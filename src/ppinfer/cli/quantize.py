@@ -36,7 +36,7 @@ def quantize(model, calib, output, samples, engine, force) -> None:
     from ppinfer.api.quantizing import quantize as quantize_api
 
     result = quantize_api(list(calib), output, model=model, engine=engine, samples=samples,
-                          force=force)
+                          force=force, progress=lambda line: click.echo(line, err=True))
     click.echo(result.describe())
     click.echo(result.verification.describe())
     warning = result.verification.warning(engine)

@@ -21,6 +21,7 @@ import importlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +79,10 @@ def quantize_model(
     samples: int = calib.DEFAULT_SAMPLES,
     held_out_share: float = calib.HELD_OUT_SHARE,
     force: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> QuantizeResult:
-    """Quantize the float model directory ``model`` for ``engine`` on ``images``."""
+    """Quantize the float model directory ``model`` for ``engine`` on ``images``; ``progress``
+    gets one line once the images are read, before the long part starts."""
     started = time.perf_counter()
     tool = tool_module(engine)
     source = _float_source(model)
@@ -91,6 +94,10 @@ def quantize_model(
     _check_output(output, source, force)
     images_set = calib.split_images(images, samples, held_out_share)
     images_set = calib.load(images_set, source.preprocess)
+    if progress is not None:
+        progress(f"Quantizing {source.display_name} for {engine} with {tool.TOOL} on "
+                 f"{len(images_set.calibration)} calibration images, then verifying on "
+                 f"{len(images_set.held_out)} held out...")
     with deferred_interrupts() as interrupt:
         reference = scores(engine, source, "fp32", images_set.held_out_batch)
         interrupt()
