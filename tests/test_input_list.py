@@ -110,3 +110,22 @@ def test_an_input_list_of_only_comments_on_standard_input_names_nothing():
                                 input="# nothing yet\n  # still nothing\n")
     assert result.exit_code == 2
     assert "named no image (blank and # comment lines are skipped)" in result.stderr
+
+
+def test_a_line_with_trailing_spaces_is_kept_and_its_error_shows_them_and_the_name_without(
+        photos, tmp_path):
+    """A line is the path it holds, spaces too (a file name may end in one); the error quotes
+    the name so the spaces show, and says when the name without them exists."""
+    from click.testing import CliRunner
+
+    from ppinfer.cli import cli
+
+    listing = tmp_path / "paths.txt"
+    listing.write_text(f"{photos['chelsea']}  \n{tmp_path / 'gone.jpg'} \n")
+    result = CliRunner().invoke(cli, ["predict", "--json", "--input-list", str(listing)])
+    assert result.exit_code == 1, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["error"] for line in lines] == [
+        f"Cannot read '{photos['chelsea']}  ': No such file or directory "
+        f"('{photos['chelsea']}', without the spaces around it, exists).",
+        f"Cannot read '{tmp_path / 'gone.jpg'} ': No such file or directory."]

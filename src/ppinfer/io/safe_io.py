@@ -57,13 +57,28 @@ def check_regular_file(path: str | os.PathLike[str], error: type[PPInferError],
     try:
         info = os.stat(name)
     except OSError as exc:
-        raise error(f"Cannot read {what}{name}: {exc.strerror or exc}.") from None
+        raise error(f"Cannot read {what}{_spaced(name)}: {exc.strerror or exc}"
+                    f"{_without_spaces(name, exc)}.") from None
     except ValueError:  # "embedded null byte": no file has such a name
         raise error(f"{_subject(what, name)} cannot name a file: it holds a NUL byte.") from None
     if not stat.S_ISREG(info.st_mode):
         raise error(f"{_subject(what, name)} is {file_kind(info.st_mode)}, not a regular "
                     "file.")
     return info
+
+
+def _spaced(name: str) -> str:
+    """``name``, quoted when it begins or ends in white space (else the message hides it)."""
+    return f"'{name}'" if name != name.strip() else name
+
+
+def _without_spaces(name: str, exc: OSError) -> str:
+    """For a missing name with white space around it that exists without: say so."""
+    stripped = name.strip()
+    if (isinstance(exc, FileNotFoundError) and stripped != name and stripped
+            and os.path.exists(stripped)):
+        return f" ('{stripped}', without the spaces around it, exists)"
+    return ""
 
 
 def read_regular_file(path: str | os.PathLike[str], max_bytes: int, error: type[PPInferError],
