@@ -138,6 +138,16 @@ def test_bench_without_precision_measures_an_int8_model_at_int8(int8_analysis):
         ("analysis", "int8", "ok")]
 
 
+def test_bench_on_an_int8_model_names_no_ratio_baseline_that_never_ran(int8_analysis):
+    result = CliRunner().invoke(cli, ["bench", "--model", str(int8_analysis), "--engine",
+                                      "analysis", "--iterations", "2", "--warmup", "0",
+                                      "--rounds", "1"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "no ratios: no analysis fp32 row ran (--baseline names one)" in result.stdout, \
+        result.stdout
+    assert "ratios to" not in result.stdout
+
+
 def test_a_float_model_with_precision_int8_on_engine_auto_still_says_quantize_first(
         lite0, no_default_engine):
     result = CliRunner().invoke(cli, ["predict", "--model", str(lite0), "--engine", "auto",

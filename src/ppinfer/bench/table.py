@@ -84,7 +84,7 @@ def full_table(report: BenchReport, measured: Sequence[CaseResult]):
     e2e = any(r.measurement.end_to_end for r in measured)
     groups = [STARTUP, SPEED, *([END_TO_END] if e2e else []), AGREEMENT, MEMORY]
     leading = (["model"] if len(models) > 1 else []) + ["engine", "prec", "batch", "thr"]
-    table = _table(leading, groups, title=_title(report, models))
+    table = _table(leading, groups, title=_title(report, models, measured))
     for r in measured:
         row = [r.case.model] if len(models) > 1 else []
         row += [r.case.engine, r.case.precision, str(r.case.batch_size), str(r.cpu_threads)]
@@ -94,9 +94,12 @@ def full_table(report: BenchReport, measured: Sequence[CaseResult]):
     return table
 
 
-def _title(report: BenchReport, models: Sequence[str]) -> str:
+def _title(report: BenchReport, models: Sequence[str], measured: Sequence[CaseResult]) -> str:
     base_engine, base_precision = report.settings.resolved_baseline()
     head = f"{models[0]}: " if len(models) == 1 else ""
+    if not any(r.ratio is not None for r in measured):  # e.g. an int8 model: no fp32 rows
+        return (f"{head}no ratios: no {base_engine} {base_precision} row ran (--baseline "
+                "names one); latency per batch")
     return f"{head}ratios to {base_engine} {base_precision}; latency per batch"
 
 
