@@ -4,7 +4,7 @@ against fp32 on held-out images. ``ppinfer quantize`` calls this too."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def quantize(
@@ -15,7 +15,7 @@ def quantize(
     engine: str = "analysis",
     samples: int | None = None,
     force: bool = False,
-    progress=None,
+    progress: Callable[[str], None] | None = None,
 ):
     """Quantize ``model`` (default: the built-in model) for ``engine`` to int8 in ``output``.
 
