@@ -12,7 +12,9 @@ convolutions read 32-96 channels at 112x112 whose ranges differ widely while eac
 filtered alone, so a channel of small values keeps only a few of the shared int8 steps. They
 hold little of the arithmetic (a depthwise convolution is memory-bound), so int8 stays about
 2x faster than fp32 at batch 8.
-ONNX Runtime's int8 keeps none of them: there they cost half its speed for no top-1 gained.
+ONNX Runtime's int8 keeps only those that read float maps (the stem, and on Lite0 the first
+depthwise convolution): a float convolution behind an int8 one cost half its speed there
+(:mod:`~ppinfer.quantization.onnxruntime_static`).
 
 Each tool describes its model's convolutions as :class:`Conv`; :func:`kept_float` names those
 to leave out of quantization (Paddle's ``skip_tensor_list``, NNCF's ``ignored_scope``).
