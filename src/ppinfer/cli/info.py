@@ -160,13 +160,28 @@ def engines_cmd(model, precision, batch_size, cpu_threads, refresh, as_json: boo
         return
     from rich.table import Column, Table
 
+    from ppinfer.cli.parity_table import NARROW
     from ppinfer.pipeline.output import console as Console  # noqa: N812
 
+    console = Console()
+    if console.width < NARROW:  # a table would cut its cells: a block per engine instead
+        import textwrap
+
+        from rich.text import Text
+
+        width = max(console.width, 20)
+        for row in rows:
+            console.print(Text(row["name"], style="bold").append(
+                "" if row["installed"] else " (not installed)", style="dim"))
+            for part in (f"runs {row['runs']}", row["about"]):
+                console.print(Text(textwrap.fill(part, width, initial_indent="  ",
+                                                 subsequent_indent="  ")), soft_wrap=True)
+        return
     table = Table(Column("engine", no_wrap=True), "runs", "installed", "about")
     for row in rows:
         table.add_row(row["name"], row["runs"], "yes" if row["installed"] else "no",
                       row["about"])
-    Console().print(table)
+    console.print(table)
 
 
 def _auto_choice(model, precision, batch_size, cpu_threads, refresh, as_json) -> None:

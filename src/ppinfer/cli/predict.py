@@ -275,53 +275,18 @@ def _predict_all(source, config, items, tolerance: float, limits: tuple[int, int
     import json
 
     from ppinfer.engines.parity import compare_engines
-    from ppinfer.pipeline.output import control_escaped, terminal_text
 
     report = compare_engines(source, config, items, tolerance=tolerance, max_pixels=limits[0],
                              max_image_bytes=limits[1])
-    reference_precision = report.reference_precision
     if as_json:
         for run in report.runs:
             click.echo(json.dumps(run.to_json_dict(), ensure_ascii=False))
         for result in report.errors:
             click.echo(result.to_json_line())
     else:
-        from rich.table import Column, Table
+        from ppinfer.cli.parity_table import print_parity
 
-        from ppinfer.pipeline.output import console as Console  # noqa: N812
-
-        several = max((len(run.results) for run in report.runs), default=0) > 1
-        top1_header = f"top-1 same as {report.reference}" if several else "top-1"
-        # Names and figures never wrap (a wrapped cell reads as another row); top-1 folds.
-        table = Table(Column("engine", no_wrap=True), Column("prec", no_wrap=True),
-                      Column(top1_header, overflow="fold"),
-                      Column("build\ns", justify="right", no_wrap=True),
-                      Column("ms/img\nwarm", justify="right", no_wrap=True),
-                      Column(f"max |Δ| vs\n{report.reference or 'reference'} "
-                             f"{reference_precision}", no_wrap=True),
-                      title=terminal_text(source.display_name))
-        for run in report.runs:
-            if run.skipped:  # the reason goes below the table, whole (an install hint)
-                table.add_row(run.engine, run.precision, "[dim]skipped[/dim]", "", "",
-                              "")
-                continue
-            first = run.results[0]
-            top1 = (f"{first.class_ids[0]} {terminal_text(first.label_names[0])}"
-                    if not several else f"{run.top1_agree} of {len(run.results)} images")
-            diff = run.max_abs_diff
-            bad = run in report.disagreeing
-            shown = "" if diff is None else f"{diff:.2e}" + (" [red]✗[/red]" if bad else "")
-            if run.top1_share < 1.0 and not several:
-                shown += " top-1 differs"
-            table.add_row(run.engine, run.precision, top1, f"{run.build_seconds:.2f}",
-                          f"{run.ms_per_image:.2f}", shown)
-        Console().print(table)
-        for run in report.runs:
-            if run.skipped:
-                click.echo(control_escaped(f"{run.engine} skipped: {run.skipped}"), err=True)
-        for result in report.errors:
-            shown = result.to_json_dict()
-            click.echo(control_escaped(f"{shown['file_name']}: {shown['error']}"), err=True)
+        print_parity(report, source)
     if report.disagreeing:
         worst = max(report.disagreeing, key=lambda r: r.max_abs_diff)
         agree = "" if worst.top1_share == 1.0 else (
