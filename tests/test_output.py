@@ -19,6 +19,8 @@ from ppinfer.bench.report import notes, percent_over, print_table
 from ppinfer.cli import cli
 from ppinfer.pipeline.inputs import expand_inputs
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 ENGINES = "analysis,executor-inference"
 
 
@@ -136,6 +138,32 @@ def test_engine_all_over_several_images_says_how_many_agree(photos):
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     ran = [r for r in rows if "skipped" not in r]
     assert ran and all(r["images"] == 3 and r["top1_agree"] == 3 for r in ran)
+
+
+def test_engine_all_at_60_columns_is_lines_with_every_engine_s_top1_and_figures(photos):
+    run = CliRunner().invoke(cli, ["predict", "--engine", "all", "-i", str(photos["chelsea"])],
+                             terminal_width=60, env={"COLUMNS": "60"})
+    assert run.exit_code == 0, run.output
+    lines = run.stdout.splitlines()
+    assert max(map(len, lines)) <= 60 and "…" not in run.stdout
+    engines = [line for line in lines if ": top-1 " in line]
+    assert engines and engines[0].startswith("analysis fp32: top-1 ")
+    for line in engines:  # the engine's figures on the next line, whole
+        figures = lines[lines.index(line) + 1]
+        assert figures.startswith("  build ") and " ms/img warm, |Δ| " in figures, figures
+    assert "largest score difference from analysis fp32" in run.stdout
+
+
+def test_engines_at_60_columns_is_a_block_per_engine_with_nothing_cut():
+    env = {**os.environ, "COLUMNS": "60"}
+    run = subprocess.run([sys.executable, "-m", "ppinfer", "engines"], capture_output=True,
+                         text=True, env=env, check=True)
+    lines = run.stdout.splitlines()
+    assert "…" not in run.stdout and max(map(len, lines)) <= 60
+    assert not [line for line in lines if line != line.rstrip()]  # no padding to the edge
+    names = [line for line in lines if not line.startswith(" ")]
+    assert names[:2] == ["analysis", "executor-inference"], names
+    assert "Paddle Inference predictor: IR passes, oneDNN, TensorRT," in run.stdout
 
 
 def test_a_glob_and_a_directory_walk_list_inputs_in_one_order(tmp_path, monkeypatch):
