@@ -5,12 +5,12 @@
 Makes (or reuses) ``OUT_DIR/models/{ResNet50_vd,EfficientNet_lite0}-legacy`` and the photos
 with ``benchmarks/prepare.py`` (ResNet50_vd with Paddle's random initialisation: speed does not
 depend on the weights, agreement does, so only Lite0's agreement means anything), quantizes each
-model with ``ppinfer quantize`` for every engine whose tool is installed (calibrated on the
-photos; the quantize step's own agreement with fp32 is printed), then times every float model
-at fp32 and every int8 model at int8 on its engine in one ``ppinfer bench`` run: the timed
-batches shared out over interleaved rounds, so a machine that gets busy mid-run slows every row
-alike. Prints a Markdown table with the date and ``lscpu``'s flags that matter, and writes every
-figure to ``--json``.
+model anew with ``ppinfer quantize`` for every engine whose tool is installed (calibrated on
+the photos; the quantize step's own agreement with fp32 and its time are printed), then times
+every float model at fp32 and every int8 model at int8 on its engine in one ``ppinfer bench``
+run: the timed batches shared out over interleaved rounds, so a machine that gets busy mid-run
+slows every row alike. Prints a Markdown table with the date and ``lscpu``'s flags that matter,
+and writes every figure to ``--json``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,19 +40,21 @@ def cpu_flags() -> str:
 
 
 def quantized(float_dir: Path, photos: Path, out: Path, engine: str, samples: int) -> Path | None:
-    """``out`` quantized for ``engine`` (kept from an earlier run), or None when its tool is
-    missing."""
+    """``float_dir`` quantized for ``engine`` into ``out`` (made anew each run: an int8 model
+    kept from an earlier run may come from other quantization code), or None when its tool is
+    missing. Prints the agreement with fp32 and how long quantizing took."""
     import ppinfer
     from ppinfer.errors import PPInferError
 
-    if (out / "inference.yml").is_file():
-        return out
+    started = time.perf_counter()
     try:
-        result = ppinfer.quantize(photos, out, model=float_dir, engine=engine, samples=samples)
+        result = ppinfer.quantize(photos, out, model=float_dir, engine=engine, samples=samples,
+                                  force=True)
     except PPInferError as exc:
         print(f"{float_dir.name} {engine}: not quantized: {exc}", file=sys.stderr)
         return None
-    print(f"{float_dir.name} {engine}: {result.verification.describe()}", file=sys.stderr)
+    print(f"{float_dir.name} {engine}: quantized in {time.perf_counter() - started:.0f} s; "
+          f"{result.verification.describe()}", file=sys.stderr)
     return out
 
 
