@@ -39,18 +39,22 @@ def _paddle_major() -> int | None:
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "paddle3_only: Ray's and Ray Serve's plumbing (processes, signals, replicas, "
-        "addresses), which does not depend on Paddle's version: run on Paddle 3 only, so the "
-        "suite on both Paddle versions fits CI's time; each Ray runner keeps one end-to-end "
-        "test on every Paddle")
+        "markers", "paddle3_only: behaviour that does not depend on Paddle's version, run on "
+        "Paddle 3 only so that the suite on both Paddle versions fits CI's time: Ray's and Ray "
+        "Serve's plumbing (each Ray runner keeps one end-to-end test on every Paddle), the HTTP "
+        "server in-process (`ppinfer serve` as a process still runs on both), output for "
+        "people, signals and pipes, files ppinfer writes for itself, the image pipeline, "
+        "checkpoint readers that never call Paddle. Whatever reaches Paddle (export, engines, "
+        "precisions, threads, quantization, the model zoo, native exits, the docs' blocks) "
+        "runs on both")
 
 
 def pytest_collection_modifyitems(config, items):
     major = _paddle_major()
     if major is None or major >= 3:
         return
-    skip = pytest.mark.skip(reason="Ray plumbing, independent of Paddle's version: tested on "
-                                   "Paddle 3 (one end-to-end Ray test runs on this Paddle)")
+    skip = pytest.mark.skip(reason="independent of Paddle's version (tests/conftest.py): "
+                                   "tested on Paddle 3")
     for item in items:
         if item.get_closest_marker("paddle3_only"):
             item.add_marker(skip)

@@ -14,6 +14,8 @@ from ppinfer.engines.auto_timing import Policy, decided, rank, time_rounds, warm
 
 from .test_bench import TINY_SHAPE, export_tiny, tiny_checkpoint  # noqa: F401  (a fixture)
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 PREFERENCE = ["analysis", "onnxruntime", "openvino"]
 
 

@@ -21,6 +21,8 @@ from ppinfer.runtime.paddle_env import paddle_env
 
 from .conftest import CLASS_NUM, save_persistable
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 TINY = "MobileNetV3_small_x0_35"
 TINY_SHAPE = (3, 64, 64)
 

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from ppinfer.cli import cli
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 
 def _commands() -> dict[str, click.Command]:
     return dict(cli.commands)

@@ -27,6 +27,8 @@ from ppinfer.predict import decode_in_processes
 from .test_faults import small_models
 from .test_interrupts import wait_for
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 PREPROCESS = PreprocessConfig()
 
 

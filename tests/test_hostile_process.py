@@ -41,6 +41,8 @@ from .test_faults import (
     stderr_lines,
 )
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 PPINFER = [sys.executable, "-m", "ppinfer"]
 
 

@@ -16,6 +16,8 @@ from ppinfer.errors import ConfigError, ImageError
 from ppinfer.io.safe_io import read_regular_file
 from ppinfer.pipeline.input_list import items_from_lists
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

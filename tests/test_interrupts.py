@@ -107,6 +107,7 @@ def model_state(out: Path, shas: dict[str, str], params: dict[str, bytes]) -> st
     return which
 
 
+@pytest.mark.paddle3_only  # the publishing is plain file operations: tests/conftest.py
 def test_killed_export_leaves_the_old_model_or_the_new_one(models, tmp_path):
     root = tmp_path / "models"
     root.mkdir()

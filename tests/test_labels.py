@@ -7,6 +7,8 @@ import pytest
 from ppinfer.errors import ConfigError
 from ppinfer.pipeline.labels import imagenet_labels, load_labels, parse_label_lines
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 
 def test_imagenet_labels_shipped_in_paddleclas_order():
     labels = imagenet_labels()

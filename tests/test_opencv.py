@@ -20,6 +20,8 @@ from ppinfer.pipeline.opencv import (
     installed_opencv_distributions,
 )
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 
 def test_the_installed_opencv_meets_the_floor_and_is_the_one_imported():
     assert import_cv2() is cv2

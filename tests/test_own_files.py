@@ -21,6 +21,8 @@ from ppinfer.modelfiles.source import resolve_source
 from .test_autoselect import SHORT, _config, tiny_legacy  # noqa: F401  (fixtures)
 from .test_bench import tiny_checkpoint  # noqa: F401  (a fixture)
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 NESTED = "[" * 200_000 + "]" * 200_000  # 400 kB: under the size cap, past Python's stack
 
 

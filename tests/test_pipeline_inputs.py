@@ -9,6 +9,8 @@ import pytest
 
 from ppinfer.pipeline.inputs import IMAGE_EXTENSIONS, InputItem, expand_inputs, is_image_name
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 
 def touch(root: Path, *names: str) -> None:
     for name in names:

@@ -17,6 +17,8 @@ from ppinfer.pipeline.postprocess import (
     top_k,
 )
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 
 def test_top_k_orders_best_first():
     probs = np.array([[0.1, 0.5, 0.05, 0.3, 0.05], [0.6, 0.1, 0.1, 0.1, 0.1]], dtype=np.float32)

@@ -30,6 +30,8 @@ from ppinfer.pipeline.preprocess_config import (
     parse_scale,
 )
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 CHELSEA = skdata.chelsea()  # 300x451 RGB
 COFFEE = skdata.coffee()  # 400x600 RGB
 CAMERA = skdata.camera()  # 512x512 gray

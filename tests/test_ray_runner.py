@@ -200,6 +200,7 @@ def test_a_ray_run_can_be_repeated_onto_its_own_parquet_output(local_ray, photo_
         str(photo_dir / "coffee.jpg"), str(photo_dir / "rocket.jpg")]
 
 
+@pytest.mark.paddle3_only
 def test_a_parquet_output_folder_holding_other_files_is_not_replaced(photo_dir, tmp_path):
     out = tmp_path / "out.parquet"
     out.mkdir()
@@ -235,6 +236,7 @@ def test_an_actor_that_dies_is_restarted_and_its_batch_predicted_again(
     assert_same_lines(local_lines, [json.loads(r.to_json_line()) for r in results])
 
 
+@pytest.mark.paddle3_only
 @needs_ray
 def test_actors_reserving_every_cpu_are_refused_before_they_starve_decoding(local_ray,
                                                                             photo_dir):
@@ -246,6 +248,7 @@ def test_actors_reserving_every_cpu_are_refused_before_they_starve_decoding(loca
         "has 2: lower --actors or --actor-cpus (fractions such as 0.5 are fine).\n")
 
 
+@pytest.mark.paddle3_only
 def test_resources_leave_a_share_of_cpus_for_decoding():
     two = plan_resources(2, actors=2)
     assert (two.actor_cpus, two.engine_threads, two.decode_cpus) == (0.5, 1, 1.0)
@@ -258,6 +261,7 @@ def test_resources_leave_a_share_of_cpus_for_decoding():
     assert plan_resources(2, actors=5).actor_cpus == 0.2  # more actors than CPUs: fractions
 
 
+@pytest.mark.paddle3_only
 def test_an_input_list_keeps_every_path_as_written(tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_bytes(b"\xef\xbb\xbfa b.jpg\r\n\n   \nsub/c.png\n/abs/\xff.jpg")
@@ -272,6 +276,7 @@ def test_an_input_list_keeps_every_path_as_written(tmp_path):
             read_input_list(special)
 
 
+@pytest.mark.paddle3_only
 def test_without_ray_the_ray_runner_says_how_to_install_it(monkeypatch, photo_dir):
     monkeypatch.setitem(sys.modules, "ray", None)
     result = predict("-i", str(photo_dir / "coffee.jpg"), "--runner", "ray")
@@ -280,6 +285,7 @@ def test_without_ray_the_ray_runner_says_how_to_install_it(monkeypatch, photo_di
                              "(or 'ray[data]').\n")
 
 
+@pytest.mark.paddle3_only
 @needs_ray
 def test_ray_without_ray_data_s_packages_says_how_to_install_them(photo_dir):
     import subprocess
@@ -296,6 +302,7 @@ def test_ray_without_ray_data_s_packages_says_how_to_install_them(photo_dir):
         "Error: --runner ray needs Ray Data: pip install 'ppinfer[ray]' (or 'ray[data]').")
 
 
+@pytest.mark.paddle3_only
 def test_an_unreachable_cluster_address_fails_in_one_sentence_not_after_minutes():
     from ppinfer.runners.ray_runner import check_reachable
 
@@ -344,6 +351,7 @@ def test_ctrl_c_during_a_ray_run_keeps_every_written_line_whole(photo_dir, tmp_p
     assert out.splitlines() == text.splitlines()[: len(out.splitlines())]
 
 
+@pytest.mark.paddle3_only
 def test_ray_options_without_runner_ray_are_refused_not_ignored(photo_dir):
     result = predict("-i", str(photo_dir / "coffee.jpg"), "--actors", "2")
     assert result.exit_code == 2

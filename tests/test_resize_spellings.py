@@ -20,6 +20,8 @@ from ppinfer.pipeline.preprocess_config import (
     PreprocessConfigError,
 )
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 # What PaddleX 3.7 accepts (paddlex/inference/models/common/vision/processors.py, upper-cased)
 # and PaddleClas 2.6 accepts (deploy/python/preprocess.py UnifiedResize, lower-cased), per backend.
 PADDLEX_ACCEPTS = {

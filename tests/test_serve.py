@@ -24,6 +24,8 @@ uvicorn = pytest.importorskip("uvicorn")
 import ppinfer  # noqa: E402
 from ppinfer.serving import create_app  # noqa: E402
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 MODEL = "EfficientNet_lite0"
 
 

@@ -17,6 +17,8 @@ from ppinfer.serving import create_app  # noqa: E402
 
 from .test_serve import Running  # noqa: E402
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get install chromium)")
 def test_the_page_shows_the_top_classes_of_an_uploaded_photo(tmp_path):

@@ -154,6 +154,7 @@ def test_two_replicas_answer_as_the_local_server_on_every_route(on_ray, local_se
         np.testing.assert_allclose(remote[key][1], scores, atol=SCORE_TOLERANCE, err_msg=key)
 
 
+@pytest.mark.paddle3_only
 def test_errors_and_limits_are_the_local_server_s(on_ray, local_server, files):
     for url in (local_server, f"http://127.0.0.1:{on_ray.port}"):
         bad = httpx.post(f"{url}/predict", content=b"\xff\xd8\xff\xe0 not a jpeg", timeout=60)
@@ -162,6 +163,7 @@ def test_errors_and_limits_are_the_local_server_s(on_ray, local_server, files):
         assert other.status_code == 404
 
 
+@pytest.mark.paddle3_only
 def test_more_replicas_than_a_local_ray_holds_are_refused_in_one_sentence(local_ray):
     from ppinfer.serving.ray_host import RayServeOptions, deploy, plan_for_replicas
 
@@ -199,6 +201,7 @@ def test_engine_auto_is_decided_on_the_driver_and_replicas_get_the_engine_s_name
     (["--runner", "ray", "--replicas", "2", "--autoscale", "1:2"],
      "Error: Give --replicas N or --autoscale MIN:MAX, not both."),
 ])
+@pytest.mark.paddle3_only
 def test_bad_ray_options_end_in_one_sentence_and_exit_2(args, says):
     from click.testing import CliRunner
 
@@ -209,6 +212,7 @@ def test_bad_ray_options_end_in_one_sentence_and_exit_2(args, says):
     assert result.stderr.strip().splitlines()[-1] == says
 
 
+@pytest.mark.paddle3_only
 def test_without_ray_serve_the_ray_runner_says_how_to_install_it():
     # `pip install ray` alone: Ray is there, Ray Serve's grpcio is not (hidden the way Python
     # hides a module, in a fresh process)

@@ -13,6 +13,9 @@ import threading
 from pathlib import Path
 
 import cv2
+import pytest
+
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 20  # the progress bar is drawn from 16 inputs

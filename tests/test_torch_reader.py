@@ -16,6 +16,8 @@ from ppinfer.checkpoints.safe_pickle import safe_load
 from ppinfer.checkpoints.torch_reader import read_torch_checkpoint
 from ppinfer.errors import CheckpointError, UnsafePickleError
 
+pytestmark = pytest.mark.paddle3_only  # independent of Paddle's version: tests/conftest.py
+
 LITE0_ARRAYS = 296
 LITE0_FLOATS = 4_694_024
 
