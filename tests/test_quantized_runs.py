@@ -148,6 +148,29 @@ def test_bench_on_an_int8_model_names_no_ratio_baseline_that_never_ran(int8_anal
     assert "ratios to" not in result.stdout
 
 
+def test_bench_puts_an_int8_model_beside_the_float_model_it_was_made_from(
+        lite0, int8_analysis, views, tmp_path):
+    """The int8 model runs no fp32 row of its own: its ratio and its agreement with fp32 come
+    from the float model's rows on the same engine and the same inputs."""
+    import json
+
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(cli, [
+        "bench", "--model", str(lite0), "--model", str(int8_analysis), "--engine", "analysis",
+        "--input", str(views), "-b", "2", "--iterations", "2", "--warmup", "0", "--rounds", "1",
+        "--json", str(report)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "to analysis fp32 (an int8 model's: its float model's)" in result.stdout
+    rows = {(Path(r["model"]).name, r["precision"]): r
+            for r in json.loads(report.read_text())["results"]}
+    float_row, int8_row = rows[(lite0.name, "fp32")], rows[(int8_analysis.name, "int8")]
+    assert float_row["ratio_to_baseline"] == 1.0
+    assert int8_row["ratio_to_baseline"] == pytest.approx(
+        int8_row["throughput_ips"] / float_row["throughput_ips"], rel=1e-3)
+    assert int8_row["top1_vs_fp32"] >= 0.95  # on all 72 views, calibrating ones included
+    assert 0 < int8_row["score_diff_vs_fp32"] < 0.2
+
+
 def test_a_float_model_with_precision_int8_on_engine_auto_still_says_quantize_first(
         lite0, no_default_engine):
     result = CliRunner().invoke(cli, ["predict", "--model", str(lite0), "--engine", "auto",

@@ -151,7 +151,8 @@ def run_bench(models: Sequence[BenchModel], settings: BenchSettings, make_config
     except BaseException as exc:  # Ctrl-C or a crash: the finished cases travel with it
         finished = [r for r in results if r.status != "ok" or r.measurement is not None]
         derive(finished, settings, reference=lambda r: _fp32_reference(by_label, r, settings,
-                                                                     make_config))
+                                                                     make_config),
+               float_models=float_models(models))
         exc.partial_report = BenchReport(  # type: ignore[attr-defined]
             settings, list(models), finished, started, time.perf_counter() - t0)
         raise
@@ -159,7 +160,8 @@ def run_bench(models: Sequence[BenchModel], settings: BenchSettings, make_config
         timed.clear()
         gc.collect()  # drop the engines
     derive(results, settings, reference=lambda r: _fp32_reference(by_label, r, settings,
-                                                                    make_config))
+                                                                    make_config),
+           float_models=float_models(models))
     return BenchReport(settings, list(models), results, started, time.perf_counter() - t0)
 
 
@@ -299,20 +301,40 @@ def _real_tensors(engine, items: Sequence[InputItem]) -> list[np.ndarray]:
     return tensors
 
 
+def float_models(models: Sequence[BenchModel]) -> dict[str, str]:
+    """int8 model label -> the label of the float model it was quantized from, for those whose
+    float model is in the run too."""
+    by_root = {m.source.layout.root.resolve(): m.label for m in models
+               if m.source.layout is not None and not m.source.quantized_for}
+    pairs = {}
+    for m in models:
+        made_from = m.source.float_model
+        if m.source.quantized_for and made_from is not None and made_from.resolve() in by_root:
+            pairs[m.label] = by_root[made_from.resolve()]
+    return pairs
+
+
 def derive(results: Sequence[CaseResult], settings: BenchSettings,
-           reference: Callable[[CaseResult], np.ndarray | None] | None = None) -> None:
+           reference: Callable[[CaseResult], np.ndarray | None] | None = None,
+           float_models: dict[str, str] | None = None) -> None:
     """Fill the ratios to the baseline and the agreements with fp32, in place.
 
-    A reduced-precision case is compared with its engine's fp32 case of the same model, batch
-    size and threads; when the run has none, ``reference`` computes fp32 scores on the same
-    inputs (untimed).
+    An int8 model ``ppinfer quantize`` wrote runs no baseline row of its own (it runs int8 on
+    its engine only): its ratio is to its float model's baseline row when that model is in the
+    run (``float_models``: int8 label -> float label), and its scores are compared with that
+    model's fp32 on its engine. A reduced-precision case is compared with its engine's fp32 case
+    of the same model, batch size and threads; when the run has none, ``reference`` computes
+    fp32 scores on the same inputs (untimed).
     """
     ok = {(r.case.model, r.case.engine, r.case.precision, r.case.batch_size, r.case.cpu_threads): r
           for r in results if r.status == "ok"}
     base_engine, base_precision = settings.resolved_baseline()
+    float_models = float_models or {}
     for (model, engine, precision, batch, threads), r in ok.items():
-        base = ok.get((model, base_engine, base_precision, batch, threads))
-        fp32 = ok.get((model, engine, "fp32", batch, threads))
+        base = ok.get((model, base_engine, base_precision, batch, threads)) or ok.get(
+            (float_models.get(model), base_engine, base_precision, batch, threads))
+        fp32 = ok.get((model, engine, "fp32", batch, threads)) or ok.get(
+            (float_models.get(model), engine, "fp32", batch, threads))  # the same inputs
         m = r.measurement
         if base is not None:
             r.ratio = _ratio(m.engine.throughput, base.measurement.engine.throughput)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ppinfer.bench.run import BenchReport, CaseResult
+from ppinfer.bench.run import BenchReport, CaseResult, float_models
 
 WIDE = 120
 """Width for output that is not a terminal (a file, a pipe) without $COLUMNS."""
@@ -100,7 +100,8 @@ def _title(report: BenchReport, models: Sequence[str], measured: Sequence[CaseRe
     if not any(r.ratio is not None for r in measured):  # e.g. an int8 model: no fp32 rows
         return (f"{head}no ratios: no {base_engine} {base_precision} row ran (--baseline "
                 "names one); latency per batch")
-    return f"{head}ratios to {base_engine} {base_precision}; latency per batch"
+    paired = " (an int8 model's: its float model's)" if float_models(report.models) else ""
+    return f"{head}ratios to {base_engine} {base_precision}{paired}; latency per batch"
 
 
 def blocks(report: BenchReport, measured: Sequence[CaseResult], width: int = WIDE) -> list:
@@ -113,8 +114,10 @@ def blocks(report: BenchReport, measured: Sequence[CaseResult], width: int = WID
     if e2e:
         sections.append(("end-to-end", [END_TO_END]))
     base_engine, base_precision = report.settings.resolved_baseline()
-    out: list = [f"Ratios (x base) are to {base_engine} {base_precision}; ! marks an unstable "
-                 "measurement; a wider terminal shows one table, --json FILE every figure."]
+    paired = " (an int8 model's: its float model's)" if float_models(report.models) else ""
+    out: list = [f"Ratios (x base) are to {base_engine} {base_precision}{paired}; ! marks an "
+                 "unstable measurement; a wider terminal shows one table, --json FILE every "
+                 "figure."]
     for model in dict.fromkeys(r.case.model for r in measured):
         out.append(f"\n[bold]{model}[/bold]")
         rows = [r for r in measured if r.case.model == model]

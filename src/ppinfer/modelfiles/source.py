@@ -50,6 +50,14 @@ class ModelSource:
         engine = record.get("engine") if isinstance(record, dict) else None
         return engine if isinstance(engine, str) and engine else None
 
+    @property
+    def float_model(self) -> Path | None:
+        """The directory of the float model ``ppinfer quantize`` made this int8 model from
+        (its card's record), or None."""
+        record = self.card.provenance.get("quantization") if self.card is not None else None
+        path = record.get("float_model") if isinstance(record, dict) else None
+        return Path(path) if isinstance(path, str) and path else None
+
     def output_kind(self) -> str | None:
         """What the model's program ends in (``softmax``, ``sigmoid`` or ``logits``), decided
         once: read from the program itself (ppinfer's exports, PaddleClas and PaddleX models
