@@ -30,7 +30,8 @@ from .paddleclas_reference import run_cli
 
 ARCH = "PPLCNet_x0_25"
 CLASSES = 2
-USING = "Using the training config {} (found beside the checkpoint); pass -c to use another."
+USING = ("Using the training config {} (found beside the checkpoint); pass -c to use another, "
+         "--no-config to use none.")
 
 
 @pytest.fixture(scope="module")
@@ -239,9 +240,27 @@ def test_a_different_model_name_is_refused_naming_the_config_found(state, tmp_pa
     assert printed.strip() == (
         "Error: -m PPLCNet_x1_0 is not the architecture output/config.yaml, the training "
         f"config found beside the checkpoint, trained ({ARCH}): pass -c with the config it "
-        "was trained with, or leave -m out.")
+        "was trained with, or leave -m out (--no-config: ignore the config).")
     assert not Path("out").exists()
     run_cli(["export", "-m", ARCH, "-p", "output/best_model", "-o", "out", "--no-validate"])
+
+
+def test_no_config_ignores_the_config_found_and_builds_what_m_names(state, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uniform_output(state, Path("output"))
+    printed = run_cli(["export", "--no-config", "-m", ARCH, "-p", "output/best_model",
+                       "-o", "out", "--class-num", str(CLASSES), "--no-validate"])
+    assert "Using the training config" not in printed
+    made = card(Path("out"))["ppinfer"]
+    assert made["input_shape"] == [3, 224, 224] and "training_config" not in made
+    assert made["arguments"].get("stride_list") != [2, [2, 1], [2, 1], [2, 1], [2, 1]]
+    assert run_cli(["export", "--no-config", "-c", "output/config.yaml", "-p",
+                    "output/best_model", "-o", "o2"], exit_code=2).strip().endswith(
+        "Give -c/--config or --no-config, not both.")
+    assert run_cli(["export", "--no-config", "-p", "output/best_model", "-o", "o3"],
+                   exit_code=2).strip() == ("Error: Name the architecture: pass -m/--model-name, "
+                                            "or the training config with -c/--config.")
 
 
 def test_the_nearest_of_two_configs_is_used_and_the_note_names_both(state, tmp_path,
@@ -253,7 +272,8 @@ def test_the_nearest_of_two_configs_is_used_and_the_note_names_both(state, tmp_p
     plan = plan_export(None, checkpoint="output/best_model")
     assert plan.class_num == 3 and plan.config.path == near
     assert plan.notes[0] == (f"Using the training config {near} (found beside the checkpoint, "
-                             f"the nearest of 2: also {config}); pass -c to use another.")
+                             f"the nearest of 2: also {config}); pass -c to use another, "
+                             "--no-config to use none.")
     given = plan_export(None, config=config, checkpoint="output/best_model")  # -c wins, unsaid
     assert given.class_num == CLASSES and not any("found beside" in n for n in given.notes)
 
@@ -268,7 +288,7 @@ def test_a_found_config_ppinfer_cannot_read_is_one_sentence_saying_where_it_came
     message = str(refused.value)
     assert message.startswith("Training config output/config.yaml is not valid YAML (")
     assert message.endswith(") (the training config found beside the checkpoint): pass -c with "
-                            "the one to use.")
+                            "the one to use, or --no-config.")
     config.write_text("Arch:\n  name: SE_ResNet50_vd\n", encoding="utf-8")  # not built here
     with pytest.raises(ConfigError) as refused:
         plan_export("PPLCNet_x0_25", checkpoint="output/latest/latest.pdparams")

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -253,13 +254,14 @@ def export_model(
     labels_file: str | None = None,
     force: bool = False,
     validate: bool = True,
-    config: str | Path | None = None,
+    config: str | Path | Literal[False] | None = None,
     arch_args: dict | None = None,
     checkpoint_part: str | None = None,
     notify: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Export ``checkpoint`` into ``output``; the architecture and its arguments come from
-    ``model_name``, the training ``config`` and ``arch_args`` (modelfiles/export_plan.py).
+    ``model_name``, the training ``config`` (False: none, not even one found beside the
+    checkpoint) and ``arch_args`` (modelfiles/export_plan.py).
     ``notify`` gets each note once the export is in place (the CLI prints them on stderr)."""
     started = time.perf_counter()
     if class_num is not None and class_num < 1:

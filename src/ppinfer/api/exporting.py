@@ -7,7 +7,7 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ppinfer.api.options import parse_arch_args, parse_image_shape
 from ppinfer.errors import ConfigError
@@ -29,7 +29,7 @@ def export(
     force: bool = False,
     image_shape: Any = None,
     validate: bool = True,
-    config: str | os.PathLike | None = None,
+    config: str | os.PathLike | Literal[False] | None = None,
     arch_args: dict[str, Any] | list[str] | None = None,
     checkpoint_part: str | None = None,
     notify: Callable[[str], None] | None = None,
@@ -41,9 +41,10 @@ def export(
     ``None``), its arguments, class count, input shape and preprocessing come from it, as
     PaddleClas's ``tools/export_model.py -c`` builds them. Without it, the ``config.yaml`` that
     PaddleX or PaddleClas training left in ``checkpoint``'s output folder is used, and a note
-    says so (docs/export.md). ``arch_args``: PaddleClas
-    constructor arguments (``{"dropout_prob": 0.0}`` or ``["dropout_prob=0.0"]``), over the
-    config's. ``checkpoint_part``: a distillation checkpoint's part (default ``"Student"``).
+    says so (docs/export.md); ``config=False`` uses none (``--no-config``). ``arch_args``:
+    PaddleClas constructor arguments (``{"dropout_prob": 0.0}`` or ``["dropout_prob=0.0"]``),
+    over the config's. ``checkpoint_part``: a distillation checkpoint's part (default
+    ``"Student"``).
 
     ``checkpoint`` may be ``None`` for EfficientNet_lite0 (the installed weights are used) or
     with a PaddleX output folder as ``config`` (its ``best_model``). ``format``: ``"pir"``

@@ -14,6 +14,9 @@ from ppinfer.cli.options import parse_shape
                    "folder): architecture, its arguments, classes, input shape and "
                    "preprocessing, as PaddleClas's export_model.py -c reads them. Default: "
                    "the config.yaml that training left in -p's output folder, if any.")
+@click.option("--no-config", is_flag=True,
+              help="Use no training config, not even one found beside -p: the architecture "
+                   "from -m, its arguments from --arch-arg, else PaddleClas's defaults.")
 @click.option("-m", "--model-name", default=None,
               help="Architecture (see `ppinfer models`); optional with -c.")
 @click.option("-p", "--params", "checkpoint", default=None, type=click.Path(),
@@ -40,7 +43,7 @@ from ppinfer.cli.options import parse_shape
               help="Label file (one a line) to store in inference.yml.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--no-validate", is_flag=True, help="Skip the training-vs-exported score check.")
-def export(config, model_name, checkpoint, output, class_num, image_shape, arch_args,
+def export(config, no_config, model_name, checkpoint, output, class_num, image_shape, arch_args,
            checkpoint_part, fmt, labels_file, force, no_validate) -> None:
     """Build an architecture, load a checkpoint, save an inference model.
 
@@ -54,9 +57,12 @@ def export(config, model_name, checkpoint, output, class_num, image_shape, arch_
     """
     from ppinfer.api.exporting import export as export_api
 
+    if config is not None and no_config:
+        raise click.UsageError("Give -c/--config or --no-config, not both.")
     result = export_api(
         model_name, checkpoint, output, class_num=class_num, image_shape=image_shape,
-        format=fmt, labels=labels_file, force=force, validate=not no_validate, config=config,
+        format=fmt, labels=labels_file, force=force, validate=not no_validate,
+        config=False if no_config else config,
         arch_args=list(arch_args), checkpoint_part=checkpoint_part,
         notify=lambda note: click.echo(f"Note: {note}", err=True),
     )

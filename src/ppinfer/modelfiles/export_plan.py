@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ppinfer.checkpoints.training_outputs import checkpoint_file, configs_beside
 from ppinfer.errors import CheckpointError, ConfigError
@@ -53,7 +53,7 @@ class ExportPlan:
 def plan_export(
     model_name: str | None,
     *,
-    config: str | os.PathLike | None = None,
+    config: str | os.PathLike | Literal[False] | None = None,
     class_num: int | None = None,
     input_shape: tuple[int, int, int] | None = None,
     arch_args: dict[str, Any] | None = None,
@@ -62,10 +62,11 @@ def plan_export(
     checkpoint: str | os.PathLike | None = None,
 ) -> ExportPlan:
     """Resolve an export's settings: explicit arguments first, then ``config``'s (without one,
-    the training config found beside ``checkpoint``), then the architecture's defaults (see the
-    module doc)."""
+    the training config found beside ``checkpoint``; False: none at all), then the
+    architecture's defaults (see the module doc)."""
     found = [Path(_shown(path)) for path in configs_beside(Path(checkpoint))] \
         if config is None and checkpoint is not None else []
+    config = config or None  # False: not looked for
     trained = _read_config(found[0] if found else config, part, beside=bool(found))
     if trained is None and not model_name and checkpoint is not None \
             and not checkpoint_file(Path(checkpoint)).exists():  # a mistyped -p: say that first
@@ -121,7 +122,7 @@ def _read_config(config: str | os.PathLike | None, part: str | None, beside: boo
 def _from_found_config(exc: ConfigError) -> ConfigError:
     """``exc``, raised by a config nobody passed, saying where it came from and what to do."""
     return type(exc)(f"{str(exc).rstrip('.')} (the training config found beside the "
-                     "checkpoint): pass -c with the one to use.")
+                     "checkpoint): pass -c with the one to use, or --no-config.")
 
 
 def _shown(path: Path) -> str:
@@ -138,7 +139,7 @@ def _found_note(found: list[Path]) -> str:
     farther = f", the nearest of {len(found)}: also {', '.join(map(_shown, found[1:]))}" \
         if len(found) > 1 else ""
     return (f"Using the training config {_shown(found[0])} (found beside the checkpoint"
-            f"{farther}); pass -c to use another.")
+            f"{farther}); pass -c to use another, --no-config to use none.")
 
 
 def _architecture(model_name: str | None, trained: TrainingConfig | None, beside: bool = False
@@ -163,7 +164,8 @@ def _architecture(model_name: str | None, trained: TrainingConfig | None, beside
             raise ConfigError(
                 f"-m {model_name} is not the architecture {_shown(trained.path)}, the training "
                 f"config found beside the checkpoint, trained ({trained.model_name}): pass -c "
-                "with the config it was trained with, or leave -m out.")
+                "with the config it was trained with, or leave -m out (--no-config: ignore "
+                "the config).")
         raise ConfigError(f"-m {model_name} is not the architecture {trained.path} trained "
                           f"({trained.model_name}): leave -m out, the config names it.")
     return spec
