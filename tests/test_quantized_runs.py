@@ -138,6 +138,19 @@ def test_bench_without_precision_measures_an_int8_model_at_int8(int8_analysis):
         ("analysis", "int8", "ok")]
 
 
+def test_bench_naming_no_engine_runs_an_int8_model_on_its_engine_alone(
+        int8_analysis, lite0, no_default_engine):
+    """As predict does: the other installed engines are not tried (and skipped with advice to
+    leave --engine out, which was already out); the float model beside it gets them all."""
+    from ppinfer.engines.auto import installed_candidates
+
+    rows = ppinfer.bench([int8_analysis, lite0], iterations=1, warmup=0, rounds=1)
+    ran = [(Path(r["model"]).name, r["engine"], r["precision"], r["status"]) for r in rows]
+    assert ran[0] == (int8_analysis.name, "analysis", "int8", "ok"), ran
+    assert [row[1] for row in ran[1:]] == installed_candidates(), ran
+    assert all(row[0] == lite0.name and row[3] == "ok" for row in ran[1:]), ran
+
+
 def test_bench_on_an_int8_model_names_no_ratio_baseline_that_never_ran(int8_analysis):
     result = CliRunner().invoke(cli, ["bench", "--model", str(int8_analysis), "--engine",
                                       "analysis", "--iterations", "2", "--warmup", "0",
@@ -160,7 +173,7 @@ def test_bench_puts_an_int8_model_beside_the_float_model_it_was_made_from(
         "--input", str(views), "-b", "2", "--iterations", "2", "--warmup", "0", "--rounds", "1",
         "--json", str(report)], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "to analysis fp32 (an int8 model's: its float model's)" in result.stdout
+    assert "to analysis fp32 (int8 models: their float model's row" in result.stdout
     rows = {(Path(r["model"]).name, r["precision"]): r
             for r in json.loads(report.read_text())["results"]}
     float_row, int8_row = rows[(lite0.name, "fp32")], rows[(int8_analysis.name, "int8")]
@@ -178,6 +191,7 @@ def test_a_float_model_with_precision_int8_on_engine_auto_still_says_quantize_fi
     assert result.exit_code == 2
     assert "int8 needs a quantized model (ppinfer quantize writes one" in result.stderr, \
         result.stderr
+    assert "Measuring" not in result.stderr  # refused before announcing a measurement
 
 
 def test_engine_all_on_an_openvino_int8_model_names_the_int8_reference_not_fp32(

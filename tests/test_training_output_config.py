@@ -238,9 +238,9 @@ def test_a_different_model_name_is_refused_naming_the_config_found(state, tmp_pa
     printed = run_cli(["export", "-m", "PPLCNet_x1_0", "-p", "output/best_model",
                        "-o", "out"], exit_code=2)
     assert printed.strip() == (
-        "Error: -m PPLCNet_x1_0 is not the architecture output/config.yaml, the training "
-        f"config found beside the checkpoint, trained ({ARCH}): pass -c with the config it "
-        "was trained with, or leave -m out (--no-config: ignore the config).")
+        f"Error: -m PPLCNet_x1_0 is not {ARCH}, the architecture of output/config.yaml (the "
+        "training config found beside the checkpoint): leave -m out, pass -c with the config "
+        "the checkpoint was trained with, or --no-config to ignore that one.")
     assert not Path("out").exists()
     run_cli(["export", "-m", ARCH, "-p", "output/best_model", "-o", "out", "--no-validate"])
 
@@ -259,8 +259,8 @@ def test_no_config_ignores_the_config_found_and_builds_what_m_names(state, tmp_p
                     "output/best_model", "-o", "o2"], exit_code=2).strip().endswith(
         "Give -c/--config or --no-config, not both.")
     assert run_cli(["export", "--no-config", "-p", "output/best_model", "-o", "o3"],
-                   exit_code=2).strip() == ("Error: Name the architecture: pass -m/--model-name, "
-                                            "or the training config with -c/--config.")
+                   exit_code=2).strip() == ("Error: Name the architecture with -m/--model-name: "
+                                            "--no-config reads no training config.")
 
 
 def test_the_nearest_of_two_configs_is_used_and_the_note_names_both(state, tmp_path,

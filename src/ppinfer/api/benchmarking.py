@@ -89,6 +89,7 @@ def bench_report(
         cpu_threads=int_list("cpu_threads", cpu_threads) if cpu_threads is not None else [None],
         warmup=warmup, stop=StopRule(iterations=iterations, duration=duration),
         inputs=_inputs(input), end_to_end=end_to_end, baseline=baseline, rounds=rounds,
+        engines_named=engine is not None or _engine_from_env() is not None,
     )
     return run_bench(bench_models(model), settings, make_config, on_case=on_case)
 
@@ -102,10 +103,18 @@ bench.__doc__ = f"{bench.__doc__.rstrip()}\n\n{bench_report.__doc__.split(chr(10
 def default_bench_engines() -> list[str]:
     """What bench measures when no engine is named: ``$PPINFER_ENGINE`` (a comma list), else
     the installed engines ``--engine auto`` chooses among (analysis alone without peers)."""
-    from ppinfer.engines.auto import DEFAULT_ENGINE_ENV, installed_candidates
+    from ppinfer.engines.auto import installed_candidates
+
+    given = _engine_from_env()
+    return _split(given) if given is not None else installed_candidates()
+
+
+def _engine_from_env() -> str | None:
+    """``$PPINFER_ENGINE`` when it names engines (not empty, not ``auto``), else None."""
+    from ppinfer.engines.auto import DEFAULT_ENGINE_ENV
 
     given = os.environ.get(DEFAULT_ENGINE_ENV, "").strip()
-    return _split(given) if given and given != "auto" else installed_candidates()
+    return given if given and given != "auto" else None
 
 
 def _split(value: Any) -> list:

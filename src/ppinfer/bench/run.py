@@ -87,6 +87,9 @@ class BenchSettings:
     end_to_end: bool = False
     baseline: str | None = None  # ENGINE[:PRECISION]; None: onnxruntime:fp32 if run, else first
     rounds: int = 3  # interleaved timing rounds the timed batches are shared out over
+    # False: ``engines`` are the default (none named), and a model ppinfer quantize wrote runs
+    # on the engine it was made for alone, as predict runs it
+    engines_named: bool = True
 
     def resolved_baseline(self) -> tuple[str, str]:
         if self.baseline:
@@ -119,10 +122,14 @@ def expand_engines(spec: str | Sequence[str]) -> list[str]:
 def cases(models: Sequence[BenchModel], settings: BenchSettings) -> list[Case]:
     """Every combination; the engines vary fastest, so the configurations a ratio compares
     run one after another (a machine that gets busier affects them alike)."""
+    def engines(m: BenchModel) -> Sequence[str]:
+        made_for = m.source.quantized_for
+        return settings.engines if settings.engines_named or not made_for else [made_for]
+
     return [
         Case(m.label, e, p or model_precision(m.source.quantized_for), b, t)
         for m in models for t in settings.cpu_threads for b in settings.batch_sizes
-        for p in settings.precisions for e in settings.engines
+        for p in settings.precisions for e in engines(m)
     ]
 
 

@@ -100,7 +100,7 @@ def _title(report: BenchReport, models: Sequence[str], measured: Sequence[CaseRe
     if not any(r.ratio is not None for r in measured):  # e.g. an int8 model: no fp32 rows
         return (f"{head}no ratios: no {base_engine} {base_precision} row ran (--baseline "
                 "names one); latency per batch")
-    paired = " (an int8 model's: its float model's)" if float_models(report.models) else ""
+    paired = " (int8 models: their float model's row)" if float_models(report.models) else ""
     return f"{head}ratios to {base_engine} {base_precision}{paired}; latency per batch"
 
 
@@ -114,7 +114,8 @@ def blocks(report: BenchReport, measured: Sequence[CaseResult], width: int = WID
     if e2e:
         sections.append(("end-to-end", [END_TO_END]))
     base_engine, base_precision = report.settings.resolved_baseline()
-    paired = " (an int8 model's: its float model's)" if float_models(report.models) else ""
+    paired = (" (int8 models: their float model's row; their top-1 =fp32 is to its fp32 on "
+              "their engine)") if float_models(report.models) else ""
     out: list = [f"Ratios (x base) are to {base_engine} {base_precision}{paired}; ! marks an "
                  "unstable measurement; a wider terminal shows one table, --json FILE every "
                  "figure."]

@@ -35,15 +35,23 @@ from ppinfer.engines.auto_cache import (  # noqa: F401  (cache_path, model_key: 
     read_choice,
     write_choice,
 )
+from ppinfer.engines.auto_default import (  # noqa: F401  (public here too)
+    DEFAULT_ENGINE_ENV,
+    REFERENCE,
+    default_engine,
+    installed_candidates,
+)
 from ppinfer.engines.auto_programs import ON_EITHER_PROGRAM, label, on_program, other_program
 from ppinfer.engines.auto_timing import Policy, time_rounds, warm_up
 from ppinfer.errors import ConfigError, PPInferError
+from ppinfer.modelfiles.formats import is_quantized
 from ppinfer.modelfiles.source import ModelSource
 
-REFERENCE = "analysis"
 FP32_TOLERANCE = 1e-4
 POLICY = Policy()  # how long and how sure: auto_timing.py
 BUSY_SHARE = 0.2  # of the machine's cores, used by other processes while timing: "busy"
+NO_INT8 = ("int8 needs a quantized model (ppinfer quantize writes one, which then runs on its "
+           "engine at int8 by itself)")
 
 
 @dataclass
@@ -161,6 +169,8 @@ def choose_engine(source: ModelSource, config: RunConfig, *, refresh: bool = Fal
                           "pass --model DIR (export a checkpoint first).")
     if source.quantized_for:  # one engine runs it at int8: the others refuse its files
         return _quantized_choice(source, config)
+    if config.precision == "int8" and not is_quantized(source.layout):  # before any timing
+        raise ConfigError(f"--engine auto found no engine that runs this model at int8: {NO_INT8}.")
     path = cache_path(source, config, cache_root)
     if not refresh:
         cached = _read(path, config)
@@ -197,33 +207,6 @@ def _quantized_choice(source: ModelSource, config: RunConfig) -> Choice:
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return Choice(engine, config.precision, config.batch_size, int(config.cpu_threads),
                   [Candidate(engine, "ok")], now, stop="single", quantized=True)
-
-
-DEFAULT_ENGINE_ENV = "PPINFER_ENGINE"
-
-
-def installed_candidates() -> list[str]:
-    """Engines --engine auto measures that are installed here (analysis first)."""
-    from ppinfer.engines.base import ENGINES, load_plugins
-
-    load_plugins()
-    return [name for name in sorted(ENGINES, key=lambda n: (n != REFERENCE, n))
-            if ENGINES[name].auto_candidate and not ENGINES[name].needs_architecture
-            and ENGINES[name].missing() is None]
-
-
-def default_engine(source: ModelSource | None = None) -> str:
-    """The engine ``predict``, ``bench`` and ``serve`` run when none is named: ``$PPINFER_ENGINE``
-    if set, else ``auto`` (the fastest that agrees with analysis, measured once and cached)
-    where another engine besides analysis is installed and the model is an exported one,
-    else ``analysis``."""
-    given = os.environ.get(DEFAULT_ENGINE_ENV, "").strip()
-    if given:
-        return given
-    exported = source is None or (source.layout is not None
-                                  and source.layout.is_inference_model)
-    quantized = source is not None and source.quantized_for is not None  # auto takes its engine
-    return "auto" if exported and (quantized or len(installed_candidates()) > 1) else REFERENCE
 
 
 def candidate_engines(source: ModelSource, precision: str) -> list[tuple[str, str | None]]:
@@ -277,8 +260,7 @@ def measure_candidates(source: ModelSource, config: RunConfig,
     for name, exc in timing.failed.items():
         candidates[name].status, candidates[name].reason = "failed", _one_line(exc)
     if timing.ranking is None:
-        why = ("int8 needs a quantized model (ppinfer quantize writes one, which then runs on "
-               "its engine at int8 by itself)" if config.precision == "int8" else
+        why = (NO_INT8 if config.precision == "int8" else
                "`ppinfer engines --model M --precision P` lists each engine's reason")
         raise ConfigError("--engine auto found no engine that runs this model at "
                           f"{config.precision}: {why}.")

@@ -66,6 +66,9 @@ def plan_export(
     architecture's defaults (see the module doc)."""
     found = [Path(_shown(path)) for path in configs_beside(Path(checkpoint))] \
         if config is None and checkpoint is not None else []
+    if config is False and not model_name:
+        raise ConfigError("Name the architecture with -m/--model-name: --no-config reads no "
+                          "training config.")
     config = config or None  # False: not looked for
     trained = _read_config(found[0] if found else config, part, beside=bool(found))
     if trained is None and not model_name and checkpoint is not None \
@@ -162,10 +165,10 @@ def _architecture(model_name: str | None, trained: TrainingConfig | None, beside
     if model_name and get_model(model_name).name != spec.name:
         if beside:
             raise ConfigError(
-                f"-m {model_name} is not the architecture {_shown(trained.path)}, the training "
-                f"config found beside the checkpoint, trained ({trained.model_name}): pass -c "
-                "with the config it was trained with, or leave -m out (--no-config: ignore "
-                "the config).")
+                f"-m {model_name} is not {trained.model_name}, the architecture of "
+                f"{_shown(trained.path)} (the training config found beside the checkpoint): "
+                "leave -m out, pass -c with the config the checkpoint was trained with, or "
+                "--no-config to ignore that one.")
         raise ConfigError(f"-m {model_name} is not the architecture {trained.path} trained "
                           f"({trained.model_name}): leave -m out, the config names it.")
     return spec
