@@ -132,6 +132,23 @@ def test_a_missing_model_is_one_sentence(views, tmp_path):
     assert len(message.splitlines()) == 1 and "does not exist" in message, message
 
 
+def test_an_int8_model_or_a_photo_folder_as_model_says_what_to_pass(quantized, lite0, views,
+                                                                     tmp_path):
+    int8 = quantized("analysis")[1]
+    result = CliRunner().invoke(cli, ["quantize", "--model", str(int8), "--calib", str(views),
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"Error: {int8} is already an int8 model (ppinfer quantize made it for analysis from "
+        f"{lite0.resolve()}): pass the float model instead.")
+    result = CliRunner().invoke(cli, ["quantize", "--model", str(views), "--calib", str(views),
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"Error: {views} holds no exported model (inference.json or inference.pdmodel): export "
+        "one with ppinfer export, then quantize that directory.")
+
+
 def test_samples_below_the_calibration_minimum_are_refused_by_the_option_itself():
     """--help said x>=1 while 3 was refused later as too few (a stranger's find)."""
     from ppinfer.cli.quantize import MIN_SAMPLES

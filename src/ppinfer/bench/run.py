@@ -288,8 +288,10 @@ def _cannot_run(engine_cls, source: ModelSource, precision: str) -> str | None:
         if engine_cls.needs_architecture:
             return (f"{engine_cls.name} builds the architecture from a checkpoint; bench runs "
                     "exported models: use `ppinfer predict --enable-benchmark` for it.")
+        from ppinfer.modelfiles.formats import kind_phrase
+
         kind = source.layout.kind if source.layout else "missing"
-        return f"{engine_cls.name} cannot run a {kind} model."
+        return f"{engine_cls.name} cannot run {kind_phrase(kind)}."
     return precision_problem(engine_cls, source, precision)
 
 

@@ -44,7 +44,7 @@ from ppinfer.engines.auto_default import (  # noqa: F401  (public here too)
 from ppinfer.engines.auto_programs import ON_EITHER_PROGRAM, label, on_program, other_program
 from ppinfer.engines.auto_timing import Policy, time_rounds, warm_up
 from ppinfer.errors import ConfigError, PPInferError
-from ppinfer.modelfiles.formats import is_quantized
+from ppinfer.modelfiles.formats import is_quantized, kind_phrase
 from ppinfer.modelfiles.source import ModelSource
 
 FP32_TOLERANCE = 1e-4
@@ -223,7 +223,7 @@ def candidate_engines(source: ModelSource, precision: str) -> list[tuple[str, st
         elif not cls.auto_candidate:
             reason = "not measured by auto (a checking engine, slower than analysis)"
         elif not cls.can_run(source):
-            reason = f"cannot run a {source.layout.kind} model"
+            reason = f"cannot run {kind_phrase(source.layout.kind)}"
         else:
             reason = cls.missing() or precision_problem(cls, source, precision)
         out.append((name, reason))

@@ -31,6 +31,14 @@ CHECKPOINT_KINDS = ("persistable", "pdparams")
 # how messages name a layout kind
 KIND_NAMES = {"seed": "PaddleClas 1.x", "uncombined": "per-variable (uncombined)",
               "openvino": "OpenVINO IR", "onnx": "ONNX"}
+
+
+def kind_phrase(kind: str) -> str:
+    """``kind`` as a user reads it, with its article: "an ONNX model", "a pir model"."""
+    name = KIND_NAMES.get(kind, kind)
+    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name} model"
+
+
 # what each kind holds, for lists such as `ppinfer engines`
 KIND_FILES = {"pir": "inference.json", "legacy": "inference.pdmodel",
               "seed": "model + params (PaddleClas 1.x)", "uncombined": "uncombined (per-variable)",

@@ -123,13 +123,19 @@ def quantize_model(
 def _float_source(model: str | os.PathLike) -> ModelSource:
     source = resolve_source(model=os.fspath(model), prefer="legacy")
     layout = source.layout
-    if layout is None or layout.kind not in PADDLE_KINDS:
-        what = layout.describe() if layout is not None else str(model)
-        raise ModelFormatError(f"ppinfer quantize takes an exported Paddle model, and {what} is "
-                               "not one: pass the directory ppinfer export wrote.")
-    if source.card is not None and source.card.provenance.get("quantization"):
-        raise ConfigError(f"{layout.root} is already quantized: pass the float model it was "
-                          "made from.")
+    if source.quantized_for:
+        made = source.float_model
+        raise ConfigError(f"{os.fspath(model)} is already an int8 model (ppinfer quantize made "
+                          f"it for {source.quantized_for}"
+                          f"{f' from {made}' if made else ''}): pass the float model instead.")
+    if layout is None or not layout.is_inference_model:
+        raise ModelFormatError(f"{os.fspath(model)} holds no exported model (inference.json or "
+                               "inference.pdmodel): export one with ppinfer export, then "
+                               "quantize that directory.")
+    if layout.kind not in PADDLE_KINDS:
+        raise ModelFormatError(f"ppinfer quantize takes an exported Paddle model, and the "
+                               f"{layout.describe()} is not one: pass the directory ppinfer "
+                               "export wrote.")
     return source
 
 

@@ -50,8 +50,11 @@ class Verification:
         differ = a.images - a.top1_agree
         ties = ""
         if self.near_ties:
-            ties = (f"; {self.near_ties} of the {differ} that differ are near ties in fp32 "
-                    f"(its top two scores within {NEAR_TIE:g}), which any rounding may swap")
+            which = ("the one that differs is a near tie" if differ == 1 else
+                     f"all {differ} that differ are near ties" if self.near_ties == differ else
+                     f"{self.near_ties} of the {differ} that differ are near ties")
+            ties = (f"; {which} in fp32 (its top two scores within {NEAR_TIE:g}), which any "
+                    "rounding may swap")
         others = ", ".join(e for e in ("analysis", "openvino", "onnxruntime") if e != engine)
         return (f"warning: int8 agrees with fp32 on {100 * a.top1_rate:.1f}% of the held-out "
                 f"images, below {100 * AGREEMENT_TARGET:.0f}%{ties}. Try more calibration "
