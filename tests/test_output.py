@@ -154,6 +154,18 @@ def test_engine_all_at_60_columns_is_lines_with_every_engine_s_top1_and_figures(
     assert "largest score difference from analysis fp32" in run.stdout
 
 
+def test_predict_at_40_columns_gives_each_image_its_lines_with_labels_whole(photos):
+    run = CliRunner().invoke(cli, ["predict", str(photos["coffee"]), str(photos["chelsea"])],
+                             terminal_width=40, env={"COLUMNS": "40"})
+    assert run.exit_code == 0, run.output
+    lines = run.stdout.splitlines()
+    assert "…" not in run.stdout and max(map(len, lines)) <= 40
+    assert str(photos["coffee"]) in run.stdout.replace("\n", "")  # a long path folds, whole
+    classes = [line for line in lines if line.startswith("  ") and line[2:6].strip().isdigit()]
+    assert len(classes) == 10, lines  # five a photo
+    assert "tiger cat" in run.stdout and "espresso" in run.stdout
+
+
 def test_engines_at_60_columns_is_a_block_per_engine_with_nothing_cut():
     env = {**os.environ, "COLUMNS": "60"}
     run = subprocess.run([sys.executable, "-m", "ppinfer", "engines"], capture_output=True,

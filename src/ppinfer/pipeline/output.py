@@ -14,6 +14,8 @@ from typing import IO, Any
 from ppinfer.errors import OutputError
 from ppinfer.pipeline.postprocess import Result
 
+NARROW = 60  # columns below which the results table gives way to lines (labels stay whole)
+
 # Show a progress bar only when there is enough to wait for.
 PROGRESS_MIN_ITEMS = 16
 
@@ -218,6 +220,10 @@ class ResultWriter:
     def _print_table(self) -> None:
         from rich.table import Column, Table
 
+        out = console(file=self.stream or sys.stdout)
+        if out.width < NARROW:  # a table would cut the labels: each image as a few lines
+            self._print_lines(out)
+            return
         # Long paths wrap rather than being cut: the file name is the part that matters.
         table = Table(Column("image", overflow="fold"), "class", "score", "label")
         for result in self.rows:
@@ -232,7 +238,25 @@ class ResultWriter:
             ):
                 table.add_row(name if rank == 0 else "", str(cid), f"{score:.4f}",
                               terminal_text(label), end_section=rank == len(result.class_ids) - 1)
-        console(file=self.stream or sys.stdout).print(table)
+        out.print(table)
+
+    def _print_lines(self, out) -> None:
+        """The image's name, then a line per class: id, score, label (wrapped, indented)."""
+        import textwrap
+
+        from rich.text import Text
+
+        for result in self.rows:
+            shown = result.to_json_dict()
+            out.print(Text(control_escaped(shown["file_name"]), style="bold"), overflow="fold")
+            if result.error is not None:
+                out.print(Text(f"  error: {control_escaped(shown['error'])}", style="red"))
+                continue
+            for cid, score, label in zip(result.class_ids, result.scores,
+                                         shown["label_names"]):
+                line = f"  {cid:>4} {score:.4f} {control_escaped(label)}"
+                out.print(Text(textwrap.fill(line, max(out.width, 20), subsequent_indent=" " * 14)),
+                          soft_wrap=True)
 
 
 def _images_per_second():
