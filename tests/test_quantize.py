@@ -73,6 +73,16 @@ def test_int8_model_is_written_and_verified_against_fp32_on_held_out_photos(engi
         assert "Try more calibration images" in result.stderr
 
 
+def test_paddle_s_int8_program_reads_as_ending_in_softmax_through_its_quantize_pair(quantized):
+    """Paddle's PTQ rounds the softmax's output through quantize_linear / dequantize_linear; read
+    as logits, the scores got a second softmax (flattened: a 0.98 score became 0.01) whenever
+    the saved names did not loop back to the card (a second quantize in one process)."""
+    from ppinfer.modelfiles.program_output import output_kind
+
+    out = quantized("analysis")[1]
+    assert output_kind(out / "inference.pdmodel") == "softmax"
+
+
 def test_predict_runs_the_int8_model_on_its_engine_and_names_what_fp32_names(
         lite0, views, tmp_path):
     problem = tool_problem("onnxruntime")

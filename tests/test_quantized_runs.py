@@ -17,7 +17,6 @@ from click.testing import CliRunner
 import ppinfer
 from ppinfer.cli import cli
 from ppinfer.errors import PrecisionWarning
-from ppinfer.runtime.paddle_env import package_version
 
 
 @pytest.fixture(scope="module")
@@ -162,13 +161,6 @@ def test_bench_on_an_int8_model_names_no_ratio_baseline_that_never_ran(int8_anal
     assert "ratios to" not in result.stdout
 
 
-@pytest.mark.xfail(
-    not (package_version("paddlepaddle") or package_version("paddlepaddle-gpu") or "3"
-         ).startswith("3."), strict=False,
-    reason="on Paddle 2.6.2, in this test process (which quantized the model with Paddle's PTQ "
-           "a moment before), one view's int8 score came out 0.98 from fp32's in 2 of 3 runs; "
-           "bench and predict in fresh processes on the same models agree within 0.09 every "
-           "time: not understood yet (the session note says what was tried)")
 def test_bench_puts_an_int8_model_beside_the_float_model_it_was_made_from(
         lite0, int8_analysis, views, tmp_path):
     """The int8 model runs no fp32 row of its own: its ratio and its agreement with fp32 come

@@ -22,7 +22,12 @@ OUTPUTS = (SOFTMAX, SIGMOID, LOGITS)
 MAX_PROGRAM_BYTES = 512 << 20  # a classification program is a few MB at most
 
 _PASS_THROUGH = {"reshape", "reshape2", "flatten", "flatten2", "flatten_contiguous_range",
-                 "squeeze", "squeeze2", "squeeze_", "assign", "share_data", "dropout"}
+                 "squeeze", "squeeze2", "squeeze_", "assign", "share_data", "dropout",
+                 # Paddle's post-training quantization rounds the softmax's output through a
+                 # quantize / dequantize pair: still the softmax's probabilities
+                 "quantize_linear", "dequantize_linear", "fake_quantize_dequantize_abs_max",
+                 "fake_quantize_dequantize_moving_average_abs_max",
+                 "fake_channel_wise_quantize_dequantize_abs_max"}
 _FETCH = {"fetch", "fetch_v2", "shadow_output"}
 
 
@@ -58,22 +63,23 @@ _Op = tuple[str, list, list, bool]
 
 
 def _decide(ops: list[_Op]) -> str | None:
-    producer = {}
-    for op in ops:
-        for name in op[2]:
-            producer[name] = op
-    fetches = [op for op in ops if op[0] in _FETCH]
-    if not fetches or not fetches[0][1]:
+    """Walk back from the first fetch op; each tensor's producer is the last op before the
+    reader that writes it (``save_inference_model``'s scale can write its own input)."""
+    at = next((i for i, op in enumerate(ops) if op[0] in _FETCH), None)
+    if at is None or not ops[at][1]:
         return None
-    current = producer.get(fetches[0][1][0])
+    name = ops[at][1][0]
     for _ in range(len(ops)):
-        if current is None:
+        at = next((i for i in range(at - 1, -1, -1) if name in ops[i][2]), None)
+        if at is None:
             return None
-        op_type, inputs, _outputs, identity = current
+        op_type, inputs, _outputs, identity = ops[at]
         passes = op_type in _PASS_THROUGH or (op_type == "scale" and identity)
         if not passes:
             return kind_of_op(op_type)
-        current = producer.get(inputs[0]) if inputs else None
+        if not inputs:
+            return None
+        name = inputs[0]
     return None
 
 
