@@ -31,7 +31,7 @@ def quantize(model, calib, output, samples, engine, force) -> None:
     ppinfer quantize --calib photos/ -o out/lite0-int8     # built-in model
     ppinfer quantize --model out/r50 --calib photos/ -o out/r50-int8 \\
         --engine openvino
-    ppinfer predict cat.jpg --model out/r50-int8   # openvino int8: its card says so
+    ppinfer predict cat.jpg --model out/r50-int8   # openvino int8, per its card
     """
     from ppinfer.api.quantizing import quantize as quantize_api
 
